@@ -1,0 +1,3 @@
+from tierbot.cli import main
+
+raise SystemExit(main())

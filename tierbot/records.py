@@ -1,0 +1,180 @@
+"""The immutable records that flow through the pipeline.
+
+diff (Change, FileDiff) -> analysis (Analysis, FileStat, Signal) -> route (Route, Unit)
+-> review (Finding, Usage) -> report (ReviewResult).  Nothing here knows about the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Tier = Literal["skip", "haiku", "sonnet", "opus"]
+TIERS: tuple[Tier, ...] = ("skip", "haiku", "sonnet", "opus")
+Severity = Literal["info", "low", "medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "low", "medium", "high", "critical")
+Status = Literal["complete", "offline", "dry-run", "partial", "failed"]
+FileStatus = Literal["added", "modified", "deleted", "renamed", "copied"]
+Filter = Literal["added", "diff_context", "file", "nofilter"]
+
+
+def tier_rank(tier: str) -> int:
+    return TIERS.index(tier)  # type: ignore[arg-type]
+
+
+def severity_rank(severity: str) -> int:
+    return SEVERITIES.index(severity)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Hunk:
+    old_start: int
+    old_length: int
+    new_start: int
+    new_length: int
+    added: tuple[int, ...]  # new-side line numbers of '+' lines
+    context: tuple[int, ...]  # new-side line numbers of ' ' lines
+    removed: int
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    """One file of a change, as git and unidiff saw it."""
+
+    path: str  # new path (old path for deletions), repo-relative, never quoted
+    old_path: str | None  # set for renames and copies
+    status: FileStatus
+    binary: bool = False
+    submodule: bool = False
+    symlink: bool = False
+    old_mode: str | None = None
+    new_mode: str | None = None
+    hunks: tuple[Hunk, ...] = ()
+    added_lines: tuple[tuple[int, str], ...] = ()  # (new line number, text without '+')
+    lines_removed: int = 0
+    patch: str = ""  # this file's section of the unified diff, for prompts and estimates
+
+    @property
+    def lines_added(self) -> int:
+        return len(self.added_lines)
+
+
+@dataclass(frozen=True)
+class Range:
+    spec: str  # what the user typed ("" for none, "--staged" for the index)
+    base: str  # sha the change is measured from
+    head: str | None  # sha of the new side; None for index or working tree
+
+
+@dataclass(frozen=True)
+class Change:
+    """A parsed change: what `git diff` shows for a range."""
+
+    root: str  # absolute path of the repository's work tree
+    range: Range
+    files: tuple[FileDiff, ...]
+    diff_bytes: int = 0
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One contribution to the risk score, with where it came from."""
+
+    id: str
+    weight: float
+    detail: str
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    old_path: str | None
+    status: FileStatus
+    language: str | None
+    lines_added: int
+    lines_removed: int
+    hunks: int
+    complexity_delta: int
+    skip_reason: str | None
+    risk_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Analysis:
+    files: tuple[FileStat, ...]
+    lines_added: int
+    lines_removed: int
+    hunks: int
+    complexity_delta: int
+    risk_score: float
+    signals: tuple[Signal, ...]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A group of files reviewed together by one model call."""
+
+    id: str
+    tier: Tier
+    model: str | None
+    paths: tuple[str, ...]
+    risk_score: float
+    reasons: tuple[str, ...]
+    input_tokens: int = 0  # offline estimate
+    output_tokens: int = 0
+    escalated_from: Tier | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    tier: Tier  # the highest tier used
+    reasons: tuple[str, ...]
+    units: tuple[Unit, ...]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    all_opus_cost_usd: float
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int | None
+    end_line: int | None
+    severity: Severity
+    category: str
+    title: str
+    message: str
+    source: str  # rules|haiku|sonnet|opus
+    suggestion: str | None = None
+    confidence: float = 1.0
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class Usage:
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    all_opus_cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    status: Status
+    range: Range
+    analysis: Analysis
+    route: Route
+    estimate: Estimate
+    findings: tuple[Finding, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    notes: tuple[str, ...] = ()
