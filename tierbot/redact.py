@@ -1,0 +1,315 @@
+"""The one set of secret detectors: used by `rules.py` (findings) and the prompt builder (redaction).
+
+Precision matters on both sides: a missed secret may leave the machine, and a noisy detector makes
+people ignore `critical` findings.  So well-known token formats are matched exactly, and the
+generic "secret-looking name = random-looking string" heuristic demands a real assignment, length,
+entropy and a mix of letters and digits, and skips obvious placeholders and environment lookups.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import math
+import posixpath
+import re
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+
+class SecretMatch(NamedTuple):
+    kind: str  # e.g. "aws_access_key_id"; see KIND_LABELS
+    start: int  # span of the secret within the text (the value, not its name)
+    end: int
+
+
+# Human wording for each kind, for finding titles and messages (never the value itself).
+KIND_LABELS: dict[str, str] = {
+    "aws_access_key_id": "AWS access key id",
+    "aws_secret_access_key": "AWS secret access key",
+    "github_token": "GitHub token",
+    "anthropic_api_key": "Anthropic API key",
+    "openai_api_key": "OpenAI-style API key",
+    "slack_token": "Slack token",
+    "slack_webhook": "Slack webhook URL",
+    "stripe_key": "Stripe live key",
+    "google_api_key": "Google API key",
+    "npm_token": "npm token",
+    "private_key": "private key",
+    "jwt": "JSON Web Token",
+    "url_password": "password in a URL",
+    "generic_secret": "hard-coded secret",
+    "custom": "secret (custom pattern)",
+}
+
+# Kinds found by a heuristic rather than an exact token format (used for finding confidence).
+HEURISTIC_KINDS = frozenset({"generic_secret", "url_password"})
+
+_TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("aws_access_key_id", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|AIPA)"
+                                     r"[A-Z0-9]{16}(?![A-Z0-9])")),
+    ("github_token", re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}"
+                                r"|github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])")),
+    ("anthropic_api_key", re.compile(r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,}")),
+    ("openai_api_key", re.compile(r"(?<![A-Za-z0-9_-])sk-(?!ant-)(?:proj-|svcacct-|admin-)?"
+                                  r"[A-Za-z0-9_-]{20,}")),
+    ("slack_token", re.compile(r"(?<![A-Za-z0-9])xox[abprse]-[A-Za-z0-9-]{10,}")),
+    ("slack_webhook", re.compile(r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/"
+                                 r"B[A-Za-z0-9_]+/[A-Za-z0-9_]+")),
+    ("stripe_key", re.compile(r"(?<![A-Za-z0-9_])[rs]k_live_[A-Za-z0-9]{16,}")),
+    ("google_api_key", re.compile(r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])")),
+    ("npm_token", re.compile(r"(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])")),
+    ("jwt", re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}"
+                       r"\.[A-Za-z0-9_-]{10,}")),
+)
+
+_AWS_SECRET = re.compile(
+    r"(?i)aws_?secret(?:_?access)?_?key[\"']?\s*(?:=|:=|=>|:)\s*[\"']?"
+    r"(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
+)
+_URL_PASSWORD = re.compile(
+    r"\b[a-z][a-z0-9+.-]{1,20}://[^\s/:@\"'`]{1,64}:(?P<value>[^\s/:@\"'`]{3,128})@[A-Za-z0-9.-]"
+)
+_PRIVATE_KEY_BEGIN = re.compile(r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")
+_PRIVATE_KEY_END = re.compile(r"-----END[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")
+# A line inside a key block: base64, an RFC 1421 header ("Proc-Type: ..."), or blank; optionally
+# behind a diff prefix, indentation or string quoting.
+_KEY_BODY_LINE = re.compile(r"[+ ]?[\s\"'`]*(?:[A-Za-z0-9+/=]+|[A-Za-z-]+: ?[^\n]*)?[\s\"',`\\n]*")
+
+# Names that announce a secret; the heuristic only looks at values assigned to these.
+_SECRET_NAME = (
+    r"[A-Za-z0-9_.-]*(?:secret|token|passw(?:or)?d|passwd|pwd|api[_-]?key|apikey|access[_-]?key"
+    r"|private[_-]?key|auth[_-]?key|credential|signing[_-]?key|encryption[_-]?key)[A-Za-z0-9_.-]*"
+)
+# name [: type] (= | := | : | =>) "value"   -- code, JSON, YAML and TOML with a quoted value
+_GENERIC_QUOTED = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])[\"']?(?P<name>" + _SECRET_NAME + r")[\"']?"
+    r"(?:\s*:\s*[A-Za-z_][\w\[\], .|]{0,40}?)?"
+    r"\s*(?:(?<![=!<>])=(?!=)|:=|=>|:)\s*"
+    r"(?:[rbuf]{0,2})(?P<q>[\"'`])(?P<value>[^\"'`\s\\]{16,256})(?P=q)"
+)
+# NAME=value (shell, .env, Dockerfile ENV) and `name: value` (YAML): unquoted, the whole line.
+_GENERIC_BARE = re.compile(
+    r"(?i)^\s*(?:export\s+|ENV\s+|-\s+)?(?P<name>" + _SECRET_NAME + r")"
+    r"(?:=|:\s+)(?P<value>[A-Za-z0-9+/=_.~-]{16,256})\s*$"
+)
+_PLACEHOLDER_WORDS = (
+    "example", "placeholder", "changeme", "change_me", "change-me", "your_", "your-", "yourkey",
+    "dummy", "redacted", "replace", "xxxx", "****", "....", "sample", "fake", "mock", "notreal",
+    "not_a_real", "insert", "todo", "fixme", "<", ">", "${", "{{", "%(", "%s", "$(", "process.env",
+    "os.environ", "getenv",
+)
+_DOTTED_IDENT = re.compile(r"^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$")
+_CONST_IDENT = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# Names that hold something about a secret, not the secret: a URL, a file, a regex, a length ...
+_NOT_A_SECRET_NAME = re.compile(
+    r"(?i)(?:url|uri|endpoint|path|file|filename|dir|name|type|prefix|suffix|header|field|label"
+    r"|regex|pattern|format|key_id|length|len|count|env|var|policy|rule|hint|placeholder|param"
+    r"|id|ttl|expiry|expires|expiration|timeout|mode|method|scope|kind)s?$"
+)
+
+# Cheap prefilter: a line without any of these cannot match a built-in detector.
+_PREFILTER = re.compile(
+    r"AKIA|ASIA|AGPA|AIDA|AROA|ANPA|AIPA|gh[pousr]_|github_pat_|sk-|[rs]k_live_|xox|hooks\.slack"
+    r"|AIza|npm_|eyJ|PRIVATE KEY|://|secret|token|passw|pwd|api_?-?key|apikey|access_?-?key"
+    r"|private_?-?key|auth_?-?key|credential|signing_?-?key|encryption_?-?key",
+    re.IGNORECASE,
+)
+
+
+def shannon_entropy(value: str) -> float:
+    """Bits per character; random base64 is near 6, English words nearer 3."""
+    if not value:
+        return 0.0
+    counts: dict[str, int] = {}
+    for ch in value:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _looks_random(value: str, *, bare: bool) -> bool:
+    lowered = value.lower()
+    if any(word in lowered for word in _PLACEHOLDER_WORDS):
+        return False
+    if value.startswith("$") or _DOTTED_IDENT.match(value) or _CONST_IDENT.match(value):
+        return False
+    if len(set(value)) < 6:
+        return False
+    digits = sum(ch.isdigit() for ch in value)
+    letters = sum(ch.isalpha() for ch in value)
+    # Real keys and passwords mix letters and digits; identifiers and prose mostly do not.
+    if digits < (2 if bare else 1) or letters < 4:
+        return False
+    return shannon_entropy(value) >= (3.5 if bare else 3.0)
+
+
+def _generic(text: str) -> list[SecretMatch]:
+    out: list[SecretMatch] = []
+    for m in _GENERIC_QUOTED.finditer(text):
+        if _NOT_A_SECRET_NAME.search(m.group("name")):
+            continue
+        if _looks_random(m.group("value"), bare=False):
+            out.append(SecretMatch("generic_secret", m.start("value"), m.end("value")))
+    for line_match in re.finditer(r"[^\n]+", text):
+        line = line_match.group(0)
+        if "=" not in line and ":" not in line:
+            continue
+        m = _GENERIC_BARE.match(line)
+        if m is None or _NOT_A_SECRET_NAME.search(m.group("name")):
+            continue
+        if _looks_random(m.group("value"), bare=True):
+            base = line_match.start()
+            out.append(SecretMatch("generic_secret", base + m.start("value"), base + m.end("value")))
+    return out
+
+
+def _private_keys(text: str) -> list[SecretMatch]:
+    """A key block from its BEGIN line through its END line (or as far as key body lines go)."""
+    out: list[SecretMatch] = []
+    pos = 0
+    while True:
+        m = _PRIVATE_KEY_BEGIN.search(text, pos)
+        if m is None:
+            return out
+        end_marker = _PRIVATE_KEY_END.search(text, m.end())
+        line_end = text.find("\n", m.end())
+        if line_end == -1:
+            line_end = len(text)
+        if end_marker is not None and end_marker.end() <= line_end:
+            end = end_marker.end()  # the whole key on one line ("...\\n..." in a string)
+        else:
+            end = line_end
+            cursor = line_end + 1
+            while cursor < len(text):
+                nl = text.find("\n", cursor)
+                nl = len(text) if nl == -1 else nl
+                line = text[cursor:nl]
+                em = _PRIVATE_KEY_END.search(line)
+                if em is not None:
+                    end = cursor + em.end()
+                    break
+                if not _KEY_BODY_LINE.fullmatch(line):
+                    break
+                end = nl
+                cursor = nl + 1
+        out.append(SecretMatch("private_key", m.start(), end))
+        pos = max(end, m.end())
+
+
+@functools.lru_cache(maxsize=64)
+def _compile_extra(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    compiled: list[re.Pattern[str]] = []
+    for pattern in patterns:
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as e:
+            from tierbot.errors import BadInput
+
+            raise BadInput(f"config: redact.patterns: invalid regex {pattern!r}: {e}") from None
+    return tuple(compiled)
+
+
+def find_secrets(text: str, extra_patterns: Sequence[str] = ()) -> list[SecretMatch]:
+    """Every secret in `text`, sorted by position, overlapping matches merged into the first."""
+    found: list[SecretMatch] = []
+    if _PREFILTER.search(text):
+        if "PRIVATE KEY" in text:
+            found.extend(_private_keys(text))
+        for kind, pattern in _TOKEN_PATTERNS:
+            for m in pattern.finditer(text):
+                if kind == "aws_access_key_id" and "EXAMPLE" in m.group(0):
+                    continue  # the AWS documentation's example key
+                if kind == "openai_api_key" and not _looks_like_key(m.group(0)[3:]):
+                    continue
+                found.append(SecretMatch(kind, m.start(), m.end()))
+        for m in _AWS_SECRET.finditer(text):
+            if "EXAMPLE" not in m.group("value"):
+                found.append(SecretMatch("aws_secret_access_key", m.start("value"), m.end("value")))
+        for m in _URL_PASSWORD.finditer(text):
+            value = m.group("value")
+            if not any(word in value.lower() for word in _PLACEHOLDER_WORDS) and value not in (
+                "password", "pass", "passwd", "secret", "pwd",
+            ):
+                found.append(SecretMatch("url_password", m.start("value"), m.end("value")))
+        found.extend(_generic(text))
+    for pattern in _compile_extra(tuple(extra_patterns)):
+        for m in pattern.finditer(text):
+            if m.end() > m.start():
+                found.append(SecretMatch("custom", m.start(), m.end()))
+    return _merge(found)
+
+
+def _looks_like_key(body: str) -> bool:
+    # "sk-" is also a prefix of ordinary kebab-case words ("sk-learn-compatible-estimator").
+    return any(ch.isdigit() for ch in body) and shannon_entropy(body) >= 3.5
+
+
+def _merge(found: list[SecretMatch]) -> list[SecretMatch]:
+    # Exact formats win over heuristics for the same span: sort by start, then prefer longer.
+    found.sort(key=lambda s: (s.start, -(s.end - s.start), s.kind in HEURISTIC_KINDS))
+    out: list[SecretMatch] = []
+    for match in found:
+        if out and match.start < out[-1].end:
+            last = out[-1]
+            if match.end > last.end:
+                out[-1] = SecretMatch(last.kind, last.start, match.end)
+            continue
+        out.append(match)
+    return out
+
+
+def redact(text: str, extra_patterns: Sequence[str] = ()) -> tuple[str, int]:
+    """`text` with every secret replaced by "[REDACTED:<kind>]", and how many were replaced."""
+    matches = find_secrets(text, extra_patterns)
+    if not matches:
+        return text, 0
+    parts: list[str] = []
+    pos = 0
+    for match in matches:
+        parts.append(text[pos:match.start])
+        parts.append(f"[REDACTED:{match.kind}]")
+        pos = match.end
+    parts.append(text[pos:])
+    return "".join(parts), len(matches)
+
+
+# Files whose whole content is credentials: never sent to a model, even redacted.
+NEVER_SEND_GLOBS: tuple[str, ...] = (
+    ".env", ".env.*", "*.env", "!.env.example", "!.env.sample", "!.env.template", "!.env.dist",
+    "!*.env.example", "!*.env.sample", "!*.env.template",
+    "*.pem", "*.key", "*.p8", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.ppk", "*.kdbx",
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.asc.key",
+    ".netrc", "_netrc", ".pgpass", ".npmrc", ".pypirc", ".git-credentials", ".htpasswd",
+    ".dockercfg", ".docker/config.json", ".aws/credentials", ".aws/config", "credentials",
+    "credentials.json", "*.credentials", "*credentials*.json", "secrets.yml", "secrets.yaml",
+    "secrets.json", "*.tfstate", "*.tfstate.backup", "*.tfvars", "*.secret", "*.secrets",
+    "service-account*.json", "*-sa-key.json",
+)
+
+
+_NEVER_SEND_NAMES = tuple(g for g in NEVER_SEND_GLOBS if "/" not in g and not g.startswith("!"))
+_SEND_ANYWAY_NAMES = tuple(g[1:] for g in NEVER_SEND_GLOBS if g.startswith("!"))
+_NEVER_SEND_SUFFIXES = tuple("/" + g for g in NEVER_SEND_GLOBS if "/" in g)
+
+
+@functools.lru_cache(maxsize=64)
+def _extra_spec(extra: tuple[str, ...]) -> Any:
+    import pathspec  # lazy: only configs with extra globs need it
+
+    return pathspec.PathSpec.from_lines("gitwildmatch", extra)
+
+
+def never_send(path: str, extra_globs: Sequence[str] = ()) -> bool:
+    """True for files that must never reach a model: the built-in credential-file names (matched
+    on the file name, at any depth, so a directory called `credentials/` is not caught) plus
+    `extra_globs` with gitignore semantics."""
+    clean = posixpath.normpath(path.replace("\\", "/")).lstrip("/")
+    name = posixpath.basename(clean).lower()
+    if any(fnmatch.fnmatchcase(name, g) for g in _NEVER_SEND_NAMES) and not any(
+        fnmatch.fnmatchcase(name, g) for g in _SEND_ANYWAY_NAMES
+    ):
+        return True
+    if ("/" + clean).endswith(_NEVER_SEND_SUFFIXES):
+        return True
+    return bool(extra_globs) and bool(_extra_spec(tuple(extra_globs)).match_file(clean))
