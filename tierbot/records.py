@@ -53,10 +53,12 @@ class FileDiff:
     added_lines: tuple[tuple[int, str], ...] = ()  # (new line number, text without '+')
     lines_removed: int = 0
     patch: str = ""  # this file's section of the unified diff, for prompts and estimates
+    whitespace_only: bool = False
+    unparsed_added: int = 0  # lines added by a file whose patch was not parsed (too big, lockfile)
 
     @property
     def lines_added(self) -> int:
-        return len(self.added_lines)
+        return len(self.added_lines) or self.unparsed_added
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,89 @@
+"""The diff analyzer: per-file stats and skip reasons, complexity, history, risk."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from tierbot import complexity, history, risk
+from tierbot.config import Config
+from tierbot.diff import MAX_PARSED_LINES
+from tierbot.languages import language_for, looks_generated, skip_reason_for_path
+from tierbot.records import Analysis, Change, FileDiff, FileStat
+
+
+def ignored(paths: Sequence[str], globs: Sequence[str]) -> set[str]:
+    if not globs:
+        return set()
+    import pathspec  # only paid for when the config asks for it
+
+    spec = pathspec.GitIgnoreSpec.from_lines(globs)
+    return {p for p in paths if spec.match_file(p)}
+
+
+def skip_reason(f: FileDiff, is_ignored: bool) -> str | None:
+    if is_ignored:
+        return "ignored"
+    if f.submodule:
+        return "submodule"
+    if f.binary:
+        return "binary"
+    if f.symlink:
+        return "symlink"
+    if f.status == "deleted":
+        return "deleted"
+    if not f.hunks:
+        if f.status in ("renamed", "copied") and not f.lines_added and not f.lines_removed:
+            return "rename"
+        if f.old_mode is not None and not f.lines_added and not f.lines_removed:
+            return "mode"
+    if f.whitespace_only:
+        return "whitespace"
+    by_name = skip_reason_for_path(f.path)
+    if by_name is not None:
+        return by_name
+    if f.lines_added + f.lines_removed > MAX_PARSED_LINES and not f.hunks:
+        return "too large"
+    if f.added_lines and f.status == "added":
+        head = "\n".join(text for _, text in f.added_lines[:5])
+        if looks_generated(head.encode("utf-8", "surrogateescape")):
+            return "generated"
+    if not f.hunks:
+        return "empty"
+    return None
+
+
+def analyze(change: Change, config: Config) -> tuple[Analysis, dict[str, float], list[str]]:
+    """The change's Analysis, the per-file risk scores for routing, and notes."""
+    notes: list[str] = []
+    skipped_by_config = ignored([f.path for f in change.files], config.ignore)
+    reasons = {f.path: skip_reason(f, f.path in skipped_by_config) for f in change.files}
+    reviewable = [f for f in change.files if reasons[f.path] is None]
+    deltas, left_out = complexity.deltas(change.root, change.range, reviewable)
+    if left_out:
+        notes.append(f"complexity not measured for {left_out} large files (analysis bound)")
+    stats = [
+        FileStat(
+            path=f.path, old_path=f.old_path, status=f.status, language=language_for(f.path),
+            lines_added=f.lines_added, lines_removed=f.lines_removed, hunks=len(f.hunks),
+            complexity_delta=deltas.get(f.path, 0), skip_reason=reasons[f.path],
+        )
+        for f in change.files
+    ]
+    hist = history.file_history(
+        change.root, change.range.base, [f.old_path or f.path for f in reviewable],
+        config.routing.history_commits,
+    )
+    assessment = risk.assess(change.files, stats, hist, config)
+    stats = [dataclasses.replace(s, risk_score=round(assessment.file_scores.get(s.path, 0.0), 4))
+             for s in stats]
+    analysis = Analysis(
+        files=tuple(stats),
+        lines_added=sum(s.lines_added for s in stats),
+        lines_removed=sum(s.lines_removed for s in stats),
+        hunks=sum(s.hunks for s in stats),
+        complexity_delta=sum(s.complexity_delta for s in stats),
+        risk_score=min(1.0, max(0.0, assessment.score)),
+        signals=assessment.signals,
+    )
+    return analysis, assessment.file_scores, notes

@@ -1,0 +1,109 @@
+"""The command line: option parsing only; each subcommand's work lives in tierbot/commands/."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from tierbot import __version__
+from tierbot.errors import EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_INTERRUPTED, TierbotError
+
+FORMAT = click.Choice(["text", "json", "markdown", "sarif", "github"])
+SEVERITY = click.Choice(["none", "info", "low", "medium", "high", "critical"])
+TIER = click.Choice(["auto", "skip", "haiku", "sonnet", "opus"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tierbot", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Review git changes with Claude, spending money where the risk is."""
+
+
+@cli.command(context_settings={"ignore_unknown_options": False})
+@click.argument("range_", metavar="[RANGE]", required=False)
+@click.option("--staged", is_flag=True, help="Review the index against HEAD.")
+@click.option("--dry-run", is_flag=True, help="Analyze, route and estimate; no model call.")
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option("--tier", type=TIER, default="auto", show_default=True, help="Force a tier.")
+@click.option("--fail-on", type=SEVERITY, help="Exit 1 at or above this severity [high].")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file.")
+@click.option("--budget", type=float, help="Most USD to spend on this review.")
+@click.option("--no-cache", is_flag=True, help="Do not reuse cached reviews.")
+@click.option("-v", "--verbose", is_flag=True, help="Show every risk signal.")
+@click.option("-q", "--quiet", is_flag=True, help="Only findings and errors.")
+@click.pass_obj
+def review(obj: dict[str, Any], range_: str | None, **kw: Any) -> int:
+    """Review RANGE (read as `git diff` reads it) [-- PATH...]."""
+    from tierbot.commands import review as cmd
+
+    args = cmd.Args(range=range_, paths=obj["paths"], staged=kw["staged"],
+                    dry_run=kw["dry_run"], format=kw["fmt"], output=kw["output"],
+                    tier=kw["tier"], fail_on=kw["fail_on"], config=kw["config_path"],
+                    budget=kw["budget"], no_cache=kw["no_cache"], verbose=kw["verbose"],
+                    quiet=kw["quiet"])
+    return cmd.main(args)
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing .tierbot.yml.")
+def init(force: bool) -> int:
+    """Write a commented .tierbot.yml with every default."""
+    from tierbot.commands import init as cmd
+
+    return cmd.main(force=force)
+
+
+def _crash_log() -> str:
+    from tierbot.ledger import home
+
+    path = home() / "crash.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(f"--- {datetime.datetime.now().isoformat()} tierbot {__version__}\n")
+        f.write(f"argv: {sys.argv!r}\n")
+        traceback.print_exc(file=f)
+    return str(path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    # Paths after `--` are pathspecs (as with git); click would mistake the first for RANGE.
+    paths: tuple[str, ...] = ()
+    if "--" in args:
+        i = args.index("--")
+        args, paths = args[:i], tuple(args[i + 1:])
+    try:
+        rv = cli.main(args=args, prog_name="tierbot", standalone_mode=False,
+                      obj={"paths": paths})
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return EXIT_BAD_INPUT
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("tierbot: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except TierbotError as e:
+        print(f"tierbot: {e}", file=sys.stderr)
+        return e.exit_code
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); nothing left to report to.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as e:
+        try:
+            where = _crash_log()
+        except OSError:
+            where = "(no crash log could be written)"
+        first = (str(e).splitlines() or [""])[0]
+        print(f"tierbot: internal error: {type(e).__name__}: {first}; details in {where}",
+              file=sys.stderr)
+        return EXIT_INCOMPLETE

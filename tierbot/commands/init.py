@@ -1,0 +1,25 @@
+"""`tierbot init`: write a commented `.tierbot.yml` with every key at its default."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from tierbot import gitio
+from tierbot.config import CONFIG_NAME, DATA_DIR
+from tierbot.errors import BadInput
+
+
+def template() -> str:
+    return (DATA_DIR / "default-config.yml").read_text(encoding="utf-8")
+
+
+def main(cwd: str = ".", force: bool = False) -> int:
+    root = gitio.toplevel(cwd)
+    path = Path(root) / CONFIG_NAME
+    if path.exists() and not force:
+        raise BadInput(f"{path} already exists (use --force to overwrite it)")
+    path.write_text(template(), encoding="utf-8")
+    print(f"wrote {os.path.relpath(path)}", file=sys.stderr)
+    return 0

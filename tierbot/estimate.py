@@ -1,0 +1,48 @@
+"""Offline cost estimate of a route, with the all-Opus counterfactual."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tierbot.config import Config
+from tierbot.pricing import call_cost, estimate_tokens
+from tierbot.records import Change, Estimate, FileDiff, Route
+
+# System prompt, instructions and answer format: what every call pays before any diff.
+PROMPT_OVERHEAD_TOKENS = 1500
+MANIFEST_TOKENS_PER_FILE = 12
+# Surrounding context sent with each hunk, as a share of the patch itself.
+CONTEXT_FACTOR = 1.25
+OUTPUT_TOKENS = 600
+
+
+def unit_tokens(files: Sequence[FileDiff], manifest_files: int) -> tuple[int, int]:
+    """Estimated (input, output) tokens of one review call over `files`."""
+    # Unparsed files (lockfiles, huge generated files) have no patch text: ~12 tokens a line.
+    patch = sum(estimate_tokens(f.patch) if f.patch else 12 * (f.lines_added + f.lines_removed)
+                for f in files)
+    return (
+        PROMPT_OVERHEAD_TOKENS + MANIFEST_TOKENS_PER_FILE * manifest_files
+        + int(patch * CONTEXT_FACTOR),
+        OUTPUT_TOKENS,
+    )
+
+
+def estimate(change: Change, route: Route, config: Config) -> Estimate:
+    opus = config.price_for(config.models["opus"])
+    tin = tout = 0
+    cost = 0.0
+    for unit in route.units:
+        if unit.tier == "skip" or unit.model is None:
+            continue
+        tin += unit.input_tokens
+        tout += unit.output_tokens
+        cost += call_cost(config.price_for(unit.model), unit.input_tokens, unit.output_tokens)
+    # The counterfactual a team without routing pays: the whole change, skipped files too, in one
+    # Opus call.
+    if change.files:
+        all_in, all_out = unit_tokens(change.files, len(change.files))
+        all_opus = call_cost(opus, all_in, all_out)
+    else:
+        all_opus = 0.0
+    return Estimate(tin, tout, round(cost, 6), round(all_opus, 6))

@@ -1,0 +1,75 @@
+"""The whole review of one change: analysis -> route -> estimate -> rules + model -> findings.
+
+Every command (review, hook, pr) goes through `run_review`; none of this knows about the CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+from tierbot import findings, rules
+from tierbot.analysis import analyze
+from tierbot.config import Config
+from tierbot.estimate import estimate
+from tierbot.records import Change, Finding, ReviewResult, Status, Tier, Usage, tier_rank
+from tierbot.route import plan
+
+
+class Options(NamedTuple):
+    dry_run: bool = False
+    tier: str = "auto"  # auto, or a tier to force
+    budget_usd: float | None = None
+    use_cache: bool = True
+    max_tier: Tier | None = None
+    deadline: float | None = None  # time.monotonic() after which no new model call starts
+    repo_label: str = ""  # for the ledger
+
+
+def run_review(change: Change, config: Config, options: Options) -> ReviewResult:
+    from tierbot import model  # model.py imports the SDK lazily itself
+
+    analysis, file_scores, notes = analyze(change, config)
+    force: Tier | None = None if options.tier == "auto" else options.tier  # type: ignore[assignment]
+    route = plan(change, analysis, file_scores, config, force=force, max_tier=options.max_tier)
+    est = estimate(change, route, config)
+    notes = [*change.notes, *notes]
+    rule_findings = rules.check(change.files, config)
+
+    status: Status
+    raw: list[Finding] = list(rule_findings)
+    usage = Usage()
+    reviewable = any(u.tier != "skip" for u in route.units)
+    if options.dry_run:
+        status = "dry-run"
+    elif not reviewable:
+        status = "complete"
+    elif not model.has_credentials():
+        status = "offline"
+        notes.append("model review skipped: no ANTHROPIC_API_KEY (local rule checks only)")
+    else:
+        budget = options.budget_usd
+        if budget is None:
+            budget = config.budget.max_usd_per_review
+        outcome = model.review(
+            change, analysis, route, rule_findings, config, budget_usd=budget,
+            use_cache=options.use_cache, max_tier=options.max_tier, deadline=options.deadline,
+            repo_label=options.repo_label, range_label=change.range.spec,
+        )
+        raw.extend(outcome.findings)
+        usage = outcome.usage
+        # Escalation and budget decisions change units' tiers, and so the highest tier used.
+        top = max((u.tier for u in outcome.units), key=tier_rank, default="skip")
+        route = dataclasses.replace(route, units=outcome.units, tier=top)
+        notes.extend(outcome.notes)
+        status = outcome.status
+        if outcome.error:
+            notes.append(outcome.error)
+
+    kept, moved, anchor_notes = findings.anchor(raw, change.files, config.filter)
+    notes.extend(anchor_notes)
+    notes.extend(f"outside the diff: {f.path}:{f.line or ''} {f.title}" for f in moved)
+    return ReviewResult(
+        status=status, range=change.range, analysis=analysis, route=route, estimate=est,
+        findings=tuple(kept), usage=usage, notes=tuple(notes),
+    )

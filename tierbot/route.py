@@ -1,0 +1,117 @@
+"""Routing: split a change into review units and give each the cheapest tier that fits its risk.
+
+Files are tiered by their own risk score, then packed by tier and directory into units under a
+token budget: a large change becomes several focused reviews, and every call (which pays a fixed
+prompt overhead) carries as much related code as it usefully can.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from tierbot.config import Config
+from tierbot.estimate import unit_tokens
+from tierbot.records import Analysis, Change, FileDiff, Route, Signal, Tier, Unit, tier_rank
+
+
+def tier_for(score: float, config: Config) -> Tier:
+    t = config.routing.thresholds
+    if score >= t.opus:
+        return "opus"
+    if score >= t.sonnet:
+        return "sonnet"
+    return "haiku"
+
+
+def _cap(tier: Tier, max_tier: Tier | None) -> Tier:
+    if max_tier is not None and tier_rank(tier) > tier_rank(max_tier):
+        return max_tier
+    return tier
+
+
+def _why(paths: Sequence[str], signals: Sequence[Signal]) -> str:
+    """The strongest signals that touch these paths, in a few words."""
+    wanted = set(paths)
+    mine = [s for s in signals if s.weight > 0 and (not s.paths or wanted & set(s.paths))]
+    mine.sort(key=lambda s: -s.weight)
+    return "; ".join(s.detail for s in mine[:3]) or "routine change"
+
+
+def _pack(files: Sequence[FileDiff], budget: int, manifest: int) -> list[list[FileDiff]]:
+    """Greedy packing in directory order, so a unit holds neighbouring files."""
+    units: list[list[FileDiff]] = []
+    current: list[FileDiff] = []
+    used = 0
+    for f in sorted(files, key=lambda f: (posixpath.dirname(f.path), f.path)):
+        cost = unit_tokens([f], manifest)[0]
+        if current and used + cost > budget:
+            units.append(current)
+            current, used = [], 0
+        current.append(f)
+        used += cost
+    if current:
+        units.append(current)
+    return units
+
+
+def _label(paths: Sequence[str]) -> str:
+    if len(paths) == 1:
+        return paths[0]
+    common = posixpath.commonpath(paths)
+    return f"{common}/ ({len(paths)} files)" if common else f"{len(paths)} files"
+
+
+def plan(
+    change: Change,
+    analysis: Analysis,
+    file_scores: Mapping[str, float],
+    config: Config,
+    *,
+    force: Tier | None = None,
+    max_tier: Tier | None = None,
+) -> Route:
+    stats = {s.path: s for s in analysis.files}
+    skipped = [f for f in change.files if stats[f.path].skip_reason is not None]
+    reviewable = [f for f in change.files if stats[f.path].skip_reason is None]
+    if force == "skip":
+        skipped, reviewable = list(change.files), []
+
+    by_tier: dict[Tier, list[FileDiff]] = {}
+    for f in reviewable:
+        tier = force or tier_for(file_scores.get(f.path, 0.0), config)
+        by_tier.setdefault(_cap(tier, max_tier), []).append(f)
+
+    units: list[Unit] = []
+    manifest = len(change.files)
+    for tier in ("opus", "sonnet", "haiku"):
+        for group in _pack(by_tier.get(tier, []), config.routing.unit_max_tokens, manifest):
+            paths = tuple(f.path for f in group)
+            score = max(file_scores.get(p, 0.0) for p in paths)
+            tin, tout = unit_tokens(group, manifest)
+            if force:
+                reason = f"{tier}: forced with --tier"
+            else:
+                reason = f"{tier}: risk {score:.2f} ({_why(paths, analysis.signals)})"
+                uncapped = tier_for(score, config)
+                if uncapped != tier:
+                    reason += f"; capped from {uncapped}"
+            units.append(Unit(
+                id=f"u{len(units) + 1}", tier=tier, model=config.model_for(tier), paths=paths,
+                risk_score=round(score, 4), reasons=(reason,), input_tokens=tin,
+                output_tokens=tout,
+            ))
+    if skipped:
+        counts = Counter(stats[f.path].skip_reason or "forced" for f in skipped)
+        detail = ", ".join(f"{n} {r}" for r, n in counts.most_common())
+        units.append(Unit(
+            id="skip", tier="skip", model=None, paths=tuple(f.path for f in skipped),
+            risk_score=0.0, reasons=(f"skip: nothing for a model to review ({detail})",),
+        ))
+
+    top: Tier = max((u.tier for u in units), key=tier_rank, default="skip")
+    reasons = [f"{u.id} {_label(u.paths)} → {u.reasons[0]}" for u in units]
+    if not change.files:
+        reasons = ["nothing to review: the change is empty"]
+    return Route(tier=top, reasons=tuple(reasons), units=tuple(units))
