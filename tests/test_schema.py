@@ -39,32 +39,87 @@ def test_every_sample_validates(name: str) -> None:
 def test_to_dict_is_exactly_spec_section_4() -> None:
     doc = to_dict(samples.complete())
     assert list(doc) == [
-        "schema", "status", "range", "analysis", "route", "estimate", "findings", "usage", "notes",
+        "schema",
+        "status",
+        "range",
+        "analysis",
+        "route",
+        "estimate",
+        "findings",
+        "usage",
+        "notes",
     ]
     assert doc["schema"] == "tierbot.review/1"
     assert doc["range"] == {"spec": "main...feature", "base": samples.BASE, "head": samples.HEAD}
     a = doc["analysis"]
-    assert set(a) == {"files", "lines_added", "lines_removed", "hunks", "complexity_delta",
-                      "risk_score", "signals", "file_stats"}
+    assert set(a) == {
+        "files",
+        "lines_added",
+        "lines_removed",
+        "hunks",
+        "complexity_delta",
+        "risk_score",
+        "signals",
+        "file_stats",
+    }
     assert a["files"] == len(samples.FILES) == len(a["file_stats"])
-    assert set(a["file_stats"][0]) == {"path", "old_path", "status", "language", "lines_added",
-                                       "lines_removed", "complexity_delta", "skip_reason"}
+    assert set(a["file_stats"][0]) == {
+        "path",
+        "old_path",
+        "status",
+        "language",
+        "lines_added",
+        "lines_removed",
+        "complexity_delta",
+        "skip_reason",
+    }
     assert a["file_stats"][3]["old_path"] == "my dir/old name.py"
     assert a["file_stats"][3]["skip_reason"] == "pure rename"
-    assert a["signals"][0] == {"id": "sensitive_path", "weight": 0.35,
-                               "detail": "touches authentication code",
-                               "paths": ["src/auth/login.py", "src/auth/tokens.py"]}
-    assert set(doc["route"]["units"][0]) == {"id", "tier", "model", "paths", "risk_score",
-                                             "reasons", "escalated_from"}
-    assert set(doc["findings"][0]) == {"path", "line", "end_line", "severity", "category", "title",
-                                       "message", "suggestion", "confidence", "source",
-                                       "fingerprint"}
-    assert set(doc["usage"]) == {"calls", "input_tokens", "output_tokens", "cache_read_tokens",
-                                 "cache_write_tokens", "cost_usd", "all_opus_cost_usd"}
+    assert a["signals"][0] == {
+        "id": "sensitive_path",
+        "weight": 0.35,
+        "detail": "touches authentication code",
+        "paths": ["src/auth/login.py", "src/auth/tokens.py"],
+    }
+    assert set(doc["route"]["units"][0]) == {
+        "id",
+        "tier",
+        "model",
+        "paths",
+        "risk_score",
+        "reasons",
+        "escalated_from",
+    }
+    assert set(doc["findings"][0]) == {
+        "path",
+        "line",
+        "end_line",
+        "severity",
+        "category",
+        "title",
+        "message",
+        "suggestion",
+        "confidence",
+        "source",
+        "fingerprint",
+    }
+    assert set(doc["usage"]) == {
+        "calls",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cost_usd",
+        "all_opus_cost_usd",
+    }
     # Money to 6 decimals, scores to 4.
     assert a["risk_score"] == 0.8123
-    assert doc["estimate"] == {"input_tokens": 9800, "output_tokens": 1400,
-                               "cost_usd": 0.064789, "all_opus_cost_usd": 0.067212}
+    assert doc["estimate"] == {
+        "input_tokens": 9800,
+        "output_tokens": 1400,
+        "cost_usd": 0.064789,
+        "all_opus_cost_usd": 0.067212,
+    }
     assert doc["usage"]["cost_usd"] == 0.012346
     assert doc["findings"][1]["confidence"] == 0.8765
     assert doc["findings"][3]["line"] is None
@@ -114,8 +169,13 @@ def test_schema_rejects_bad_objects(mutate: Any) -> None:
 
 def test_costs_schema() -> None:
     good = {
-        "schema": "tierbot.costs/1", "calls": 12, "cost_usd": 0.42, "all_opus_cost_usd": 1.9,
-        "saved_usd": 1.48, "saved_pct": 77.9, "cache_hits": 3,
+        "schema": "tierbot.costs/1",
+        "calls": 12,
+        "cost_usd": 0.42,
+        "all_opus_cost_usd": 1.9,
+        "saved_usd": 1.48,
+        "saved_pct": 77.9,
+        "cache_hits": 3,
         "by_tier": {"haiku": {"calls": 9, "cost_usd": 0.02}, "opus": {"calls": 3, "cost_usd": 0.4}},
     }
     assert [e.message for e in COSTS.iter_errors(good)] == []

@@ -9,7 +9,13 @@ from __future__ import annotations
 from tierbot.records import Finding, ReviewResult
 from tierbot.reporters import by_severity
 
-_COMMAND = {"critical": "error", "high": "error", "medium": "warning", "low": "notice", "info": "notice"}
+_COMMAND = {
+    "critical": "error",
+    "high": "error",
+    "medium": "warning",
+    "low": "notice",
+    "info": "notice",
+}
 LIMIT_PER_KIND = 10
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from tierbot.records import SEVERITIES, Finding, ReviewResult
+from tierbot.records import SEVERITIES, Finding, ReviewResult, Severity
 from tierbot.reporters import by_severity, cost_summary, money, unit_files, unit_reason
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -90,18 +90,26 @@ def render_markdown(
         "failed": "review failed",
     }[result.status]
     head.append(
-        f"**{status}** · {_range_label(result)} · {len(a.files)} file{'s' if len(a.files) != 1 else ''}"
-        f", +{a.lines_added} −{a.lines_removed} · risk {a.risk_score:.2f}"
+        f"**{status}** · {_range_label(result)}"
+        f" · {len(a.files)} file{'s' if len(a.files) != 1 else ''}"
+        f", +{a.lines_added} -{a.lines_removed} · risk {a.risk_score:.2f}"
         f" · highest tier **{result.route.tier}**"
     )
 
     rows = [
-        f"| {code(unit_files(u), table=True)} | {u.tier} | {u.risk_score:.2f} | {escape(unit_reason(u))} |"
+        f"| {code(unit_files(u), table=True)} | {u.tier} | {u.risk_score:.2f}"
+        f" | {escape(unit_reason(u))} |"
         for u in result.route.units
     ]
-    table_head = ["", "### Routing", "", "| Files | Tier | Risk | Reason |", "| --- | --- | ---: | --- |"]
+    table_head = [
+        "",
+        "### Routing",
+        "",
+        "| Files | Tier | Risk | Reason |",
+        "| --- | --- | ---: | --- |",
+    ]
 
-    groups: list[tuple[str, list[str]]] = []
+    groups: list[tuple[Severity, list[str]]] = []
     ordered = by_severity(result.findings)
     for sev in reversed(SEVERITIES):
         blocks = [_finding_block(f, verbose) for f in ordered if f.severity == sev]

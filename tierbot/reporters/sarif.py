@@ -14,12 +14,27 @@ from urllib.parse import quote
 import tierbot
 from tierbot.records import Finding, ReviewResult
 
-SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SARIF_SCHEMA = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
 INFORMATION_URI = "https://github.com/tierbot/tierbot"
 _LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
 # GitHub reads a CVSS-like score from rules tagged "security"; only leaked secrets warrant it.
-_SECRET_CATEGORIES = ("secret", "secrets", "private-key", "private_key", "credential", "credentials")
-_SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "1.0"}
+_SECRET_CATEGORIES = (
+    "secret",
+    "secrets",
+    "private-key",
+    "private_key",
+    "credential",
+    "credentials",
+)
+_SECURITY_SEVERITY = {
+    "critical": "9.5",
+    "high": "8.0",
+    "medium": "5.5",
+    "low": "3.0",
+    "info": "1.0",
+}
 
 
 def rule_id(category: str) -> str:

@@ -75,16 +75,25 @@ def render(result: ReviewResult, *, color: bool = False, verbose: bool = False) 
             (
                 _safe(u.id),
                 u.tier,
-                _safe(unit_files(u)) if verbose else _clip(_safe(unit_files(u)), _FILES_WIDTH, keep_end=True),
+                _safe(unit_files(u))
+                if verbose
+                else _clip(_safe(unit_files(u)), _FILES_WIDTH, keep_end=True),
                 f"{u.risk_score:.2f}",
-                one_line(unit_reason(u)) if verbose else _clip(one_line(unit_reason(u)), _REASON_WIDTH),
+                one_line(unit_reason(u))
+                if verbose
+                else _clip(one_line(unit_reason(u)), _REASON_WIDTH),
             )
             for u in result.route.units
         ]
         header = ("unit", "tier", "files", "risk", "reason")
         widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
         out.append("")
-        out.append(paint("  ".join(h.ljust(w) for h, w in zip(header, [*widths, 0])).rstrip(), "1"))
+        out.append(
+            paint(
+                "  ".join(h.ljust(w) for h, w in zip(header, [*widths, 0], strict=True)).rstrip(),
+                "1",
+            )
+        )
         for uid, tier, files, risk, reason in rows:
             out.append(
                 "  ".join(
@@ -105,8 +114,12 @@ def render(result: ReviewResult, *, color: bool = False, verbose: bool = False) 
             title, message = one_line(f.title), one_line(f.message)
             text = f"{title}: {message}" if title and not message.startswith(title) else message
             text = text or title
-            extra = f" [{_safe(f.category)}, {_safe(f.source)}, {f.confidence:.2f}]" if verbose else ""
-            out.append(f"{where}: {paint(f.severity, _SEVERITY_COLOR.get(f.severity))}: {text}{extra}")
+            extra = (
+                f" [{_safe(f.category)}, {_safe(f.source)}, {f.confidence:.2f}]" if verbose else ""
+            )
+            out.append(
+                f"{where}: {paint(f.severity, _SEVERITY_COLOR.get(f.severity))}: {text}{extra}"
+            )
     elif result.status == "complete":
         out.append("no findings")
     elif result.status in ("offline", "dry-run"):
