@@ -1,4 +1,4 @@
-"""The one set of secret detectors: used by `rules.py` (findings) and the prompt builder (redaction).
+"""The one set of secret detectors, used by `rules.py` (findings) and the prompt builder (redact).
 
 Precision matters on both sides: a missed secret may leave the machine, and a noisy detector makes
 people ignore `critical` findings.  So well-known token formats are matched exactly, and the
@@ -155,12 +155,14 @@ def _generic(text: str) -> list[SecretMatch]:
         line = line_match.group(0)
         if "=" not in line and ":" not in line:
             continue
-        m = _GENERIC_BARE.match(line)
-        if m is None or _NOT_A_SECRET_NAME.search(m.group("name")):
+        bare = _GENERIC_BARE.match(line)
+        if bare is None or _NOT_A_SECRET_NAME.search(bare.group("name")):
             continue
-        if _looks_random(m.group("value"), bare=True):
+        if _looks_random(bare.group("value"), bare=True):
             base = line_match.start()
-            out.append(SecretMatch("generic_secret", base + m.start("value"), base + m.end("value")))
+            out.append(
+                SecretMatch("generic_secret", base + bare.start("value"), base + bare.end("value"))
+            )
     return out
 
 
