@@ -100,7 +100,7 @@ def test_text_dry_run_and_offline_say_what_was_skipped() -> None:
     assert off.count("model review skipped") == 1
     assert "note: model review skipped: no ANTHROPIC_API_KEY" in off
     assert off.splitlines()[-1].endswith("estimated (all-Opus $0.0672, 4% saved)")
-    bare = render("text", replace(samples.offline(), notes=()))
+    bare = render("text", replace(samples.offline(), notes=("2 files skipped: lockfile",)))
     assert bare.count("model review skipped") == 1
 
 

@@ -58,7 +58,7 @@ def render(result: ReviewResult, *, color: bool = False, verbose: bool = False) 
         "partial": "review incomplete: some units were not reviewed (see notes)",
         "failed": "review failed (see notes)",
     }.get(result.status)
-    if result.status == "offline" and not any("skipped" in n for n in result.notes):
+    if result.status == "offline" and not any("model review" in n for n in result.notes):
         status_line = "model review skipped"
     if status_line:
         out.append(paint(status_line, "1;33" if result.status in ("partial", "failed") else "2"))
