@@ -1,22 +1,126 @@
-"""File history from `git log`, bounded so analysis stays fast on big repositories.
+"""File history from ONE bounded `git log`, aggregated per touched path.
 
-PLACEHOLDER interface (owned by the router work): returns no history yet.
+The risk model uses the classic just-in-time defect-prediction history metrics of each touched
+file: how often it changed, how many of those changes were bug fixes, how many people changed it,
+and how old it is.  Only the past of the change's base revision is read, and at most
+`max_commits` commits of it (walked without a pathspec, so the cost is bounded by the window, not
+by the size of the repository's history): on a 3,000-commit repository this takes well under
+0.1 s whatever the number of paths.
+
+Only *prior* commits are read.  The change's own message is never a feature: the author controls
+it, and it must never be able to lower the review tier.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
 from collections.abc import Sequence
 from typing import NamedTuple
+
+# Subjects of prior commits that look like bug fixes (the usual SZZ / Kamei keyword heuristic).
+FIX_RE = re.compile(
+    r"\b(?:fix(?:e[sd]|ing)?|bugs?|bugfix(?:es)?|hotfix(?:es)?|regressions?|crash(?:es|ed|ing)?"
+    r"|broken|faults?|defects?|patch(?:es|ed)?)\b",
+    re.I,
+)
+# "Fixes" that do not fix behaviour.
+NOT_FIX_RE = re.compile(
+    r"\b(?:typos?|spelling|grammar|docs?|documentation|docstrings?|readme|changelog|lint\w*"
+    r"|flake8|mypy|typing|type hints?|format\w*|whitespace|style|pre-commit|ci|warnings?)\b",
+    re.I,
+)
+
+_SEP = "\x1f"
+_REC = "\x1e"
+DAY = 86400.0
 
 
 class FileHistory(NamedTuple):
     changes: int  # prior commits touching the file, within the bounded window
     fixes: int  # of which look like bug fixes
     authors: int  # distinct authors of those commits
-    age_days: float | None  # days since the oldest commit seen touching it; None if unseen
+    age_days: float | None  # days from the oldest commit seen touching it to the base
+    last_days: float | None = None  # days from the newest such commit to the base
+    # (both None when the file was not seen in the window)
+
+
+def is_fix_subject(subject: str) -> bool:
+    return bool(FIX_RE.search(subject)) and not NOT_FIX_RE.search(subject)
 
 
 def file_history(
     root: str, rev: str, paths: Sequence[str], max_commits: int
 ) -> dict[str, FileHistory]:
-    return {}
+    """History of `paths` in the last `max_commits` commits reachable from `rev` (inclusive).
+
+    Paths never seen in the window map to FileHistory(0, 0, 0, None, None).  A missing revision
+    (e.g. an unborn branch) or a failing git gives every path that empty history: history is
+    evidence, never a reason to fail a review.
+    """
+    wanted = set(paths)
+    empty = FileHistory(0, 0, 0, None, None)
+    if not wanted or max_commits <= 0:
+        return dict.fromkeys(wanted, empty)
+    text = _log(root, rev, max_commits)
+    if text is None:
+        return dict.fromkeys(wanted, empty)
+    changes: dict[str, int] = {}
+    fixes: dict[str, int] = {}
+    authors: dict[str, set[str]] = {}
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    base_time: int | None = None
+    for record in text.split(_REC):
+        if not record.strip():
+            continue
+        header, _, names = record.partition("\n")
+        fields = header.split(_SEP)
+        if len(fields) != 4:
+            continue
+        _sha, author, when_s, subject = fields
+        try:
+            when = int(when_s)
+        except ValueError:
+            continue
+        if base_time is None:
+            base_time = when  # the first record is `rev` itself: "now" is the base, not the clock
+        fix = is_fix_subject(subject)
+        for name in names.split("\n"):
+            if name not in wanted:
+                continue
+            changes[name] = changes.get(name, 0) + 1
+            if fix:
+                fixes[name] = fixes.get(name, 0) + 1
+            authors.setdefault(name, set()).add(author.lower())
+            first[name] = min(first.get(name, when), when)
+            last[name] = max(last.get(name, when), when)
+    out: dict[str, FileHistory] = {}
+    for path in wanted:
+        if path not in changes or base_time is None:
+            out[path] = empty
+            continue
+        out[path] = FileHistory(
+            changes=changes[path],
+            fixes=fixes.get(path, 0),
+            authors=len(authors[path]),
+            age_days=max(0.0, (base_time - first[path]) / DAY),
+            last_days=max(0.0, (base_time - last[path]) / DAY),
+        )
+    return out
+
+
+def _log(root: str, rev: str, max_commits: int) -> str | None:
+    # No pathspec: with one, git may walk the whole history to find max_commits matches.  Merges
+    # list no files (no -m), and --no-renames keeps the names as git stores them.
+    cmd = [
+        "git", "-c", "core.quotePath=false", "-C", root, "log", f"--max-count={max_commits}",
+        "--no-renames", "--name-only", f"--format={_REC}%H{_SEP}%aE{_SEP}%ct{_SEP}%s", rev, "--",
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    return proc.stdout.decode("utf-8", errors="surrogateescape")

@@ -1,26 +1,278 @@
-"""The risk model: features of a change -> risk_score in 0..1 and explained signals.
+"""The risk model: features of a change -> risk_score in 0..1, with every contribution explained.
 
-PLACEHOLDER (owned by the router work): lines added only, squashed logistically.
+A logistic model over a handful of just-in-time defect-prediction features:
+
+    logit = base + sum(weight[id] * value[id])        risk_score = 1 / (1 + exp(-logit))
+
+Each feature is reported as a `Signal` whose `weight` is its contribution to the logit (weight x
+value), so the signals of an analysis add up to the logit of its risk score.  The weights ship in
+`data/risk_model.yml` (fitted on real commit history, see docs/routing.md) and any of them can be
+overridden by id in `.tierbot.yml` under `routing.weights`.
+
+Files are sorted into roles by path: `code` (production source), `test`, `docs`, `example` and
+`other` (configuration, build and data files).  Size and history features count code files only,
+because that is where the defects that reviews exist to catch live; a change without code files
+gets the `kind.no_code` contribution instead.  Per-file scores (for per-unit routing) are the
+change's logit plus a role offset, so every code file of a change shares its tier and tests,
+examples and configuration can go to a cheaper model.
+
+The change's own commit or pull-request message is never read here: the author controls it, and it
+must never be able to lower the review tier.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import math
+import os
+import re
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from pathlib import Path
+from typing import Any, NamedTuple
 
+from tierbot import sensitive
 from tierbot.config import Config
+from tierbot.errors import BadInput
 from tierbot.history import FileHistory
 from tierbot.records import FileDiff, FileStat, Signal
+
+MODEL_PATH = Path(__file__).parent / "data" / "risk_model.yml"
+
+# --------------------------------------------------------------------------------------------
+# File roles
+# --------------------------------------------------------------------------------------------
+CODE_EXTENSIONS = frozenset({
+    ".py", ".pyx", ".pxd", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts", ".tsx", ".vue",
+    ".svelte", ".go", ".rs", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".m",
+    ".mm", ".java", ".kt", ".kts", ".scala", ".groovy", ".clj", ".cljs", ".rb", ".php", ".cs",
+    ".fs", ".swift", ".dart", ".lua", ".pl", ".pm", ".r", ".jl", ".ex", ".exs", ".erl", ".hrl",
+    ".hs", ".ml", ".mli", ".elm", ".zig", ".nim", ".sol", ".sh", ".bash", ".zsh", ".ps1", ".sql",
+    ".tf", ".hcl",
+})
+TEST_RE = re.compile(
+    r"(?:^|/)(?:tests?|testing|__tests__|__mocks__|specs?|testdata|test[_-]?data|fixtures?"
+    r"|test[_-]?utils?|e2e|integration[_-]tests?)/"
+    r"|(?:^|/)test_[^/]*$|(?:^|/)[^/]*_tests?\.[a-z]+$|(?:^|/)conftest\.py$"
+    r"|\.(?:test|spec)\.[cm]?[jt]sx?$|(?:^|/)[^/]*Tests?\.(?:java|kt|cs|swift|scala)$",
+)
+DOCS_RE = re.compile(
+    r"(?:^|/)(?:docs|documentation)/"
+    r"|\.(?:md|markdown|rst|txt|adoc|asciidoc|rdoc|textile|pod|[1-9])$"
+    r"|(?:^|/)(?:readme|license|licence|copying|authors|contributors|contributing|changes"
+    r"|changelog|history|news|notice|code_of_conduct|security|support|funding|maintainers"
+    r"|credits|thanks)(?:[._-][^/]*)?$"
+    r"|(?:^|/)(?:\.readthedocs\.ya?ml|mkdocs\.ya?ml)$",
+    re.I,
+)
+DOC_DIR_RE = re.compile(r"(?:^|/)(?:doc|man)/")
+NOT_DOCS_RE = re.compile(r"(?:^|/)(?:requirements[^/]*|CMakeLists|constraints[^/]*)\.txt$", re.I)
+EXAMPLE_RE = re.compile(r"(?:^|/)(?:examples?|samples?|demos?|benchmarks?|bench)/")
+
+ROLES = ("code", "test", "docs", "example", "other")
+
+
+def file_role(path: str) -> str:
+    """code | test | docs | example | other, from the path alone."""
+    ext = os.path.splitext(path)[1].lower()
+    if TEST_RE.search(path):
+        return "test"
+    if DOCS_RE.search(path) and not NOT_DOCS_RE.search(path):
+        return "docs"
+    if DOC_DIR_RE.search(path) and ext not in CODE_EXTENSIONS:
+        return "docs"  # `doc/` is a code package in some languages (Go)
+    if EXAMPLE_RE.search(path):
+        return "example"
+    if ext == ".pyi":
+        return "other"  # type stubs change no behaviour
+    if ext in CODE_EXTENSIONS:
+        return "code"
+    return "other"
+
+
+# --------------------------------------------------------------------------------------------
+# The shipped model
+# --------------------------------------------------------------------------------------------
+class Model(NamedTuple):
+    base: float
+    weights: dict[str, float]  # feature id -> weight; role offsets are `role.<role>`
+    thresholds: dict[str, float]  # the thresholds the weights were calibrated for
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_model() -> Model:
+    import yaml
+
+    with open(MODEL_PATH, encoding="utf-8") as f:
+        data: dict[str, Any] = yaml.safe_load(f)
+    weights = {str(k): float(v) for k, v in data["weights"].items()}
+    return Model(
+        base=float(data["base"]),
+        weights=weights,
+        thresholds={str(k): float(v) for k, v in data.get("thresholds", {}).items()},
+    )
+
+
+def effective_model(config: Config) -> Model:
+    """The shipped model with `routing.weights` overrides applied (`base` is the intercept)."""
+    model = shipped_model()
+    overrides = dict(config.routing.weights)
+    if not overrides:
+        return model
+    valid = ["base", *model.weights]
+    for key in overrides:
+        if key not in valid:
+            match = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+            hint = f" (did you mean '{match[0]}'?)" if match else ""
+            raise BadInput(f"config: unknown key 'routing.weights.{key}'{hint}")
+    base = overrides.pop("base", model.base)
+    return Model(base, {**model.weights, **overrides}, model.thresholds)
+
+
+# --------------------------------------------------------------------------------------------
+# Features
+# --------------------------------------------------------------------------------------------
+class Feature(NamedTuple):
+    id: str
+    value: float
+    detail: str
+    paths: tuple[str, ...]
 
 
 class Assessment(NamedTuple):
     score: float
     signals: tuple[Signal, ...]
     file_scores: dict[str, float]  # path -> 0..1, for per-unit routing
+    features: tuple[Feature, ...] = ()  # raw values, for fitting and debugging
+
+
+def _lookup(history: Mapping[str, FileHistory], f: FileDiff | None, path: str) -> FileHistory:
+    h = history.get(path)
+    if (h is None or h.changes == 0) and f is not None and f.old_path:
+        h = history.get(f.old_path, h)  # a renamed file keeps its past
+    return h if h is not None else FileHistory(0, 0, 0, None, None)
+
+
+def _entropy(sizes: Sequence[int]) -> float:
+    total = sum(sizes)
+    if total <= 0:
+        return 0.0
+    return -sum(s / total * math.log2(s / total) for s in sizes if s > 0)
+
+
+def _dir(path: str) -> str:
+    return os.path.dirname(path)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def features(
+    files: Sequence[FileDiff],
+    stats: Sequence[FileStat],
+    history: Mapping[str, FileHistory],
+    extra_sensitive: Sequence[str] = (),
+) -> tuple[Feature, ...]:
+    """The raw feature values of a change (before weights).  Skipped files count for nothing."""
+    by_path = {f.path: f for f in files}
+    reviewed = [s for s in stats if s.skip_reason is None]
+    code = [s for s in reviewed if file_role(s.path) == "code"]
+    code_paths = tuple(s.path for s in code)
+    out: list[Feature] = []
+
+    la = sum(s.lines_added for s in code)
+    ld = sum(s.lines_removed for s in code)
+    out.append(Feature("size.lines_added", math.log1p(la),
+                       f"{_plural(la, 'line')} added to code", code_paths))
+    out.append(Feature("size.lines_removed", math.log1p(ld),
+                       f"{_plural(ld, 'line')} removed from code", code_paths))
+    dirs = {_dir(s.path) for s in code}
+    out.append(Feature("spread.files", math.log1p(len(code)),
+                       f"{_plural(len(code), 'code file')} changed", code_paths))
+    out.append(Feature("spread.directories", math.log1p(len(dirs)),
+                       f"code in {_plural(len(dirs), 'directory')}".replace("directorys",
+                                                                            "directories"),
+                       code_paths))
+    ent = _entropy([s.lines_added + s.lines_removed for s in code])
+    out.append(Feature("spread.entropy", ent,
+                       f"changed lines spread over code files: {ent:.2f} bits", code_paths))
+    cd = sum(max(0, s.complexity_delta) for s in code)
+    cd_paths = tuple(s.path for s in code if s.complexity_delta > 0)
+    out.append(Feature("complexity.delta", math.log1p(cd),
+                       f"cyclomatic complexity +{cd} in changed functions", cd_paths))
+
+    # History (code files only): Kamei's NUC, NFIX, NDEV and AGE.
+    hist = [(s.path, _lookup(history, by_path.get(s.path), s.path)) for s in code]
+    seen = [(p, h) for p, h in hist if h.changes > 0]
+    if seen:
+        changes = sum(h.changes for _, h in seen) / len(seen)
+        fixes = sum(h.fixes for _, h in seen)
+        authors = max(h.authors for _, h in seen)
+        last = sum(h.last_days or 0.0 for _, h in seen) / len(seen)
+    else:
+        changes = fixes = authors = 0
+        last = 0.0
+    seen_paths = tuple(p for p, _ in seen)
+    out.append(Feature("history.changes", math.log1p(changes),
+                       f"{changes:.1f} prior changes per touched code file", seen_paths))
+    fix_paths = tuple(p for p, h in seen if h.fixes)
+    out.append(Feature("history.fixes", math.log1p(fixes),
+                       f"{_plural(int(fixes), 'prior bug-fix commit')} touched these files",
+                       fix_paths))
+    out.append(Feature("history.authors", math.log1p(authors),
+                       f"up to {_plural(int(authors), 'author')} per touched code file",
+                       seen_paths))
+    out.append(Feature("history.last_change", math.log1p(last),
+                       f"code files last changed {last:.0f} days before, on average", seen_paths))
+    new = [s.path for s in code if s.status == "added"]
+    unseen = [s.path for s, (_, h) in zip(code, hist, strict=True)
+              if h.changes == 0 and s.status != "added"]
+    out.append(Feature("history.new_files", len(new) / len(code) if code else 0.0,
+                       f"{len(new)} of {_plural(len(code), 'code file')} are new", tuple(new)))
+    out.append(Feature("history.unseen", len(unseen) / len(code) if code else 0.0,
+                       f"{len(unseen)} code files have no history in the window", tuple(unseen)))
+
+    # Sensitivity (every reviewed file, any role).
+    cats: dict[str, list[str]] = {}
+    for s in reviewed:
+        for cat in sensitive.path_categories(s.path, extra_sensitive):
+            cats.setdefault(cat, []).append(s.path)
+    manifest = cats.pop("dependencies", [])
+    out.append(Feature("sensitive.paths", float(min(len(cats), 3)),
+                       "sensitive paths: " + ", ".join(sorted(cats)) if cats else
+                       "no sensitive paths",
+                       tuple(sorted({p for ps in cats.values() for p in ps}))))
+    out.append(Feature("sensitive.manifests", float(bool(manifest)),
+                       "dependency manifest changed", tuple(manifest)))
+    code_cats: dict[str, list[str]] = {}
+    for s in reviewed:
+        if file_role(s.path) not in ("code", "other"):
+            continue
+        f = by_path.get(s.path)
+        if f is None:
+            continue
+        for hit in sensitive.code_hits(f.added_lines):
+            paths = code_cats.setdefault(hit.category, [])
+            if s.path not in paths:
+                paths.append(s.path)
+    out.append(Feature("sensitive.code", float(min(len(code_cats), 3)),
+                       "added code uses: " + ", ".join(sorted(code_cats)) if code_cats else
+                       "no sensitive constructs added",
+                       tuple(sorted({p for ps in code_cats.values() for p in ps}))))
+
+    others = tuple(s.path for s in reviewed if file_role(s.path) != "code")
+    out.append(Feature("kind.no_code", float(not code),
+                       "no production code changed (tests, docs, examples or configuration only)",
+                       others))
+    return tuple(out)
 
 
 def _squash(x: float) -> float:
+    if x < -60:
+        return 0.0
+    if x > 60:
+        return 1.0
     return 1.0 / (1.0 + math.exp(-x))
 
 
@@ -30,11 +282,21 @@ def assess(
     history: Mapping[str, FileHistory],
     config: Config,
 ) -> Assessment:
-    reviewed = [s for s in stats if s.skip_reason is None]
-    added = sum(s.lines_added for s in reviewed)
-    w = 0.8 * math.log1p(added)
-    score = _squash(w - 3.0)
-    signals = (Signal("size.lines_added", round(w, 3), f"{added} lines added",
-                      tuple(s.path for s in reviewed)),) if reviewed else ()
-    file_scores = {s.path: _squash(0.8 * math.log1p(s.lines_added) - 3.0) for s in reviewed}
-    return Assessment(score, signals, file_scores)
+    """Score a change.  Signals carry logit contributions; file_scores are per reviewed file."""
+    model = effective_model(config)
+    feats = features(files, stats, history, config.routing.sensitive_paths)
+    signals = [Signal("base", round(model.base, 3), "base rate of the model (intercept)")]
+    logit = model.base
+    for feat in feats:
+        contribution = model.weights.get(feat.id, 0.0) * feat.value
+        logit += contribution
+        if abs(contribution) >= 0.0005:
+            signals.append(Signal(feat.id, round(contribution, 3), feat.detail, feat.paths))
+    score = _squash(logit)
+    file_scores: dict[str, float] = {}
+    for s in stats:
+        if s.skip_reason is not None:
+            continue
+        offset = model.weights.get(f"role.{file_role(s.path)}", 0.0)
+        file_scores[s.path] = _squash(logit + offset)
+    return Assessment(score, tuple(signals), file_scores, feats)

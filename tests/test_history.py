@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from routing_helpers import commit, init_repo
+
+from tierbot.history import FileHistory, file_history, is_fix_subject
+
+DAY = 86400
+
+
+def test_fix_subjects() -> None:
+    assert is_fix_subject("Fix crash when the option is missing")
+    assert is_fix_subject("handle regression in parser (#12)")
+    assert is_fix_subject("bugfix: off by one")
+    assert not is_fix_subject("Fix typo in README")
+    assert not is_fix_subject("fix docs build")
+    assert not is_fix_subject("Add a prefix option")  # 'prefix' is not 'fix'
+    assert not is_fix_subject("Refactor the parser")
+
+
+def test_history_counts_changes_fixes_authors_and_age(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "r")
+    t0 = 1_600_000_000
+    commit(repo, {"a.py": "1\n", "b.py": "1\n"}, "initial", when=t0)
+    commit(repo, {"a.py": "2\n"}, "Fix crash in a", author="Bob <BOB@example.com>",
+           when=t0 + 10 * DAY)
+    commit(repo, {"a.py": "3\n"}, "Add feature", author="Bob <bob@example.com>",
+           when=t0 + 20 * DAY)
+    commit(repo, {"c.py": "1\n"}, "Add c", when=t0 + 30 * DAY)
+    base = commit(repo, {"d.txt": "x\n"}, "unrelated", when=t0 + 40 * DAY)
+
+    hist = file_history(str(repo), base, ["a.py", "b.py", "new.py"], 100)
+    assert hist["a.py"] == FileHistory(changes=3, fixes=1, authors=2, age_days=40.0,
+                                       last_days=20.0)
+    assert hist["b.py"] == FileHistory(1, 0, 1, 40.0, 40.0)
+    assert hist["new.py"] == FileHistory(0, 0, 0, None, None)
+
+
+def test_history_sees_only_the_past_of_rev_and_the_window(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "r")
+    t0 = 1_600_000_000
+    first = commit(repo, {"a.py": "1\n"}, "initial", when=t0)
+    for i in range(5):
+        commit(repo, {"a.py": f"{i}\n"}, f"fix bug {i}", when=t0 + (i + 1) * DAY)
+    # From the first commit, the later fixes are the future: invisible.
+    assert file_history(str(repo), first, ["a.py"], 100)["a.py"].changes == 1
+    # The window bounds the walk: only the 2 newest commits are read.
+    bounded = file_history(str(repo), "HEAD", ["a.py"], 2)["a.py"]
+    assert (bounded.changes, bounded.fixes, bounded.age_days) == (2, 2, 1.0)
+
+
+def test_history_never_fails_the_review(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "r")  # unborn branch: no HEAD yet
+    assert file_history(str(repo), "HEAD", ["a.py"], 100) == {
+        "a.py": FileHistory(0, 0, 0, None, None)
+    }
+    assert file_history(str(tmp_path / "missing"), "HEAD", ["a.py"], 100)["a.py"].changes == 0
+    assert file_history(str(repo), "HEAD", [], 100) == {}
+
+
+def test_history_is_fast_for_many_paths(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "r")
+    for i in range(30):
+        commit(repo, {f"pkg/m{j}.py": f"{i}\n" for j in range(i % 7, 250, 7)}, f"change {i}",
+               when=1_600_000_000 + i * DAY)
+    paths = [f"pkg/m{j}.py" for j in range(250)]
+    start = time.perf_counter()
+    hist = file_history(str(repo), "HEAD", paths, 2000)
+    elapsed = time.perf_counter() - start
+    assert len(hist) == 250
+    assert sum(h.changes for h in hist.values()) == sum(
+        len(range(i % 7, 250, 7)) for i in range(30)
+    )
+    assert elapsed < 1.0

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from tierbot import config as config_mod
+from tierbot.errors import BadInput
+from tierbot.history import FileHistory
+from tierbot.records import FileDiff, FileStat
+from tierbot.risk import assess, features, file_role, shipped_model
+
+CFG = config_mod.default()
+
+
+def change(
+    spec: dict[str, tuple[int, int]],
+    skip: dict[str, str] | None = None,
+    status: str = "modified",
+    text: str = "value = compute(a, b)",
+) -> tuple[list[FileDiff], list[FileStat]]:
+    """Files with (lines added, lines removed); every added line is `text`."""
+    files, stats = [], []
+    for path, (added, removed) in spec.items():
+        lines = tuple((i + 1, text) for i in range(added))
+        files.append(FileDiff(path=path, old_path=None, status=status,  # type: ignore[arg-type]
+                              added_lines=lines, lines_removed=removed))
+        stats.append(FileStat(path=path, old_path=None, status=status,  # type: ignore[arg-type]
+                              language=None, lines_added=added, lines_removed=removed,
+                              hunks=1, complexity_delta=0,
+                              skip_reason=(skip or {}).get(path)))
+    return files, stats
+
+
+def score(spec: dict[str, tuple[int, int]], **kw: object) -> float:
+    files, stats = change(spec, **kw)  # type: ignore[arg-type]
+    return assess(files, stats, {}, CFG).score
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+@pytest.mark.parametrize(
+    ("path", "role"),
+    [("src/click/core.py", "code"), ("tests/test_core.py", "test"), ("pkg/x_test.go", "test"),
+     ("web/a.spec.ts", "test"), ("docs/index.rst", "docs"), ("README.md", "docs"),
+     ("CHANGES.rst", "docs"), ("examples/demo/app.py", "example"), ("pyproject.toml", "other"),
+     (".github/workflows/ci.yml", "other"), ("requirements.txt", "other"),
+     ("src/types.pyi", "other"), ("logrus.go", "code"), ("docs/conf.py", "docs"),
+     ("doc/conf.py", "code"), ("doc/guide.html", "docs")],
+)
+def test_file_roles(path: str, role: str) -> None:
+    assert file_role(path) == role
+
+
+def test_score_grows_with_size_and_spread() -> None:
+    small = score({"src/a.py": (3, 1)})
+    medium = score({"src/a.py": (40, 10)})
+    large = score({f"src/m{i}/a.py": (60, 20) for i in range(6)})
+    assert 0.0 < small < medium < large < 1.0
+
+
+def test_signals_explain_the_score_exactly() -> None:
+    files, stats = change({"src/a.py": (30, 5), "tests/test_a.py": (20, 0)})
+    result = assess(files, stats, {"src/a.py": FileHistory(12, 3, 4, 900.0, 30.0)}, CFG)
+    total = sum(s.weight for s in result.signals)
+    assert total == pytest.approx(logit(result.score), abs=0.01)
+    ids = {s.id for s in result.signals}
+    assert "base" in ids
+    assert "size.lines_added" in ids
+    by_id = {s.id: s for s in result.signals}
+    assert by_id["size.lines_added"].paths == ("src/a.py",)
+    assert "30 lines added" in by_id["size.lines_added"].detail
+    assert "3 prior bug-fix commits" in by_id["history.fixes"].detail
+
+
+def test_skipped_files_count_for_nothing() -> None:
+    base = score({"src/a.py": (10, 0)})
+    with_lock = score({"src/a.py": (10, 0), "poetry.lock": (5000, 4000)},
+                      skip={"poetry.lock": "lockfile"})
+    assert with_lock == pytest.approx(base)
+    files, stats = change({"poetry.lock": (5000, 0)}, skip={"poetry.lock": "lockfile"})
+    assert "poetry.lock" not in assess(files, stats, {}, CFG).file_scores
+
+
+def test_code_outranks_tests_docs_and_config_of_the_same_size() -> None:
+    code = score({"src/a.py": (80, 10)})
+    assert score({"tests/test_a.py": (80, 10)}) < code
+    assert score({"docs/guide.rst": (80, 10)}) < code
+    assert score({"setup.cfg": (80, 10)}) < code
+
+
+def test_file_scores_share_the_change_tier_for_code_and_discount_the_rest() -> None:
+    files, stats = change({"src/a.py": (50, 5), "src/b.py": (2, 0), "tests/test_a.py": (50, 0),
+                           "docs/a.md": (10, 0)})
+    result = assess(files, stats, {}, CFG)
+    fs = result.file_scores
+    assert fs["src/a.py"] == fs["src/b.py"] == pytest.approx(result.score)
+    assert fs["tests/test_a.py"] < fs["src/a.py"]
+    assert fs["docs/a.md"] < fs["src/a.py"]
+
+
+def test_history_of_bug_fixes_raises_risk() -> None:
+    files, stats = change({"src/a.py": (20, 5)})
+    calm = assess(files, stats, {"src/a.py": FileHistory(3, 0, 1, 400.0, 200.0)}, CFG)
+    buggy = assess(files, stats, {"src/a.py": FileHistory(3, 3, 1, 400.0, 200.0)}, CFG)
+    assert buggy.score > calm.score
+
+
+def test_renamed_files_keep_their_history() -> None:
+    f = FileDiff(path="src/new.py", old_path="src/old.py", status="renamed",
+                 added_lines=((1, "x = 1"),), lines_removed=1)
+    s = FileStat(path="src/new.py", old_path="src/old.py", status="renamed", language="Python",
+                 lines_added=1, lines_removed=1, hunks=1, complexity_delta=0, skip_reason=None)
+    feats = {x.id: x for x in features([f], [s], {"src/old.py": FileHistory(5, 2, 2, 10.0, 1.0)})}
+    assert feats["history.fixes"].value == pytest.approx(math.log1p(2))
+
+
+def test_sensitive_paths_and_code_raise_risk() -> None:
+    plain = score({"src/app/views.py": (20, 0)})
+    assert score({"src/app/auth.py": (20, 0)}) > plain
+    assert score({"src/app/views.py": (20, 0)}, text="subprocess.run(cmd, shell=True)") > plain
+    configured = dataclasses.replace(
+        CFG, routing=dataclasses.replace(CFG.routing, sensitive_paths=["src/app/"])
+    )
+    files, stats = change({"src/app/views.py": (20, 0)})
+    result = assess(files, stats, {}, configured)
+    assert result.score > plain
+    sig = next(s for s in result.signals if s.id == "sensitive.paths")
+    assert "configured" in sig.detail and sig.paths == ("src/app/views.py",)
+
+
+def test_weights_come_from_config_overrides() -> None:
+    files, stats = change({"src/a.py": (20, 0)})
+    tuned = dataclasses.replace(
+        CFG, routing=dataclasses.replace(CFG.routing, weights={"base": 5.0,
+                                                              "size.lines_added": 0.0})
+    )
+    result = assess(files, stats, {}, tuned)
+    assert all(s.id != "size.lines_added" for s in result.signals)
+    assert next(s for s in result.signals if s.id == "base").weight == 5.0
+    assert result.score > assess(files, stats, {}, CFG).score
+
+
+def test_unknown_weight_is_bad_input_with_a_hint() -> None:
+    files, stats = change({"src/a.py": (20, 0)})
+    bad = dataclasses.replace(
+        CFG, routing=dataclasses.replace(CFG.routing, weights={"size.lines_add": 1.0})
+    )
+    with pytest.raises(BadInput, match=r"routing\.weights\.size\.lines_add.*size\.lines_added"):
+        assess(files, stats, {}, bad)
+
+
+def test_every_feature_has_a_shipped_weight_and_no_weight_is_orphaned() -> None:
+    files, stats = change({"src/a.py": (1, 0)})
+    ids = {f.id for f in features(files, stats, {})}
+    weights = set(shipped_model().weights)
+    roles = {w for w in weights if w.startswith("role.")}
+    assert ids == weights - roles
+    assert roles == {"role.code", "role.test", "role.docs", "role.example", "role.other"}
+
+
+def test_empty_change_scores_low_and_finite() -> None:
+    result = assess([], [], {}, CFG)
+    assert 0.0 <= result.score < CFG.routing.thresholds.sonnet
+    assert result.file_scores == {}
