@@ -1,0 +1,434 @@
+"""`tierbot pr`: review a GitHub pull request and post the result where reviewers look.
+
+The pull request comes from the Actions event (`GITHUB_EVENT_PATH`) or `--repo/--number`.
+Review settings come from the *base* commit, so a pull request cannot loosen its own review.  The
+diff comes from the local checkout when it has both commits, else from the API.  Posting degrades
+instead of failing: a read-only token (fork pull requests) gets annotations and the step summary.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from tierbot import config as config_mod
+from tierbot import github as gh
+from tierbot import gitio, outcome, sanitize
+from tierbot.errors import BadInput, TierbotError
+from tierbot.records import Change, FileDiff, Range, ReviewResult
+
+DEFAULT_API = "https://api.github.com"
+
+
+@dataclass
+class _Run:
+    """What one run learned and decided, for the summary, the outputs and the exit code."""
+
+    notes: list[str] = field(default_factory=list)
+    incremental_from: str | None = None
+    reviewed_spec: str = ""
+    fallback: str | None = None  # why we could not post to the pull request
+
+
+def main(
+    *,
+    repo: str | None = None,
+    number: int | None = None,
+    config_path: str | None = None,
+    fail_on: str | None = None,
+    dry_run: bool = False,
+    fmt: str | None = None,
+    tier: str = "auto",
+    budget: float | None = None,
+    no_cache: bool = False,
+    cwd: str = ".",
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Review one pull request; return the exit code (SPEC §2; default fail-on `none`)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    env = os.environ
+    run = _Run()
+
+    target = _identify(repo, number, env, err)
+    if target is None:
+        return 0  # not a pull request event: noted already
+
+    token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or ""
+    api_url = env.get("GITHUB_API_URL") or DEFAULT_API
+    client: gh.Client | None = None
+    if token:
+        # Tests and Enterprise servers without secondary rate limits may drop PyGithub's pauses.
+        throttle = env.get("TIERBOT_GITHUB_THROTTLE")
+        delays = {} if throttle is None else {
+            "write_delay": float(throttle), "request_delay": float(throttle) / 4}
+        client = gh.Client(token, api_url, **delays)
+    elif not isinstance(target, gh.PullInfo):
+        raise BadInput("tierbot pr: GITHUB_TOKEN is not set (needed to read the pull request)")
+    else:
+        run.fallback = "no GITHUB_TOKEN, so nothing can be posted to the pull request"
+
+    try:
+        return _review(target, client, run, config_path=config_path, fail_on=fail_on,
+                       dry_run=dry_run, fmt=fmt, tier=tier, budget=budget,
+                       no_cache=no_cache, cwd=cwd, out=out, err=err)
+    except TierbotError as e:
+        _step_summary(env, f"## tierbot review\n\n**tierbot could not review this pull request:** "
+                           f"{sanitize.text(str(e))}\n")
+        raise
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _identify(
+    repo: str | None, number: int | None, env: Any, err: TextIO
+) -> gh.PullInfo | tuple[str, int] | None:
+    """The event's pull request, or (repo, number) to ask the API for; None: not a PR event."""
+    if (repo is None) != (number is None):
+        raise BadInput("tierbot pr: --repo and --number go together")
+    if repo is not None and number is not None:
+        if repo.count("/") != 1 or not all(repo.split("/")):
+            raise BadInput(f"tierbot pr: --repo must be OWNER/NAME, not {repo!r}")
+        return repo, number
+    event_path = env.get("GITHUB_EVENT_PATH")
+    if not event_path:
+        raise BadInput("tierbot pr: give --repo OWNER/NAME --number N, or run it in a GitHub "
+                       "Actions workflow triggered by pull_request")
+    name = env.get("GITHUB_EVENT_NAME", "")
+    payload = gh.read_event(event_path)
+    pr = payload.get("pull_request")
+    if (name and name not in gh.PR_EVENTS) or not isinstance(pr, dict):
+        print(f"tierbot: nothing to do: the {name or 'workflow'} event is not a pull request "
+              "(tierbot pr reviews pull_request and pull_request_target events)", file=err)
+        _step_summary(env, f"tierbot: skipped, the `{name or 'unknown'}` event is not a "
+                           "pull request.\n")
+        return None
+    full = (payload.get("repository") or {}).get("full_name") or env.get("GITHUB_REPOSITORY", "")
+    return gh.pull_from_payload(pr, str(full))
+
+
+def _review(target: gh.PullInfo | tuple[str, int], client: gh.Client | None, run: _Run, *,
+            config_path: str | None, fail_on: str | None, dry_run: bool, fmt: str | None, tier: str,
+            budget: float | None, no_cache: bool, cwd: str, out: TextIO, err: TextIO) -> int:
+    from tierbot.pipeline import Options, run_review
+
+    env = os.environ
+    from_event = isinstance(target, gh.PullInfo)
+    if isinstance(target, gh.PullInfo):
+        # The event's shas are what the workflow checked out; the API object is for posting.
+        info = target
+        if client is not None:
+            try:
+                client.open_pull(info.repo, info.number)
+            except gh.GitHubDenied as e:
+                run.fallback = str(e)
+                client = None
+    else:
+        assert client is not None
+        info = client.open_pull(*target)
+
+    root = _local_root(cwd)
+    cfg, cfg_fail_on = _base_config(info, root, client, config_path, run)
+
+    if info.draft and not cfg.github.review_drafts:
+        msg = (f"tierbot: skipped: pull request #{info.number} is a draft "
+               "(set github.review_drafts: true to review drafts)")
+        print(msg, file=err)
+        _step_summary(env, msg + "\n")
+        return 0
+
+    existing = gh.Existing(None, "", frozenset())
+    if client is not None:
+        try:
+            existing = client.existing()
+        except gh.GitHubDenied as e:
+            run.fallback = str(e)
+            client = None
+
+    full, review_change = _changes(info, root, client, existing, run, fetch=from_event)
+    if not env.get("ANTHROPIC_API_KEY") and not dry_run:
+        run.notes.append("No ANTHROPIC_API_KEY: this is the offline review (analysis, routing, "
+                         "cost estimate and local rule checks; no model was called).")
+    opts = Options(dry_run=dry_run, tier=tier, budget_usd=budget, use_cache=not no_cache,
+                   repo_label=info.repo)
+    result = run_review(review_change, cfg, opts)
+
+    lines = gh.diff_lines(full.files)
+    plan = gh.plan_comments(result.findings, lines, set(existing.fingerprints),
+                            cfg.github.max_comments)
+    posted, refused = 0, ()
+    if not dry_run and client is not None and run.fallback is None:
+        try:
+            posted, refused = _post_review(client, info, plan, cfg.github.review_event, run)
+            ctx = _context(info, run, posted, refused)
+            client.upsert_summary(gh.summary_body(result, plan, ctx))
+        except gh.GitHubDenied as e:
+            run.fallback = str(e)
+    ctx = _context(info, run, posted, refused)
+    body = gh.summary_body(result, plan, ctx)
+
+    if run.fallback is not None:
+        reason = run.fallback
+        if info.from_fork:
+            reason += " (pull requests from forks get a read-only token)"
+        print(f"tierbot: could not post to the pull request: {reason}; "
+              "findings follow as annotations", file=err)
+        from tierbot import reporters
+
+        annotations = reporters.render("github", result)
+        if annotations:
+            out.write(annotations if annotations.endswith("\n") else annotations + "\n")
+        body = (f"> **tierbot could not post to the pull request:** {sanitize.text(reason)}. "
+                "The findings are shown as annotations and below.\n\n" + body)
+    elif dry_run:
+        print("tierbot: dry run: nothing posted", file=err)
+        if fmt is None:
+            out.write(body + "\n")
+    if fmt is not None:
+        from tierbot import reporters
+
+        text = reporters.render(fmt, result)
+        out.write(text if text.endswith("\n") else text + "\n")
+
+    threshold = fail_on or cfg_fail_on or "none"
+    decision = outcome.decide(result, threshold, cfg.on_error)
+    _step_summary(env, body + "\n")
+    _outputs(env, result, blocking=bool(outcome.blocking(result.findings, threshold)))
+    if decision.warning:
+        print(f"tierbot: {decision.warning}", file=err)
+    print(f"tierbot: {len(result.findings)} finding(s), tier {result.route.tier}, "
+          f"{posted} inline comment(s) posted, {gh.cost_line(result)}", file=err)
+    return decision.code
+
+
+def _context(info: gh.PullInfo, run: _Run, posted: int,
+             refused: Sequence[Any]) -> gh.SummaryContext:
+    return gh.SummaryContext(
+        head_sha=info.head_sha, base_sha=info.base_sha, reviewed_spec=run.reviewed_spec,
+        incremental_from=run.incremental_from, posted_inline=posted,
+        inline_failed=tuple(refused), notes=tuple(run.notes))
+
+
+def _post_review(client: gh.Client, info: gh.PullInfo, plan: gh.Plan, event: str,
+                 run: _Run) -> tuple[int, tuple[Any, ...]]:
+    """Post one review; on 422 retry without what GitHub cannot place, then without any."""
+    if not plan.inline:
+        return 0, ()
+    body = (f"tierbot: {len(plan.inline)} new finding(s) on this push; "
+            "the summary comment has the routing, cost and full list.")
+    items = list(plan.inline)
+    try:
+        client.post_review(info.head_sha, body, event, [p.comment for p in items])
+        return len(items), ()
+    except gh.ReviewRejected as e:
+        first = str(e)
+    # Check each comment against GitHub's own view of the diff and drop those it cannot place.
+    patches, _ = client.patches()
+    gh_lines = gh.lines_from_patches(patches)
+    keep = [p for p in items if _fits(p.comment, gh_lines)]
+    refused = [p.finding for p in items if p not in keep]
+    if keep and (refused or event != "COMMENT"):
+        try:
+            # A 422 that no comment explains may be the event (e.g. Actions may not approve).
+            client.post_review(info.head_sha, body, "COMMENT", [p.comment for p in keep])
+            run.notes.append(f"GitHub rejected the first review ({first}); posted it again "
+                             f"without {len(refused)} comment(s) it could not place.")
+            return len(keep), tuple(refused)
+        except gh.ReviewRejected:
+            pass
+    run.notes.append(f"GitHub rejected the review ({first}); its {len(items)} inline "
+                     "comment(s) are listed in this summary instead.")
+    return 0, tuple(p.finding for p in items)
+
+
+def _fits(comment: dict[str, Any], lines: dict[str, dict[int, int]]) -> bool:
+    file_lines = lines.get(comment["path"], {})
+    line = comment["line"]
+    if line not in file_lines:
+        return False
+    start = comment.get("start_line")
+    return start is None or (start < line and file_lines.get(start) == file_lines[line])
+
+
+# --- where the diff and the settings come from -------------------------------------------
+
+
+def _local_root(cwd: str) -> str | None:
+    try:
+        return gitio.toplevel(cwd)
+    except BadInput:
+        return None
+
+
+def _base_config(info: gh.PullInfo, root: str | None, client: gh.Client | None,
+                 config_path: str | None, run: _Run) -> tuple[config_mod.Config, str | None]:
+    """The review settings as the base commit has them; the PR's own edits never count."""
+    name = config_path or config_mod.CONFIG_NAME
+    text: str | None = None
+    where = f"{name} at the base commit {info.base_sha[:12]}"
+    if config_path and os.path.isabs(config_path) and (
+        root is None or os.path.commonpath([root, os.path.abspath(config_path)]) != root
+    ):
+        # A file outside the checkout was put there by the workflow, not by the pull request.
+        cfg = config_mod.load(config_path, None)
+        with open(config_path, encoding="utf-8") as f:
+            return cfg, _explicit_fail_on(f.read())
+    if root is not None and config_path and os.path.isabs(config_path):
+        name = os.path.relpath(config_path, root)
+    if root is not None and gitio.resolve(root, info.base_sha):
+        rel = name.replace(os.sep, "/")
+        blob = gitio.cat_files(root, [f"{info.base_sha}:{rel}"])[0]
+        text = blob.decode("utf-8", "replace") if blob is not None else None
+    elif client is not None:
+        text = client.file_at(name, info.base_sha)
+    else:
+        run.notes.append(f"Could not read {where}: using the default settings.")
+        return config_mod.default(), None
+    if text is None:
+        if config_path:
+            run.notes.append(f"{where} does not exist: using the default settings.")
+        return config_mod.default(), None
+    return config_mod.parse(text, where), _explicit_fail_on(text)
+
+
+def _explicit_fail_on(text: str) -> str | None:
+    """`fail_on` only when the file sets it: `pr` defaults to `none`, not the config default."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    value = data.get("fail_on") if isinstance(data, dict) else None
+    return str(value) if isinstance(value, str) else None
+
+
+def _have(root: str, *shas: str) -> bool:
+    return all(gitio.resolve(root, s) for s in shas)
+
+
+def _fetch(root: str, *shas: str) -> bool:
+    """Fetch commits a shallow checkout lacks; never prompt for credentials."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    try:
+        proc = subprocess.run(
+            [*gitio.GIT, "fetch", "--no-tags", "--quiet", "origin", *shas],
+            cwd=root, capture_output=True, env=env, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0 and _have(root, *shas)
+
+
+def _is_ancestor(root: str, old: str, new: str) -> bool:
+    try:
+        gitio.run(root, "merge-base", "--is-ancestor", old, new)
+        return True
+    except gitio.GitError:
+        return False
+
+
+def _changes(info: gh.PullInfo, root: str | None, client: gh.Client | None,
+             existing: gh.Existing, run: _Run, *, fetch: bool) -> tuple[Change, Change]:
+    """(the whole pull request's diff, the part to review this run)."""
+    from tierbot.diff import read_change
+
+    spec = f"{info.base_sha}...{info.head_sha}"
+    full: Change | None = None
+    # Only a workflow's own checkout is worth fetching into; elsewhere the API is the source.
+    if root is not None and (_have(root, info.base_sha, info.head_sha)
+                             or (fetch and _fetch(root, info.base_sha, info.head_sha))):
+        try:
+            full = read_change(root, spec)
+        except BadInput as e:  # e.g. a shallow clone without the merge base
+            run.notes.append(f"The local checkout could not diff {spec[:30]}… ({e}); "
+                             "used the API's diff instead.")
+    if full is None:
+        if client is None:
+            raise BadInput("tierbot pr: the checkout lacks the pull request's commits and there "
+                           "is no GITHUB_TOKEN to read its diff from the API")
+        full = _api_change(client, info, root)
+    run.reviewed_spec = spec
+
+    last = gh.last_head(existing.summary_body)
+    if last is None or last == info.head_sha or root is None or full.root != root:
+        return full, full
+    if _have(root, last) and _is_ancestor(root, last, info.head_sha):
+        run.incremental_from = last
+        run.reviewed_spec = f"{last}..{info.head_sha}"
+        return full, read_change(root, f"{last}..{info.head_sha}")
+    run.notes.append(f"The last reviewed commit {last[:12]} is no longer in this pull request's "
+                     "history (force-push): reviewed the whole pull request again.")
+    return full, full
+
+
+def _api_change(client: gh.Client, info: gh.PullInfo, root: str | None) -> Change:
+    """The pull request's diff from the files API, parsed like a local one."""
+    from tierbot.diff import parse
+
+    _, entries = client.patches()
+    text = "".join(_file_diff(e) for e in entries)
+    files: tuple[FileDiff, ...] = parse(text)
+    return Change(root=root or os.path.abspath("."),
+                  range=Range(f"{info.base_sha}...{info.head_sha}", info.base_sha, info.head_sha),
+                  files=files, diff_bytes=len(text.encode("utf-8", "surrogateescape")),
+                  notes=("The diff came from the GitHub API (the checkout lacks the commits).",))
+
+
+def _file_diff(e: dict[str, Any]) -> str:
+    """One file of the files API as `git diff` would print it."""
+    path: str = e["filename"]
+    status: str = e.get("status", "modified")
+    patch: str | None = e.get("patch")
+    old = e.get("previous_filename") or path
+    head = f"diff --git a/{old} b/{path}\n"
+    if status == "added":
+        head += "new file mode 100644\n"
+    elif status == "removed":
+        head += "deleted file mode 100644\n"
+    elif status == "renamed":
+        head += f"similarity index 90%\nrename from {old}\nrename to {path}\n"
+    if not patch:
+        if status == "renamed":
+            return head
+        return head + f"Binary files a/{old} and b/{path} differ\n"
+    minus = "/dev/null" if status == "added" else f"a/{old}"
+    plus = "/dev/null" if status == "removed" else f"b/{path}"
+    return head + f"--- {minus}\n+++ {plus}\n" + patch.rstrip("\n") + "\n"
+
+
+# --- what a runner reads back ---------------------------------------------------------------
+
+
+def _step_summary(env: Any, text: str) -> None:
+    path = env.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(sanitize.cap_bytes(text))
+    except OSError as e:
+        print(f"tierbot: cannot write the step summary {path}: {e.strerror}", file=sys.stderr)
+
+
+def _outputs(env: Any, result: ReviewResult, *, blocking: bool) -> None:
+    path = env.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    cost = result.usage.cost_usd if result.usage.calls else 0.0
+    values = {
+        "tier": result.route.tier,
+        "cost-usd": f"{cost:.6f}",
+        "findings": str(len(result.findings)),
+        "blocking": "true" if blocking else "false",
+    }
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.writelines(f"{k}={v}\n" for k, v in values.items())
+    except OSError as e:
+        print(f"tierbot: cannot write GITHUB_OUTPUT {path}: {e.strerror}", file=sys.stderr)

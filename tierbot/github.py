@@ -1,0 +1,509 @@
+"""Pull-request reading and posting through PyGithub (imported lazily).
+
+Everything GitHub-shaped lives here: the pull request's identity, our hidden markers, which findings
+may become inline review comments (only lines GitHub will accept), the comment and summary bodies,
+and the few API calls we make.  `commands/pr.py` decides *what* to review; this module only talks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tierbot import sanitize
+from tierbot.errors import BadInput, TierbotError
+from tierbot.records import (
+    SEVERITIES,
+    FileDiff,
+    Finding,
+    ReviewResult,
+    Unit,
+    severity_rank,
+)
+
+SUMMARY_MARKER = "<!-- tierbot:summary -->"
+_HEAD_MARKER = re.compile(r"<!-- tierbot:head=([0-9a-f]{7,64}) -->")
+_FP_MARKER = re.compile(r"<!-- tierbot:fp=([A-Za-z0-9._:-]{1,128}) -->")
+_FP_SAFE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+PR_EVENTS = ("pull_request", "pull_request_target")
+# Comments we may trust to carry our markers: a bot (the workflow token) or someone with write
+# access.  A contributor could otherwise forge a head marker and make us skip their commits.
+_TRUSTED_ASSOCIATIONS = {"OWNER", "MEMBER", "COLLABORATOR"}
+
+
+class GitHubDenied(TierbotError):
+    """The token may not do this (403/401): fall back to annotations and the step summary."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 0)
+
+
+class ReviewRejected(TierbotError):
+    """GitHub answered 422 to the review (a comment it could not place)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 0)
+
+
+@dataclass(frozen=True)
+class PullInfo:
+    repo: str  # OWNER/NAME
+    number: int
+    base_sha: str
+    head_sha: str
+    base_ref: str
+    head_ref: str
+    draft: bool
+    state: str
+    head_repo: str | None  # OWNER/NAME of the head; differs from `repo` for forks
+
+    @property
+    def from_fork(self) -> bool:
+        return self.head_repo is not None and self.head_repo != self.repo
+
+
+def pull_from_payload(pr: Mapping[str, Any], repo: str) -> PullInfo:
+    """A PullInfo from a `pull_request` object of an event payload or of the REST API."""
+    try:
+        head, base = pr["head"], pr["base"]
+        head_repo = (head.get("repo") or {}).get("full_name")
+        return PullInfo(
+            repo=str((base.get("repo") or {}).get("full_name") or repo),
+            number=int(pr["number"]),
+            base_sha=str(base["sha"]),
+            head_sha=str(head["sha"]),
+            base_ref=str(base.get("ref", "")),
+            head_ref=str(head.get("ref", "")),
+            draft=bool(pr.get("draft", False)),
+            state=str(pr.get("state", "open")),
+            head_repo=str(head_repo) if head_repo else None,
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise BadInput(f"the pull request event has no usable pull_request object ({e})") from None
+
+
+def read_event(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise BadInput(f"cannot read GITHUB_EVENT_PATH {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"GITHUB_EVENT_PATH {path} does not hold a JSON object")
+    return data
+
+
+# --- markers --------------------------------------------------------------------------------
+
+
+def last_head(body: str) -> str | None:
+    m = _HEAD_MARKER.search(body)
+    return m.group(1) if m else None
+
+
+def fingerprints_in(body: str) -> set[str]:
+    return set(_FP_MARKER.findall(body))
+
+
+def fingerprint_of(f: Finding) -> str:
+    """The finding's own fingerprint when it is marker-safe, else a stable hash of what it says."""
+    if f.fingerprint and _FP_SAFE.fullmatch(f.fingerprint):
+        return f.fingerprint
+    basis = f.fingerprint or "\0".join((f.path, f.category, f.title, str(f.line)))
+    return hashlib.sha256(basis.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+
+
+# --- which findings may go inline -----------------------------------------------------------
+
+
+def diff_lines(files: Iterable[FileDiff]) -> dict[str, dict[int, int]]:
+    """path -> {new-side line -> hunk index}: every line GitHub lets a RIGHT comment sit on."""
+    out: dict[str, dict[int, int]] = {}
+    for fd in files:
+        lines: dict[int, int] = {}
+        for i, h in enumerate(fd.hunks):
+            for n in (*h.added, *h.context):
+                lines[n] = i
+        if lines:
+            out[fd.path] = lines
+    return out
+
+
+def lines_from_patches(patches: Mapping[str, str]) -> dict[str, dict[int, int]]:
+    """Like `diff_lines`, from the files API's per-file `patch` text (hunks only)."""
+    out: dict[str, dict[int, int]] = {}
+    for path, patch in patches.items():
+        lines: dict[int, int] = {}
+        hunk, new = -1, 0
+        for raw in patch.split("\n"):
+            m = re.match(r"@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@", raw)
+            if m:
+                hunk, new = hunk + 1, int(m.group(1))
+            elif hunk >= 0 and raw[:1] in ("+", " "):
+                lines[new] = hunk
+                new += 1
+            elif hunk >= 0 and raw[:1] == "":
+                # a blank context line whose leading space was lost
+                lines[new] = hunk
+                new += 1
+        if lines:
+            out[path] = lines
+    return out
+
+
+@dataclass(frozen=True)
+class Planned:
+    finding: Finding
+    fingerprint: str
+    comment: dict[str, Any]  # the review comment as the REST API takes it
+
+
+@dataclass(frozen=True)
+class Plan:
+    inline: tuple[Planned, ...]
+    already_posted: tuple[Finding, ...]  # an earlier run posted these (same fingerprint)
+    over_limit: tuple[Finding, ...]  # beyond max_comments
+    not_on_diff: tuple[Finding, ...]  # no line of the pull request's diff to sit on
+
+
+def plan_comments(
+    findings: Sequence[Finding],
+    lines: Mapping[str, Mapping[int, int]],
+    posted: set[str],
+    max_comments: int,
+) -> Plan:
+    """Decide which findings become inline comments; most severe first, never twice."""
+    inline: list[Planned] = []
+    already: list[Finding] = []
+    over: list[Finding] = []
+    off: list[Finding] = []
+    seen: set[str] = set()
+    order = sorted(
+        findings, key=lambda f: (-severity_rank(f.severity), f.path, f.line or 0, f.title)
+    )
+    for f in order:
+        fp = fingerprint_of(f)
+        if fp in posted or fp in seen:
+            already.append(f)
+            continue
+        seen.add(fp)
+        file_lines = lines.get(f.path, {})
+        if f.line is None or f.line not in file_lines:
+            off.append(f)
+            continue
+        if len(inline) >= max_comments:
+            over.append(f)
+            continue
+        inline.append(Planned(f, fp, _comment(f, fp, file_lines)))
+    return Plan(tuple(inline), tuple(already), tuple(over), tuple(off))
+
+
+def _comment(f: Finding, fp: str, file_lines: Mapping[int, int]) -> dict[str, Any]:
+    assert f.line is not None
+    end = f.end_line
+    # A range needs both ends in one hunk with start strictly below line; else one line.
+    ranged = (
+        end is not None
+        and end > f.line
+        and end in file_lines
+        and file_lines[end] == file_lines[f.line]
+        and all(n in file_lines for n in range(f.line, end + 1))
+    )
+    comment: dict[str, Any] = {"path": f.path, "side": "RIGHT"}
+    if ranged:
+        assert end is not None
+        comment.update(line=end, start_line=f.line, start_side="RIGHT")
+    else:
+        comment["line"] = f.line
+    # A suggestion replaces exactly the commented lines: offer one only when they match the finding.
+    exact = ranged or end is None or end == f.line
+    comment["body"] = comment_body(f, fp, suggest=exact)
+    return comment
+
+
+def comment_body(f: Finding, fp: str, *, suggest: bool = True) -> str:
+    head = f"**{_badge(f.severity)} {sanitize.text(f.title).strip() or f.category}**"
+    meta = f"<sub>{sanitize.cell(f.category)} · {sanitize.cell(f.source)}</sub>"
+    parts = [f"{head}  \n{meta}", sanitize.text(f.message).strip()]
+    if f.suggestion is not None:
+        if suggest:
+            parts.append(sanitize.code_fence(f.suggestion, "suggestion"))
+        else:
+            parts.append("Suggested replacement:\n" + sanitize.code_fence(f.suggestion))
+    marker = f"<!-- tierbot:fp={fp} -->"
+    body = "\n\n".join(p for p in parts if p)
+    return sanitize.cap(body, sanitize.GITHUB_BODY_LIMIT - len(marker) - 2) + "\n\n" + marker
+
+
+_BADGES = {"critical": "🛑 critical", "high": "🔴 high", "medium": "🟠 medium",
+           "low": "🟡 low", "info": "🔵 info"}
+
+
+def _badge(severity: str) -> str:
+    return _BADGES.get(severity, severity)
+
+
+# --- the summary comment --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SummaryContext:
+    head_sha: str
+    base_sha: str
+    reviewed_spec: str  # what was reviewed, e.g. "abc1234...def5678"
+    incremental_from: str | None  # last reviewed head when only new commits were reviewed
+    posted_inline: int  # inline comments this run really posted
+    inline_failed: tuple[Finding, ...] = ()  # GitHub refused them even after a retry
+    notes: tuple[str, ...] = ()  # things the reader must know (offline, fallback, ...)
+
+
+def summary_body(result: ReviewResult, plan: Plan, ctx: SummaryContext) -> str:
+    lines: list[str] = [SUMMARY_MARKER, f"<!-- tierbot:head={ctx.head_sha} -->", ""]
+    counts = {s: 0 for s in SEVERITIES}
+    for f in result.findings:
+        counts[f.severity] = counts.get(f.severity, 0) + 1
+    total = len(result.findings)
+    by_sev = ", ".join(f"{n} {s}" for s in reversed(SEVERITIES) if (n := counts[s]))
+    lines.append("## tierbot review")
+    lines.append("")
+    lines.append(
+        f"**{total} finding{'s' if total != 1 else ''}**"
+        + (f" ({by_sev})" if by_sev else "")
+        + f" · tier **{result.route.tier}** · {cost_line(result)}"
+    )
+    scope = (
+        f"the commits since the last review (`{ctx.incremental_from[:12]}..{ctx.head_sha[:12]}`)"
+        if ctx.incremental_from
+        else f"the whole pull request (`{ctx.base_sha[:12]}...{ctx.head_sha[:12]}`)"
+    )
+    lines.append(f"Reviewed {scope}; status `{result.status}`.")
+    for note in ctx.notes:
+        lines.append(f"> **Note:** {sanitize.text(note)}")
+    lines.append("")
+
+    lines += ["### Routing", "", "| files | tier | risk | reason |", "| --- | --- | ---: | --- |"]
+    for unit in result.route.units:
+        lines.append(
+            f"| {_unit_files(unit)} | {unit.tier}"
+            + (f" (from {unit.escalated_from})" if unit.escalated_from else "")
+            + f" | {unit.risk_score:.2f} | {sanitize.cell('; '.join(unit.reasons)) or '-'} |"
+        )
+    if not result.route.units:
+        lines.append("| (nothing to review) | skip | 0.00 | - |")
+    lines.append("")
+
+    if result.findings:
+        lines.append("### Findings")
+        inline_fps = {p.fingerprint for p in plan.inline}
+        failed = {fingerprint_of(f) for f in ctx.inline_failed}
+        where: dict[str, str] = {}
+        for f in plan.already_posted:
+            where[fingerprint_of(f)] = "inline (earlier)"
+        for f in plan.over_limit:
+            where[fingerprint_of(f)] = "here only: over max_comments"
+        for f in plan.not_on_diff:
+            where[fingerprint_of(f)] = "here only: not on a diff line"
+        for sev in reversed(SEVERITIES):
+            group = [f for f in result.findings if f.severity == sev]
+            if not group:
+                continue
+            lines += ["", f"**{_badge(sev)}** ({len(group)})", ""]
+            for f in sorted(group, key=lambda f: (f.path, f.line or 0)):
+                fp = fingerprint_of(f)
+                if fp in failed:
+                    place = "here only: GitHub refused the inline comment"
+                elif fp in inline_fps:
+                    place = "inline"
+                else:
+                    place = where.get(fp, "here only")
+                loc = f"{f.path}:{f.line}" if f.line else f.path
+                msg = _first_line(f.message)
+                lines.append(
+                    f"- `{sanitize.cell(loc).replace('`', '')}` **{sanitize.cell(f.title)}**"
+                    + (f": {msg}" if msg else "")
+                    + f" <sub>({place})</sub>"
+                )
+        lines.append("")
+
+    skipped = [fs for fs in result.analysis.files if fs.skip_reason]
+    dropped = [n for n in result.notes if n]
+    if skipped or dropped:
+        lines.append("<details><summary>Skipped and dropped</summary>")
+        lines.append("")
+        for fs in skipped:
+            lines.append(f"- `{sanitize.cell(fs.path).replace('`', '')}`: "
+                         f"{sanitize.cell(fs.skip_reason or '')}")
+        for note in dropped:
+            lines.append(f"- {sanitize.cell(note)}")
+        lines += ["", "</details>", ""]
+    lines.append(
+        f"<sub>{ctx.posted_inline} inline comment{'s' if ctx.posted_inline != 1 else ''}"
+        f" posted this run · reviewed head `{ctx.head_sha[:12]}`</sub>"
+    )
+    return sanitize.cap("\n".join(lines))
+
+
+def cost_line(result: ReviewResult) -> str:
+    u, e = result.usage, result.estimate
+    if u.calls:
+        spent, opus, what = u.cost_usd, u.all_opus_cost_usd, "cost"
+    else:
+        spent, opus, what = e.cost_usd, e.all_opus_cost_usd, "estimated cost"
+        if result.status in ("offline", "dry-run"):
+            what = "estimated cost (no model called)"
+    text = f"{what} ${spent:.4f}"
+    if opus > 0:
+        saved = max(0.0, 1 - spent / opus) * 100
+        text += f" vs ${opus:.4f} all-Opus (saved {saved:.0f}%)"
+    return text
+
+
+def _unit_files(unit: Unit) -> str:
+    paths = list(unit.paths)
+    if len(paths) <= 3:
+        shown = ", ".join(f"`{p}`" for p in paths)
+    else:
+        common = os.path.commonpath(paths) if paths else ""
+        shown = f"`{common or '.'}/` ({len(paths)} files)"
+    return sanitize.cell(shown)
+
+
+def _first_line(text: str, limit: int = 240) -> str:
+    first = text.strip().split("\n", 1)[0].strip()
+    if len(first) > limit:
+        first = first[: limit - 1] + "…"
+    return sanitize.cell(first)
+
+
+# --- the API --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Existing:
+    summary_id: int | None
+    summary_body: str
+    fingerprints: frozenset[str]
+
+
+class Client:
+    """The handful of REST calls `tierbot pr` makes, with GitHub errors turned into ours."""
+
+    def __init__(self, token: str, api_url: str, *, write_delay: float = 1.0,
+                 request_delay: float = 0.25) -> None:
+        from github import Auth, Github
+
+        self._gh = Github(
+            auth=Auth.Token(token),
+            base_url=api_url.rstrip("/"),
+            seconds_between_writes=write_delay,
+            seconds_between_requests=request_delay,
+            timeout=30,
+        )
+        self._repo: Any = None
+        self._pull: Any = None
+        self._summary: Any = None
+
+    def close(self) -> None:
+        self._gh.close()
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from github import GithubException
+
+        try:
+            return fn(*args, **kwargs)
+        except GithubException as e:
+            msg = _message(e)
+            if e.status in (401, 403):
+                raise GitHubDenied(f"GitHub refused to {what} ({e.status}: {msg})") from None
+            if e.status == 422:
+                raise ReviewRejected(f"GitHub rejected the {what} (422: {msg})") from None
+            if e.status == 404:
+                raise BadInput(f"GitHub: cannot {what}: not found (404)") from None
+            raise TierbotError(f"GitHub: cannot {what} ({e.status}: {msg})", 3) from None
+        except OSError as e:
+            raise TierbotError(f"GitHub: cannot {what}: {e}", 3) from None
+
+    def open_pull(self, repo: str, number: int) -> PullInfo:
+        self._repo = self._call(f"read repository {repo}", self._gh.get_repo, repo)
+        self._pull = self._call(f"read pull request #{number}", self._repo.get_pull, number)
+        return pull_from_payload(self._pull.raw_data, repo)
+
+    def file_at(self, path: str, ref: str) -> str | None:
+        """A file's text at `ref`, or None when it does not exist there."""
+        from github import UnknownObjectException
+
+        try:
+            content = self._call(f"read {path}", self._repo.get_contents, path, ref=ref)
+        except BadInput:
+            return None
+        except UnknownObjectException:
+            return None
+        if isinstance(content, list):  # a directory
+            return None
+        data: bytes = content.decoded_content
+        return data.decode("utf-8", "replace")
+
+    def patches(self) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """path -> patch (hunks) of every file GitHub shows; plus the raw file entries."""
+        entries = self._call("list the pull request's files", lambda: list(self._pull.get_files()))
+        raw = [e.raw_data for e in entries]
+        return {r["filename"]: r["patch"] for r in raw if r.get("patch")}, raw
+
+    def existing(self) -> Existing:
+        """Our summary comment (by marker) and fingerprints we already posted."""
+        summary_id, body = None, ""
+        for c in self._call("read comments", lambda: list(self._pull.get_issue_comments())):
+            if SUMMARY_MARKER in (c.body or "") and _trusted(c):
+                summary_id, body, self._summary = c.id, c.body, c
+                break
+        fps: set[str] = set()
+        for c in self._call("read review comments",
+                            lambda: list(self._pull.get_review_comments())):
+            if _trusted(c):
+                fps |= fingerprints_in(c.body or "")
+        return Existing(summary_id, body, frozenset(fps))
+
+    def post_review(self, head_sha: str, body: str, event: str,
+                    comments: Sequence[dict[str, Any]]) -> None:
+        commit = self._repo.get_commit(head_sha)  # lazy: the sha comes from the url
+        self._call(
+            "review",
+            self._pull.create_review,
+            commit=commit,
+            body=sanitize.cap(body),
+            event=event,
+            comments=list(comments),
+        )
+
+    def upsert_summary(self, body: str) -> None:
+        """Edit the summary comment `existing()` found, or post the first one."""
+        body = sanitize.cap(body)
+        if self._summary is not None:
+            self._call("edit the summary comment", self._summary.edit, body)
+        else:
+            self._summary = self._call(
+                "post the summary comment", self._pull.create_issue_comment, body
+            )
+
+
+def _trusted(comment: Any) -> bool:
+    user = comment.user
+    if user is not None and getattr(user, "type", None) == "Bot":
+        return True
+    return getattr(comment, "author_association", None) in _TRUSTED_ASSOCIATIONS
+
+
+def _message(e: Any) -> str:
+    data = getattr(e, "data", None)
+    if isinstance(data, dict):
+        msg = str(data.get("message", ""))
+        errors = data.get("errors")
+        if errors:
+            msg += ": " + "; ".join(str(x) for x in errors)[:300]
+        return msg
+    return str(data or e)[:300]
