@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gitrepo import git
 
 
 @pytest.fixture(autouse=True)
@@ -26,28 +26,6 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "author@example.invalid")
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     yield
-
-
-def git(repo: Path, *args: str) -> str:
-    out = subprocess.run(("git", *args), cwd=repo, check=True, capture_output=True)
-    return out.stdout.decode("utf-8", "replace").strip()
-
-
-def write(repo: Path, files: dict[str, str | bytes]) -> None:
-    for name, content in files.items():
-        path = repo / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-
-
-def commit(repo: Path, files: dict[str, str | bytes], message: str = "change") -> str:
-    write(repo, files)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "--no-verify", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
 
 
 @pytest.fixture

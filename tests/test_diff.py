@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from gitrepo import commit, git, write
 
-from tests.conftest import commit, git, write
 from tierbot.diff import parse, read_change
 from tierbot.errors import BadInput
 

@@ -39,7 +39,7 @@ def cli() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Show every risk signal.")
 @click.option("-q", "--quiet", is_flag=True, help="Only findings and errors.")
 @click.pass_obj
-def review(obj: dict[str, Any], range_: str | None, **kw: Any) -> int:
+def review(obj: dict[str, Any], /, range_: str | None, **kw: Any) -> int:
     """Review RANGE (read as `git diff` reads it) [-- PATH...]."""
     from tierbot.commands import review as cmd
 
@@ -58,6 +58,22 @@ def init(force: bool) -> int:
     from tierbot.commands import init as cmd
 
     return cmd.main(force=force)
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file.")
+@click.option("--fail-on", type=SEVERITY, help="Block at or above this severity [hook.fail_on].")
+@click.option("--max-tier", type=click.Choice(["haiku", "sonnet", "opus"]),
+              help="Highest tier [sonnet on commit, opus on push].")
+@click.option("--dry-run", is_flag=True, help="Analyze and route only; no model call.")
+@click.option("--no-cache", is_flag=True, help="Do not reuse cached reviews.")
+def hook(config_path: str | None, fail_on: str | None, max_tier: str | None, dry_run: bool,
+         no_cache: bool) -> int:
+    """The pre-commit entry: review the staged change (or the pushed range)."""
+    from tierbot.commands import hook as cmd
+
+    return cmd.main(cmd.Args(config=config_path, fail_on=fail_on, max_tier=max_tier,
+                             dry_run=dry_run, no_cache=no_cache))
 
 
 def _crash_log() -> str:

@@ -1,7 +1,8 @@
 """`.tierbot.yml`: strict loading into immutable records.
 
 Every key has a default here; an unknown or mistyped key is a BadInput naming its path and the
-closest valid name.  The same dataclasses drive validation, so the schema cannot drift from the code.
+closest valid name.  The same dataclasses drive validation, so the schema cannot drift from the
+code.
 """
 
 from __future__ import annotations
@@ -179,7 +180,8 @@ def parse(text: str, name: str = CONFIG_NAME) -> Config:
     for tier, model in merged_models.items():
         if model not in merged_prices:
             raise BadInput(f"config: 'models.{tier}' is {model!r}, which has no entry in 'prices'")
-    return dataclasses.replace(cfg, models=merged_models, prices=merged_prices)
+    merged: Config = dataclasses.replace(cfg, models=merged_models, prices=merged_prices)
+    return merged
 
 
 def _closest(key: str, valid: typing.Iterable[str]) -> str:

@@ -66,9 +66,10 @@ def parse_raw(out: bytes) -> list[RawEntry]:
             counts.append((a, r))
             i += 1 if rest else 3  # renames: "a\tr\t" then old and new as their own tokens
     entries = []
-    for (letter, old_mode, new_mode, old, new, score), (a, r) in zip(raws, counts, strict=True):
-        entries.append(RawEntry(_STATUS.get(letter, "modified"), old_mode, new_mode, old, new,
-                                a, r, score))
+    for raw_entry, (added_n, removed_n) in zip(raws, counts, strict=True):
+        letter, old_mode, new_mode, old_p, new_p, score = raw_entry
+        entries.append(RawEntry(_STATUS.get(letter, "modified"), old_mode, new_mode, old_p, new_p,
+                                added_n, removed_n, score))
     return entries
 
 
@@ -114,11 +115,12 @@ def parse(diff_text: str) -> tuple[FileDiff, ...]:
 
 
 def _parse_patch(diff_text: str) -> list[tuple[FileDiff, bool]]:
-    import unidiff
+    from unidiff.patch import PatchSet
+    from unidiff.errors import UnidiffParseError
 
     try:
-        patch = unidiff.PatchSet.from_string(diff_text)
-    except unidiff.UnidiffParseError as e:
+        patch = PatchSet.from_string(diff_text)
+    except UnidiffParseError as e:
         raise BadInput(f"cannot parse the diff: {e}") from None
     results = []
     for pf in patch:

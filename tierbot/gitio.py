@@ -70,9 +70,8 @@ def resolve(root: str, rev: str) -> str | None:
 def _commit(root: str, rev: str) -> str:
     sha = resolve(root, rev)
     if sha is None:
-        if rev == "HEAD" or rev.startswith("HEAD"):
-            if resolve(root, "HEAD") is None:
-                raise BadInput(f"bad revision '{rev}': the repository has no commits yet")
+        if rev.startswith("HEAD") and resolve(root, "HEAD") is None:
+            raise BadInput(f"bad revision '{rev}': the repository has no commits yet")
         raise BadInput(f"bad revision '{rev}'")
     return sha
 

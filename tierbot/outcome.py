@@ -35,5 +35,5 @@ def decide(result: ReviewResult, fail_on: str, on_error: str) -> Outcome:
     if reason is None:
         return Outcome(EXIT_OK, None)
     if on_error == "open":
-        return Outcome(EXIT_OK, f"warning: review incomplete ({reason}); continuing (on_error: open)")
+        return Outcome(EXIT_OK, f"warning: review incomplete ({reason}); not blocking")
     return Outcome(EXIT_INCOMPLETE, f"review incomplete: {reason}")

@@ -59,7 +59,7 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
         raw.extend(outcome.findings)
         usage = outcome.usage
         # Escalation and budget decisions change units' tiers, and so the highest tier used.
-        top = max((u.tier for u in outcome.units), key=tier_rank, default="skip")
+        top: Tier = max((u.tier for u in outcome.units), key=tier_rank, default="skip")
         route = dataclasses.replace(route, units=outcome.units, tier=top)
         notes.extend(outcome.notes)
         status = outcome.status

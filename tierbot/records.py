@@ -19,11 +19,11 @@ Filter = Literal["added", "diff_context", "file", "nofilter"]
 
 
 def tier_rank(tier: str) -> int:
-    return TIERS.index(tier)  # type: ignore[arg-type]
+    return TIERS.index(tier)
 
 
 def severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity)  # type: ignore[arg-type]
+    return SEVERITIES.index(severity)
 
 
 @dataclass(frozen=True)

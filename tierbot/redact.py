@@ -99,6 +99,7 @@ _PLACEHOLDER_WORDS = (
     "not_a_real", "insert", "todo", "fixme", "<", ">", "${", "{{", "%(", "%s", "$(", "process.env",
     "os.environ", "getenv",
 )
+_SEPARATORS = re.compile(r"[/_.:,;@-]+")
 _DOTTED_IDENT = re.compile(r"^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$")
 _CONST_IDENT = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # Names that hold something about a secret, not the secret: a URL, a file, a regex, a length ...
@@ -140,6 +141,13 @@ def _looks_random(value: str, *, bare: bool) -> bool:
     letters = sum(ch.isalpha() for ch in value)
     # Real keys and passwords mix letters and digits; identifiers and prose mostly do not.
     if digits < (2 if bare else 1) or letters < 4:
+        return False
+    # Paths and names ("emails/password_reset_v2.html") are words between separators; a key
+    # has at least one long stretch that mixes letters and digits.
+    if not any(
+        len(part) >= 8 and any(c.isdigit() for c in part) and any(c.isalpha() for c in part)
+        for part in _SEPARATORS.split(value)
+    ):
         return False
     return shannon_entropy(value) >= (3.5 if bare else 3.0)
 

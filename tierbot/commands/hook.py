@@ -1,0 +1,78 @@
+"""`tierbot hook`: the pre-commit entry.
+
+Reviews exactly what is being committed (the index; pre-commit has stashed the rest) or, when
+pre-commit sets PRE_COMMIT_FROM_REF/TO_REF, exactly what is being pushed.  Output reads like a
+linter.  By default an unreachable API never blocks a commit: one warning line, exit 0.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import NamedTuple
+
+from tierbot import config as config_mod
+from tierbot import gitio, outcome
+from tierbot.diff import read_change
+from tierbot.pipeline import Options, run_review
+from tierbot.records import ReviewResult, Tier
+from tierbot.reporters import by_severity, one_line
+from tierbot.reporters.text import _cost_line
+
+
+class Args(NamedTuple):
+    config: str | None = None
+    fail_on: str | None = None  # None: hook.fail_on from config
+    max_tier: str | None = None  # None: hook.max_tier, else sonnet (commit) / opus (push)
+    dry_run: bool = False
+    no_cache: bool = False
+    verbose: bool = False
+
+
+def push_range(root: str) -> str | None:
+    """The pushed range from pre-commit's environment, or None for a commit."""
+    from_ref = os.environ.get("PRE_COMMIT_FROM_REF")
+    to_ref = os.environ.get("PRE_COMMIT_TO_REF")
+    if from_ref and to_ref:
+        return f"{from_ref}...{to_ref}"
+    if os.environ.get("PRE_COMMIT_REMOTE_NAME"):
+        # pre-commit sets no refs when the push includes the root commit: review the newest one.
+        return "HEAD~1..HEAD" if gitio.resolve(root, "HEAD~1") else None
+    return None
+
+
+def render(result: ReviewResult) -> str:
+    lines = []
+    for f in by_severity(result.findings):
+        where = f.path + (f":{f.line}" if f.line is not None else "")
+        lines.append(f"{where}: {f.severity}: {one_line(f.title)}: {one_line(f.message)}")
+    lines.extend(f"tierbot: {one_line(n)}" for n in result.notes)
+    tiers = sorted({u.tier for u in result.route.units if u.tier != "skip"})
+    lines.append(f"tierbot: {_cost_line(result)} [{result.route.tier}"
+                 f"{' via ' + ', '.join(tiers) if len(tiers) > 1 else ''}]")
+    return "\n".join(lines) + "\n"
+
+
+def main(args: Args, cwd: str = ".") -> int:
+    root = gitio.toplevel(cwd)
+    cfg = config_mod.load(args.config, root)
+    pushed = push_range(root)
+    max_tier = args.max_tier or cfg.hook.max_tier or ("opus" if pushed else "sonnet")
+    started = time.monotonic()
+    change = read_change(root, pushed, staged=pushed is None)
+    options = Options(
+        dry_run=args.dry_run, use_cache=not args.no_cache, max_tier=_tier(max_tier),
+        deadline=started + cfg.hook.timeout_s, repo_label=root,
+    )
+    result = run_review(change, cfg, options)
+    sys.stdout.write(render(result))
+    decision = outcome.decide(result, args.fail_on or cfg.hook.fail_on, cfg.hook.on_error)
+    if decision.warning:
+        print(f"tierbot: {decision.warning}", file=sys.stderr)
+    return decision.code
+
+
+def _tier(name: str) -> Tier:
+    assert name in ("skip", "haiku", "sonnet", "opus")
+    return name  # type: ignore[return-value]
