@@ -88,9 +88,10 @@ _GENERIC_QUOTED = re.compile(
     r"\s*(?:(?<![=!<>])=(?!=)|:=|=>|:)\s*"
     r"(?:[rbuf]{0,2})(?P<q>[\"'`])(?P<value>[^\"'`\s\\]{16,256})(?P=q)"
 )
-# NAME=value (shell, .env, Dockerfile ENV) and `name: value` (YAML): unquoted, the whole line.
+# NAME=value (shell, .env, Dockerfile ENV) and `name: value` (YAML): unquoted, the whole line
+# (behind a diff prefix when redacting a patch).
 _GENERIC_BARE = re.compile(
-    r"(?i)^\s*(?:export\s+|ENV\s+|-\s+)?(?P<name>" + _SECRET_NAME + r")"
+    r"(?i)^[+ -]?\s*(?:export\s+|ENV\s+|-\s+)?(?P<name>" + _SECRET_NAME + r")"
     r"(?:=|:\s+)(?P<value>[A-Za-z0-9+/=_.~-]{16,256})\s*$"
 )
 _PLACEHOLDER_WORDS = (
@@ -307,7 +308,7 @@ _NEVER_SEND_SUFFIXES = tuple("/" + g for g in NEVER_SEND_GLOBS if "/" in g)
 def _extra_spec(extra: tuple[str, ...]) -> Any:
     import pathspec  # lazy: only configs with extra globs need it
 
-    return pathspec.PathSpec.from_lines("gitwildmatch", extra)
+    return pathspec.GitIgnoreSpec.from_lines(extra)
 
 
 def never_send(path: str, extra_globs: Sequence[str] = ()) -> bool:
