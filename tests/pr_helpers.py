@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fake_github import FakeGitHub, Pull, PullFile
 from gitrepo import commit, git
 
