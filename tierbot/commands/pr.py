@@ -152,12 +152,12 @@ def _review(target: gh.PullInfo | tuple[str, int], client: gh.Client | None, run
             client = None
 
     full, review_change = _changes(info, root, client, existing, run, fetch=from_event)
-    if not env.get("ANTHROPIC_API_KEY") and not dry_run:
-        run.notes.append("No ANTHROPIC_API_KEY: this is the offline review (analysis, routing, "
-                         "cost estimate and local rule checks; no model was called).")
     opts = Options(dry_run=dry_run, tier=tier, budget_usd=budget, use_cache=not no_cache,
                    repo_label=info.repo)
     result = run_review(review_change, cfg, opts)
+    if result.status == "offline":
+        run.notes.append("No ANTHROPIC_API_KEY: this is the offline review (analysis, routing, "
+                         "cost estimate and local rule checks; no model was called).")
 
     lines = gh.diff_lines(full.files)
     plan = gh.plan_comments(result.findings, lines, set(existing.fingerprints),
