@@ -37,7 +37,7 @@ def test_review_head3_offline(history: Path, capsys: pytest.CaptureFixture[str],
                               monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, err = run(capsys, history, monkeypatch, "review", "HEAD~3")
     assert code == 0
-    assert "src/app.py" in out and "skip" in out
+    assert "src/ (2 files)" in out and "lockfile" in out
     assert "model review skipped" in out + err
     assert "cost:" in out and "all-Opus" in out
 
@@ -93,7 +93,9 @@ def test_every_format_renders(history: Path, capsys: pytest.CaptureFixture[str],
                               monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
     code, out, _ = run(capsys, history, monkeypatch, "review", "HEAD~3", "--dry-run",
                        "--format", fmt)
-    assert code == 0 and out.strip()
+    assert code == 0
+    # Annotations exist only for findings; every other format always says something.
+    assert out.strip() or fmt == "github"
 
 
 BAD = [

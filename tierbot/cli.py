@@ -76,6 +76,35 @@ def hook(config_path: str | None, fail_on: str | None, max_tier: str | None, dry
                              dry_run=dry_run, no_cache=no_cache))
 
 
+@cli.command()
+@click.option("--repo", metavar="OWNER/NAME", help="Repository [GITHUB_REPOSITORY].")
+@click.option("--number", type=int, help="Pull request number [from GITHUB_EVENT_PATH].")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Config file (default: .tierbot.yml of the base branch).")
+@click.option("--fail-on", type=SEVERITY, help="Exit 1 at or above this severity [none].")
+@click.option("--dry-run", is_flag=True, help="Analyze and route only; no model call.")
+@click.option("--format", "fmt", type=FORMAT, help="Also print the report in this format.")
+@click.option("--tier", type=TIER, default="auto", show_default=True, help="Force a tier.")
+@click.option("--budget", type=float, help="Most USD to spend on this review.")
+@click.option("--no-cache", is_flag=True, help="Do not reuse cached reviews.")
+def pr(**kw: Any) -> int:
+    """Review a GitHub pull request and post the results to it."""
+    from tierbot.commands import pr as cmd
+
+    return cmd.main(**kw)
+
+
+@cli.command()
+@click.option("--since", help="Only calls since this date (YYYY-MM-DD) or age (7d, 12h).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def costs(since: str | None, fmt: str) -> int:
+    """Spending and savings from the local ledger."""
+    from tierbot.commands import costs as cmd
+
+    return cmd.main(since, fmt)
+
+
 def _crash_log() -> str:
     from tierbot.ledger import home
 
@@ -101,8 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return rv if isinstance(rv, int) else 0
     except click.exceptions.Exit as e:
         return e.exit_code
+    except click.UsageError as e:
+        where = f"tierbot {e.ctx.info_name}" if e.ctx and e.ctx.parent else "tierbot"
+        print(f"tierbot: {e.format_message()} (see '{where} --help')", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except click.ClickException as e:
-        e.show()
+        print(f"tierbot: {e.format_message()}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (click.exceptions.Abort, KeyboardInterrupt):
         print("tierbot: interrupted", file=sys.stderr)

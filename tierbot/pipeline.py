@@ -6,6 +6,7 @@ Every command (review, hook, pr) goes through `run_review`; none of this knows a
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import NamedTuple
 
 from tierbot import findings, rules
@@ -26,9 +27,12 @@ class Options(NamedTuple):
     repo_label: str = ""  # for the ledger
 
 
-def run_review(change: Change, config: Config, options: Options) -> ReviewResult:
-    from tierbot import model  # model.py imports the SDK lazily itself
+def has_credentials() -> bool:
+    """What the SDK would authenticate with; checked without importing it."""
+    return bool(os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
 
+
+def run_review(change: Change, config: Config, options: Options) -> ReviewResult:
     analysis, file_scores, notes = analyze(change, config)
     force: Tier | None = None if options.tier == "auto" else options.tier  # type: ignore[assignment]
     route = plan(change, analysis, file_scores, config, force=force, max_tier=options.max_tier)
@@ -44,10 +48,12 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
         status = "dry-run"
     elif not reviewable:
         status = "complete"
-    elif not model.has_credentials():
+    elif not has_credentials():
         status = "offline"
         notes.append("model review skipped: no ANTHROPIC_API_KEY (local rule checks only)")
     else:
+        from tierbot import model  # not on the dry-run or offline path: keeps start-up fast
+
         budget = options.budget_usd
         if budget is None:
             budget = config.budget.max_usd_per_review
