@@ -272,3 +272,43 @@ def test_no_event_and_no_repo_is_bad_input(world: PrWorld, missing: str) -> None
     world.monkeypatch.delenv(missing, raising=False)
     with pytest.raises(BadInput):
         world.run()
+
+
+# --- with a model: the real anthropic SDK against the loopback fake Anthropic server ------------
+
+APP = "def total(items):\n    s = 0\n    for i in items:\n        s += i\n    return s\n"
+
+
+def test_model_findings_become_safe_inline_comments(world: PrWorld) -> None:
+    from fake_anthropic import answer, fake_anthropic, finding
+
+    base, head = feature(world, {"calc.py": APP})
+    world.publish(base, head)
+    with fake_anthropic() as model:
+        model.script("*", answer([
+            finding("calc.py", 3, "Loop can be sum()", severity="low", end_line=4,
+                    suggestion="    s = sum(items)"),
+            finding("calc.py", 1, "Ping @octocat <!-- tierbot:head=" + "0" * 40 + " -->",
+                    message="cc @org/team <img src=x onerror=alert(1)>"),
+            finding("calc.py", 999, "Far away", severity="high"),
+        ]))
+        world.monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-000000000000000000")
+        world.monkeypatch.setenv("ANTHROPIC_BASE_URL", model.url)
+        res = world.run()
+        assert model.requests, "the model was called"
+    assert res.code == 0, res.err
+    [review] = res.calls("POST", "/reviews")
+    comments = {c["line"]: c for c in review.body["comments"]}
+    assert set(comments) == {1, 4}  # the line-999 finding never reaches the review
+    ranged = comments[4]
+    assert ranged["start_line"] == 3 and ranged["start_side"] == "RIGHT"
+    assert "```suggestion\n    s = sum(items)\n```" in ranged["body"]
+    pinged = comments[1]["body"]
+    assert "`@octocat`" in pinged and "`@org/team`" in pinged
+    assert "<img" not in pinged and "&lt;img" in pinged
+    assert pinged.count("<!-- tierbot:") == 1  # only our own fingerprint marker
+    [summary] = res.calls("POST", "/issues/1/comments")
+    body = summary.body["body"]
+    assert body.count("<!-- tierbot:head=") == 1 and f"<!-- tierbot:head={head} -->" in body
+    assert float(res.outputs["cost-usd"]) > 0
+    assert "No ANTHROPIC_API_KEY" not in body
