@@ -94,6 +94,9 @@ ANSWER_SCHEMA: dict[str, Any] = {
 }
 
 
+_SCHEMA_TEXT = json.dumps(ANSWER_SCHEMA)
+
+
 def has_credentials() -> bool:
     """Whether the environment holds a key the SDK would use (checked without importing it)."""
     return bool(os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
@@ -573,16 +576,21 @@ def review(
         if budget_usd is None:
             job.max_tokens = ceiling
             return True
-        price = config.price_for(job.model)
         text = system_text(job.tier) + job.prompt.text + (job.previous or "") + (job.problem or "")
-        prompt_tokens = conservative_tokens(text) + 50
-        p = band(price, prompt_tokens)
-        # Worst case: every prompt token billed at the dearer of input and cache write.
-        input_cost = prompt_tokens * max(p.input, p.cache_write) / 1e6
+        input_cost, p = worst_input(config.price_for(job.model), text)
         left = budget_usd - st.cost - st.reserved - input_cost
-        affordable = math.floor(left * 1e6 / p.output) if p.output > 0 else ceiling
+        # Leave room for the units still waiting, so one call cannot starve the others.
+        others = sum(
+            min_need(config, j.model, system_text(j.tier) + j.prompt.text)
+            for j in jobs if j is not job and j.kind == "review"
+        )
+        affordable = _tokens_for(left - others, p.output, ceiling)
         if affordable < MIN_OUTPUT_TOKENS:
-            return False
+            if running:
+                return False  # wait: finished calls release their reservations
+            affordable = _tokens_for(left, p.output, ceiling)
+            if affordable < MIN_OUTPUT_TOKENS:
+                return False
         job.max_tokens = min(ceiling, affordable)
         job.reserved = input_cost + job.max_tokens * p.output / 1e6
         st.reserved += job.reserved
@@ -625,7 +633,7 @@ def review(
                     break
                 if not guard(job):
                     if running:
-                        break  # wait: finished calls release their reservations
+                        break
                     jobs.popleft()
                     _over_budget(st, job, budget_usd or 0.0)
                     continue
@@ -681,6 +689,29 @@ def _client(deadline: float | None) -> Any:
     if deadline is not None:
         retries = 0  # each retry would restart the timeout and overrun the hook's limit
     return anthropic.Anthropic(max_retries=retries)
+
+
+def worst_input(price: Price, text: str) -> tuple[float, Price]:
+    """The most a prompt of `text` can cost, and the price band it falls in.
+
+    Every prompt token is billed at the dearer of input and cache write, counted with the
+    conservative estimate; the schema is billed as prompt too (structured outputs add it).
+    """
+    tokens = conservative_tokens(text + _SCHEMA_TEXT) + 200
+    p = band(price, tokens)
+    return tokens * max(p.input, p.cache_write) / 1e6, p
+
+
+def min_need(config: Config, model: str, text: str) -> float:
+    """The least budget a call must have to start: its worst-case prompt and a minimal answer."""
+    input_cost, p = worst_input(config.price_for(model), text)
+    return input_cost + MIN_OUTPUT_TOKENS * p.output / 1e6
+
+
+def _tokens_for(usd: float, output_price: float, ceiling: int) -> int:
+    if output_price <= 0:
+        return ceiling
+    return max(0, math.floor(usd * 1e6 / output_price))
 
 
 def _close(ledger: Ledger | None) -> None:
@@ -749,8 +780,11 @@ def _plan_budget(
         if u.tier == "skip" or cached(uid, u.tier) is not None:
             return 0.0
         model = _model(config, u.tier)
-        tokens = estimate_tokens(system_text(u.tier) + prompts[uid].text)
-        return call_cost(config.price_for(model), tokens, EXPECTED_OUTPUT_TOKENS.get(u.tier, 1000))
+        text = system_text(u.tier) + prompts[uid].text
+        fair = call_cost(config.price_for(model), estimate_tokens(text),
+                         EXPECTED_OUTPUT_TOKENS.get(u.tier, 1000))
+        # A unit is only worth planning if the guard will let it start.
+        return max(fair, min_need(config, model, text))
 
     live = [uid for uid in order if uid in prompts]
     costs = {uid: expected(uid) for uid in live}
@@ -789,8 +823,8 @@ def _outcome(st: _State, order: list[str]) -> ModelOutcome:
         output_tokens=st.output_tokens,
         cache_read_tokens=st.cache_read_tokens,
         cache_write_tokens=st.cache_write_tokens,
-        cost_usd=round(st.cost, 6),
-        all_opus_cost_usd=round(st.all_opus, 6),
+        cost_usd=st.cost,
+        all_opus_cost_usd=st.all_opus,
     )
     failed = [uid for uid in order if uid in st.failed and uid not in st.findings]
     reviewed = [uid for uid in order if uid in st.findings]

@@ -268,7 +268,7 @@ def _path_instructions(paths: Sequence[str], config: Config) -> list[str]:
 def _glob(path: str, pattern: str) -> bool:
     import pathspec
 
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", [pattern])
+    spec = pathspec.PathSpec.from_lines("gitignore", [pattern])
     return bool(spec.match_file(path)) or fnmatch.fnmatch(path, pattern)
 
 
@@ -341,7 +341,7 @@ def build_unit(
 
     # A boundary derived from the content itself: text inside cannot predict and close it.
     fence = "UNTRUSTED-" + hashlib.sha256(diff_text.encode("utf-8", "replace")).hexdigest()[:16]
-    parts_out = [f"Review this unit of the change: {len(sent)} file(s): {', '.join(sent)}."]
+    parts_out = [f"Review this unit of the change ({len(sent)} file(s)): {', '.join(sent)}."]
     if held:
         parts_out.append(
             "Withheld because they may hold secrets (not shown, do not review): "

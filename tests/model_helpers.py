@@ -1,0 +1,127 @@
+"""Helpers for the model tests: a real repository change, and routes over it built by hand.
+
+The routes are built by hand on purpose: the model tests decide which unit goes to which tier.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from fake_anthropic import FakeAnthropic, Recorded, Reply, fake_anthropic
+from gitrepo import commit, git
+
+from tierbot import config as config_mod
+from tierbot.config import Config
+from tierbot.diff import read_change
+from tierbot.records import Analysis, Change, FileStat, Route, Tier, Unit
+
+
+def py_module(name: str, n: int = 40) -> str:
+    lines = [f'"""Module {name}."""', "", "import os", ""]
+    for i in range(n):
+        lines.append(f"def {name}_{i}(x):")
+        lines.append(f"    return x + {i}")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def edit(text: str, marker: str, new: Sequence[str]) -> str:
+    """Insert `new` lines after the line containing `marker`."""
+    out = []
+    for line in text.splitlines():
+        out.append(line)
+        if marker in line:
+            out.extend(new)
+    return "\n".join(out) + "\n"
+
+
+BEFORE = {
+    "app/util.py": py_module("util"),
+    "app/auth.py": py_module("auth"),
+    "app/db.py": py_module("db"),
+    "README.md": "# demo\n\nSome words.\n",
+}
+
+
+def make_change(repo: Path, after: dict[str, str | bytes], *, before: dict[str, str] | None = None,
+                spec: str = "HEAD~1..HEAD") -> Change:
+    commit(repo, dict(before or BEFORE), "base")
+    commit(repo, after, "change")
+    return read_change(str(repo), spec)
+
+
+def default_change(repo: Path) -> Change:
+    """Three modified modules, one unit each in the tests."""
+    return make_change(repo, {
+        "app/util.py": edit(BEFORE["app/util.py"], "def util_3(", ["    y = x * 2  # util change"]),
+        "app/auth.py": edit(BEFORE["app/auth.py"], "def auth_5(",
+                            ["    if x == None:  # auth change", "        return 0"]),
+        "app/db.py": edit(BEFORE["app/db.py"], "def db_7(", ["    os.remove(x)  # db change"]),
+    })
+
+
+def analysis_for(change: Change) -> Analysis:
+    files = tuple(
+        FileStat(f.path, f.old_path, f.status, "Python" if f.path.endswith(".py") else None,
+                 f.lines_added, f.lines_removed, len(f.hunks), 0, None)
+        for f in change.files
+    )
+    return Analysis(files, sum(f.lines_added for f in change.files),
+                    sum(f.lines_removed for f in change.files),
+                    sum(len(f.hunks) for f in change.files), 0, 0.4, ())
+
+
+def route_for(units: Sequence[tuple[str, Tier, Sequence[str], float]],
+              config: Config | None = None) -> Route:
+    cfg = config or config_mod.default()
+    built = tuple(
+        Unit(uid, tier, cfg.model_for(tier), tuple(paths), risk, (f"test routes it to {tier}",))
+        for uid, tier, paths, risk in units
+    )
+    top = max((u.tier for u in built), key=("skip", "haiku", "sonnet", "opus").index)
+    return Route(top, ("test",), built)
+
+
+def config(**changes: object) -> Config:
+    return dataclasses.replace(config_mod.default(), **changes)  # type: ignore[arg-type]
+
+
+def by_path(replies: dict[str, Reply | list[Reply]]) -> Callable[[Recorded], Reply | None]:
+    """A responder answering by which unit file the request is about (first match wins)."""
+    queues = {k: (list(v) if isinstance(v, list) else [v]) for k, v in replies.items()}
+
+    def respond(req: Recorded) -> Reply | None:
+        text = user_text(req)
+        for path, q in queues.items():
+            if f"=== {path} (" in text and q:
+                return q.pop(0) if len(q) > 1 else q[0]
+        return None
+
+    return respond
+
+
+def user_text(req: Recorded) -> str:
+    msgs = req.json.get("messages", [])
+    first = msgs[0]["content"] if msgs else ""
+    return first if isinstance(first, str) else "".join(b.get("text", "") for b in first)
+
+
+def unit_paths(req: Recorded) -> list[str]:
+    text = user_text(req)
+    line = text.splitlines()[0]
+    return line.split(": ", 1)[1].rstrip(".").split(", ")
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
+    """The fake API, with the real SDK pointed at it by the environment."""
+    with fake_anthropic() as f:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", f.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+        yield f
+
+
+__all__ = ["fake", "git"]
