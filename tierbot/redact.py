@@ -45,22 +45,25 @@ KIND_LABELS: dict[str, str] = {
 # Kinds found by a heuristic rather than an exact token format (used for finding confidence).
 HEURISTIC_KINDS = frozenset({"generic_secret", "url_password"})
 
-_TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("aws_access_key_id", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|AIPA)"
-                                     r"[A-Z0-9]{16}(?![A-Z0-9])")),
-    ("github_token", re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}"
-                                r"|github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])")),
-    ("anthropic_api_key", re.compile(r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,}")),
-    ("openai_api_key", re.compile(r"(?<![A-Za-z0-9_-])sk-(?!ant-)(?:proj-|svcacct-|admin-)?"
-                                  r"[A-Za-z0-9_-]{20,}")),
-    ("slack_token", re.compile(r"(?<![A-Za-z0-9])xox[abprse]-[A-Za-z0-9-]{10,}")),
-    ("slack_webhook", re.compile(r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/"
-                                 r"B[A-Za-z0-9_]+/[A-Za-z0-9_]+")),
-    ("stripe_key", re.compile(r"(?<![A-Za-z0-9_])[rs]k_live_[A-Za-z0-9]{16,}")),
-    ("google_api_key", re.compile(r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])")),
-    ("npm_token", re.compile(r"(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])")),
-    ("jwt", re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}"
-                       r"\.[A-Za-z0-9_-]{10,}")),
+# (kind, substrings one of which must occur, pattern): the substring test skips most text cheaply.
+_TOKEN_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
+    ("aws_access_key_id", ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "AIPA"),
+     re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|AIPA)[A-Z0-9]{16}(?![A-Z0-9])")),
+    ("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+     re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}"
+                r"|github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])")),
+    ("anthropic_api_key", ("sk-ant-",), re.compile(r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,}")),
+    ("openai_api_key", ("sk-",),
+     re.compile(r"(?<![A-Za-z0-9_-])sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
+    ("slack_token", ("xox",), re.compile(r"(?<![A-Za-z0-9])xox[abprse]-[A-Za-z0-9-]{10,}")),
+    ("slack_webhook", ("hooks.slack.com",),
+     re.compile(r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+")),
+    ("stripe_key", ("k_live_",), re.compile(r"(?<![A-Za-z0-9_])[rs]k_live_[A-Za-z0-9]{16,}")),
+    ("google_api_key", ("AIza",),
+     re.compile(r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])")),
+    ("npm_token", ("npm_",), re.compile(r"(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])")),
+    ("jwt", ("eyJ",), re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}"
+                                 r"\.[A-Za-z0-9_-]{10,}")),
 )
 
 _AWS_SECRET = re.compile(
@@ -81,19 +84,19 @@ _SECRET_NAME = (
     r"[A-Za-z0-9_.-]*(?:secret|token|passw(?:or)?d|passwd|pwd|api[_-]?key|apikey|access[_-]?key"
     r"|private[_-]?key|auth[_-]?key|credential|signing[_-]?key|encryption[_-]?key)[A-Za-z0-9_.-]*"
 )
-# name [: type] (= | := | : | =>) "value"   -- code, JSON, YAML and TOML with a quoted value
-_GENERIC_QUOTED = re.compile(
-    r"(?i)(?<![A-Za-z0-9_])[\"']?(?P<name>" + _SECRET_NAME + r")[\"']?"
-    r"(?:\s*:\s*[A-Za-z_][\w\[\], .|]{0,40}?)?"
+_SECRET_NAME_RE = re.compile(_SECRET_NAME, re.IGNORECASE)
+_NAME_CHARSET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+# After a secret-announcing name: [closing quote] [: type] (= | := | : | =>) "value".  Matched
+# only at the end of such a name (found with str.find), never scanned across the whole text.
+_ASSIGN_QUOTED = re.compile(
+    r"[\"']?(?:\s*:\s*[A-Za-z_][\w\[\], .|]{0,40}?)?"
     r"\s*(?:(?<![=!<>])=(?!=)|:=|=>|:)\s*"
-    r"(?:[rbuf]{0,2})(?P<q>[\"'`])(?P<value>[^\"'`\s\\]{16,256})(?P=q)"
+    r"(?:[rbufRBUF]{0,2})(?P<q>[\"'`])(?P<value>[^\"'`\s\\]{16,256})(?P=q)"
 )
-# NAME=value (shell, .env, Dockerfile ENV) and `name: value` (YAML): unquoted, the whole line
-# (behind a diff prefix when redacting a patch).
-_GENERIC_BARE = re.compile(
-    r"(?i)^[+ -]?\s*(?:export\s+|ENV\s+|-\s+)?(?P<name>" + _SECRET_NAME + r")"
-    r"(?:=|:\s+)(?P<value>[A-Za-z0-9+/=_.~-]{16,256})\s*$"
-)
+# NAME=value (shell, .env, Dockerfile ENV) and `name: value` (YAML): an unquoted value that is the
+# rest of the line, after a name that starts the line (behind a diff prefix when redacting a patch).
+_BARE_PREFIX = re.compile(r"[+ -]?[ \t]*(?:export[ \t]+|ENV[ \t]+|-[ \t]+)?")
+_BARE_VALUE = re.compile(r"(?:=|:[ \t]+)(?P<value>[A-Za-z0-9+/=_.~-]{16,256})[ \t]*(?=\r?\n|\Z)")
 _PLACEHOLDER_WORDS = (
     "example", "placeholder", "changeme", "change_me", "change-me", "your_", "your-", "yourkey",
     "dummy", "redacted", "replace", "xxxx", "****", "....", "sample", "fake", "mock", "notreal",
@@ -104,20 +107,16 @@ _SEPARATORS = re.compile(r"[/_.:,;@-]+")
 _DOTTED_IDENT = re.compile(r"^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$")
 _CONST_IDENT = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # Names that hold something about a secret, not the secret: a URL, a file, a regex, a length ...
-_NOT_A_SECRET_NAME = re.compile(
-    r"(?i)(?:url|uri|endpoint|path|file|filename|dir|name|type|prefix|suffix|header|field|label"
-    r"|regex|pattern|format|key_id|length|len|count|env|var|policy|rule|hint|placeholder|param"
-    r"|id|ttl|expiry|expires|expiration|timeout|mode|method|scope|kind)s?$"
+_NOT_A_SECRET_SUFFIXES = tuple(
+    word + plural
+    for word in (
+        "url", "uri", "endpoint", "path", "file", "filename", "dir", "name", "type", "prefix",
+        "suffix", "header", "field", "label", "regex", "pattern", "format", "key_id", "length",
+        "len", "count", "env", "var", "policy", "rule", "hint", "placeholder", "param", "id",
+        "ttl", "expiry", "expires", "expiration", "timeout", "mode", "method", "scope", "kind",
+    )
+    for plural in ("", "s")
 )
-
-# Cheap prefilter: a line without any of these cannot match a built-in detector.
-_PREFILTER = re.compile(
-    r"AKIA|ASIA|AGPA|AIDA|AROA|ANPA|AIPA|gh[pousr]_|github_pat_|sk-|[rs]k_live_|xox|hooks\.slack"
-    r"|AIza|npm_|eyJ|PRIVATE KEY|://|secret|token|passw|pwd|api_?-?key|apikey|access_?-?key"
-    r"|private_?-?key|auth_?-?key|credential|signing_?-?key|encryption_?-?key",
-    re.IGNORECASE,
-)
-
 
 def shannon_entropy(value: str) -> float:
     """Bits per character; random base64 is near 6, English words nearer 3."""
@@ -153,25 +152,41 @@ def _looks_random(value: str, *, bare: bool) -> bool:
     return shannon_entropy(value) >= (3.5 if bare else 3.0)
 
 
-def _generic(text: str) -> list[SecretMatch]:
+def _secret_names(text: str, lowered: str) -> list[tuple[int, int]]:
+    """Spans of identifiers that contain a secret word ("DB_PASSWORD", "apiKey", ...)."""
+    spans: set[tuple[int, int]] = set()
+    for word in ("secret", "token", "passw", "pwd", "credential", "key"):
+        pos = lowered.find(word)
+        while pos != -1:
+            start, end = pos, pos + len(word)
+            while start > 0 and text[start - 1] in _NAME_CHARSET:
+                start -= 1
+            while end < len(text) and text[end] in _NAME_CHARSET:
+                end += 1
+            spans.add((start, end))
+            pos = lowered.find(word, end)
+    return sorted(spans)
+
+
+def _generic(text: str, lowered: str) -> list[SecretMatch]:
     out: list[SecretMatch] = []
-    for m in _GENERIC_QUOTED.finditer(text):
-        if _NOT_A_SECRET_NAME.search(m.group("name")):
+    for start, end in _secret_names(text, lowered):
+        name = text[start:end]
+        if not _SECRET_NAME_RE.fullmatch(name) or name.lower().endswith(_NOT_A_SECRET_SUFFIXES):
             continue
-        if _looks_random(m.group("value"), bare=False):
+        m = _ASSIGN_QUOTED.match(text, end)
+        if m is not None:
+            if _looks_random(m.group("value"), bare=False):
+                out.append(SecretMatch("generic_secret", m.start("value"), m.end("value")))
+            continue
+        m = _BARE_VALUE.match(text, end)
+        if m is None:
+            continue
+        line_start = text.rfind("\n", 0, start) + 1
+        if _BARE_PREFIX.fullmatch(text, line_start, start) and _looks_random(
+            m.group("value"), bare=True
+        ):
             out.append(SecretMatch("generic_secret", m.start("value"), m.end("value")))
-    for line_match in re.finditer(r"[^\n]+", text):
-        line = line_match.group(0)
-        if "=" not in line and ":" not in line:
-            continue
-        bare = _GENERIC_BARE.match(line)
-        if bare is None or _NOT_A_SECRET_NAME.search(bare.group("name")):
-            continue
-        if _looks_random(bare.group("value"), bare=True):
-            base = line_match.start()
-            out.append(
-                SecretMatch("generic_secret", base + bare.start("value"), base + bare.end("value"))
-            )
     return out
 
 
@@ -224,26 +239,36 @@ def _compile_extra(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
 def find_secrets(text: str, extra_patterns: Sequence[str] = ()) -> list[SecretMatch]:
     """Every secret in `text`, sorted by position, overlapping matches merged into the first."""
     found: list[SecretMatch] = []
-    if _PREFILTER.search(text):
-        if "PRIVATE KEY" in text:
-            found.extend(_private_keys(text))
-        for kind, pattern in _TOKEN_PATTERNS:
-            for m in pattern.finditer(text):
-                if kind == "aws_access_key_id" and "EXAMPLE" in m.group(0):
-                    continue  # the AWS documentation's example key
-                if kind == "openai_api_key" and not _looks_like_key(m.group(0)[3:]):
-                    continue
-                found.append(SecretMatch(kind, m.start(), m.end()))
-        for m in _AWS_SECRET.finditer(text):
-            if "EXAMPLE" not in m.group("value"):
-                found.append(SecretMatch("aws_secret_access_key", m.start("value"), m.end("value")))
+    if "PRIVATE KEY" in text:
+        found.extend(_private_keys(text))
+    for kind, triggers, pattern in _TOKEN_PATTERNS:
+        for trigger in triggers:
+            if trigger in text:
+                break
+        else:
+            continue
+        for m in pattern.finditer(text):
+            if kind == "aws_access_key_id" and "EXAMPLE" in m.group(0):
+                continue  # the AWS documentation's example key
+            if kind == "openai_api_key" and not _looks_like_key(m.group(0)[3:]):
+                continue
+            found.append(SecretMatch(kind, m.start(), m.end()))
+    if "://" in text and "@" in text:
         for m in _URL_PASSWORD.finditer(text):
             value = m.group("value")
             if not any(word in value.lower() for word in _PLACEHOLDER_WORDS) and value not in (
                 "password", "pass", "passwd", "secret", "pwd",
             ):
                 found.append(SecretMatch("url_password", m.start("value"), m.end("value")))
-        found.extend(_generic(text))
+    if "=" in text or ":" in text:
+        lowered = text.lower()
+        if "aws" in lowered and "secret" in lowered:
+            for m in _AWS_SECRET.finditer(text):
+                if "EXAMPLE" not in m.group("value"):
+                    found.append(
+                        SecretMatch("aws_secret_access_key", m.start("value"), m.end("value"))
+                    )
+        found.extend(_generic(text, lowered))
     for pattern in _compile_extra(tuple(extra_patterns)):
         for m in pattern.finditer(text):
             if m.end() > m.start():

@@ -19,8 +19,11 @@ Deliberate choices (precision over recall, since these run unasked on every comm
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from itertools import accumulate
+from typing import NamedTuple
 
 from tierbot import findings as _findings
 from tierbot import redact
@@ -35,7 +38,8 @@ _SCRIPT_PATH = re.compile(
     r"|\.(test|spec|stories)\.[jt]sx?$|_test\.go$|(^|/)[^/]*\.config\.[cm]?[jt]s$"
 )
 _PROSE = frozenset({"markdown", "rst", "text", "asciidoc"})
-_COMMENT_START = re.compile(r"^\s*(?:#|//|/\*|\*|--|;|<!--)")
+# A commented-out line (`#[ignore]` and `#!` are Rust/PHP attributes and shebangs, not comments).
+_COMMENT_START = re.compile(r"^[ \t]*(?:#(?![\[!])|//|/\*|\*(?:\s|$)|<!--)")
 
 # ---- conflict markers: exactly 7 characters, then a space and a label or the end of the line.
 _CONFLICT_OPEN = re.compile(r"^<{7}(?: |$)")
@@ -43,67 +47,118 @@ _CONFLICT_BASE = re.compile(r"^\|{7}(?: |$)")
 _CONFLICT_MID = re.compile(r"^={7}\s*$")
 _CONFLICT_CLOSE = re.compile(r"^>{7}(?: |$)")
 
-# ---- per language: (prefilter substrings, combined regex with one named group per rule)
+
+class _Rule(NamedTuple):
+    """A pattern run over a file's added lines joined by newlines (one regex pass per file).
+
+    `hints`: substrings one of which must occur in that text, or the pattern is not run at all.
+    Patterns are MULTILINE and use `[ \t]` (never `\\s`) after `^`, so a match starts on the line
+    it is about."""
+
+    category: str
+    severity: Severity
+    title: str
+    message: str
+    hints: tuple[str, ...]
+    pattern: re.Pattern[str]
+
+
+def _rule(category: str, severity: Severity, title: str, message: str, hints: tuple[str, ...],
+          pattern: str) -> _Rule:
+    return _Rule(category, severity, title, message, hints, re.compile(pattern, re.MULTILINE))
+
+
 _JS = ("javascript", "typescript", "vue", "svelte")
 
-_FOCUSED: dict[str, re.Pattern[str]] = {
-    lang: re.compile(
-        r"(?<![\w$.])(?:(?P<only>(?:it|describe|test|context|suite|specify)\.only)\s*\("
-        r"|(?P<fit>f(?:it|describe|context))\s*\(\s*['\"`])"
-    )
-    for lang in _JS
-}
-_FOCUSED["ruby"] = re.compile(
-    r"^\s*(?:(?P<fit>f(?:it|describe|context|specify))\b\s*\(?\s*['\"]"
-    r"|(?:it|describe|context|specify)\b[^#\n]*(?P<only>,\s*(?::focus\b|focus:\s*true)))"
+_FOCUSED_MSG = ("A focused test makes the runner skip every other test. Remove the focus before "
+                "merging.")
+_SKIPPED_MSG = ("This change skips a test unconditionally. Say why in the skip reason and link an "
+                "issue, or fix the test.")
+_DEBUGGER_MSG = ("A debugger call or import was added; it stops or slows the program when it "
+                 "runs. Remove it before merging.")
+_PRINT_MSG = ("Debug output was added outside a script or test. Remove it or use the project's "
+              "logger.")
+
+
+def _focused(hints: tuple[str, ...], pattern: str) -> _Rule:
+    return _rule("focused-test", "high", "Focused test committed", _FOCUSED_MSG, hints, pattern)
+
+
+def _skipped(hints: tuple[str, ...], pattern: str) -> _Rule:
+    return _rule("skipped-test", "low", "Test skipped", _SKIPPED_MSG, hints, pattern)
+
+
+def _debugger(hints: tuple[str, ...], pattern: str) -> _Rule:
+    return _rule("debug-leftover", "medium", "Debugger statement left in", _DEBUGGER_MSG, hints,
+                 pattern)
+
+
+def _print(hints: tuple[str, ...], pattern: str) -> _Rule:
+    return _rule("debug-leftover", "medium", "Debug print left in", _PRINT_MSG, hints, pattern)
+
+
+_JS_RULES = (
+    _focused(("only", "fit", "fdescribe", "fcontext"),
+             r"(?<![\w$.])(?:(?:it|describe|test|context|suite|specify)\.only[ \t]*\("
+             r"|f(?:it|describe|context)[ \t]*\([ \t]*['\"`])"),
+    _skipped(("skip", "xit", "xdescribe", "xtest", "xcontext"),
+             r"(?<![\w$.])(?:(?:it|describe|test|context|suite|specify)\.skip[ \t]*\("
+             r"|x(?:it|describe|test|context)[ \t]*\([ \t]*['\"`])"),
+    _debugger(("debugger",), r"(?<![\w$.\"'`])debugger[ \t]*;?[ \t]*(?://.*)?$"),
 )
+_JS_PRINTS = (_print(("console.",), r"(?<![\w$.])console\.(?:log|debug|trace|dir)[ \t]*\("),)
 
-_SKIPPED: dict[str, re.Pattern[str]] = {
-    lang: re.compile(
-        r"(?<![\w$.])(?:(?:it|describe|test|context|suite|specify)\.skip\s*\("
-        r"|x(?:it|describe|test|context)\s*\(\s*['\"`])"
-    )
-    for lang in _JS
-}
-_SKIPPED.update({
-    "python": re.compile(r"^\s*@(?:pytest\.mark\.skip|unittest\.skip|skip)(?![\w.])"),
-    "go": re.compile(r"\bt\.Skip(?:f|Now)?\("),
-    "java": re.compile(r"^\s*@(?:Disabled|Ignore)\b"),
-    "kotlin": re.compile(r"^\s*@(?:Disabled|Ignore)\b"),
-    "rust": re.compile(r"^\s*#\[ignore\b"),
-    "csharp": re.compile(r"\[(?:Ignore\b|(?:Fact|Theory)\s*\(\s*Skip\s*=)"),
-    "ruby": re.compile(r"^\s*(?:x(?:it|describe|context|specify)\b|skip\b\s*(?:\(|['\"]|$))"),
-})
-
-# Debugger statements: flagged wherever they are (outside comments).
-_DEBUGGER: dict[str, re.Pattern[str]] = {
-    "python": re.compile(
-        r"^\s*(?:breakpoint\(\)|import\s+(?:i?pdb|pudb|pdbpp)\b|from\s+(?:i?pdb|pudb)\s+import\b)"
-        r"|\b(?:i?pdb|pudb)\.(?:set_trace|post_mortem)\("
+# Always-on rules per language (outside commented-out lines).
+_RULES: dict[str, tuple[_Rule, ...]] = {
+    **{lang: _JS_RULES for lang in _JS},
+    "python": (
+        _skipped(("skip",), r"^[ \t]*@(?:pytest\.mark\.skip|unittest\.skip|skip)(?![\w.])"),
+        _debugger(("breakpoint", "pdb", "pudb"),
+                  r"^[ \t]*(?:breakpoint\(\)|import[ \t]+(?:i?pdb|pudb|pdbpp)\b"
+                  r"|from[ \t]+(?:i?pdb|pudb)[ \t]+import\b)"
+                  r"|\b(?:i?pdb|pudb)\.(?:set_trace|post_mortem)\("),
     ),
-    "ruby": re.compile(r"\bbinding\.(?:pry|irb)\b|^\s*(?:byebug|debugger)\s*$"),
-    "rust": re.compile(r"(?<![\w:])dbg!\s*\("),
-    "php": re.compile(r"(?<![\w>$:\\])(?:var_dump|dd|xdebug_break)\s*\("),
-    "csharp": re.compile(r"\bDebugger\.(?:Break|Launch)\s*\("),
-    "go": re.compile(r"\bspew\.(?:Dump|Sdump|Printf)\s*\(|\bruntime\.Breakpoint\(\)"),
-    "java": re.compile(r"\.printStackTrace\(\s*\)"),
-    **{lang: re.compile(r"(?<![\w$.])debugger\s*;?\s*(?://.*)?$") for lang in _JS},
+    "ruby": (
+        _focused(("fit", "fdescribe", "fcontext", "fspecify", "focus"),
+                 r"^[ \t]*(?:f(?:it|describe|context|specify)\b[ \t]*\(?[ \t]*['\"]"
+                 r"|(?:it|describe|context|specify)\b[^#\n]*,[ \t]*(?::focus\b|focus:[ \t]*true))"),
+        _skipped(("xit", "xdescribe", "xcontext", "xspecify", "skip"),
+                 r"^[ \t]*(?:x(?:it|describe|context|specify)\b|skip\b[ \t]*(?:\(|['\"]|$))"),
+        _debugger(("binding.", "byebug", "debugger"),
+                  r"\bbinding\.(?:pry|irb)\b|^[ \t]*(?:byebug|debugger)[ \t]*$"),
+    ),
+    "go": (
+        _skipped(("Skip",), r"\bt\.Skip(?:f|Now)?\("),
+        _debugger(("spew.", "runtime.Breakpoint"),
+                  r"\bspew\.(?:Dump|Sdump|Printf)[ \t]*\(|\bruntime\.Breakpoint\(\)"),
+    ),
+    "java": (
+        _skipped(("@Disabled", "@Ignore"), r"^[ \t]*@(?:Disabled|Ignore)\b"),
+        _debugger(("printStackTrace",), r"\.printStackTrace\([ \t]*\)"),
+    ),
+    "kotlin": (_skipped(("@Disabled", "@Ignore"), r"^[ \t]*@(?:Disabled|Ignore)\b"),),
+    "rust": (
+        _skipped(("ignore",), r"^[ \t]*#\[ignore\b"),
+        _debugger(("dbg!",), r"(?<![\w:])dbg![ \t]*\("),
+    ),
+    "csharp": (
+        _skipped(("Ignore", "Skip"), r"\[(?:Ignore\b|(?:Fact|Theory)[ \t]*\([ \t]*Skip[ \t]*=)"),
+        _debugger(("Debugger.",), r"\bDebugger\.(?:Break|Launch)[ \t]*\("),
+    ),
+    "php": (
+        _debugger(("var_dump", "dd", "xdebug_break"),
+                  r"(?<![\w>$:\\])(?:var_dump|dd|xdebug_break)[ \t]*\("),
+    ),
 }
-# Print-style leftovers: flagged only outside script/CLI/test paths.
-_PRINTS: dict[str, re.Pattern[str]] = {
-    **{lang: re.compile(r"(?<![\w$.])console\.(?:log|debug|trace|dir)\s*\(") for lang in _JS},
-    "java": re.compile(r"\bSystem\.(?:out|err)\.print(?:ln|f)?\s*\("),
-    "go": re.compile(r"(?<![\w.])print(?:ln)?\("),
+# Print-style leftovers: only outside script/CLI/example/test paths.
+_PRINT_RULES: dict[str, tuple[_Rule, ...]] = {
+    **{lang: _JS_PRINTS for lang in _JS},
+    "java": (_print(("System.",), r"\bSystem\.(?:out|err)\.print(?:ln|f)?[ \t]*\("),),
+    "go": (_print(("print",), r"(?<![\w.])print(?:ln)?\("),),
 }
-_SKIP_PREFILTER: dict[str, tuple[str, ...]] = {
-    "python": ("skip",), "go": ("Skip",), "java": ("@Disabled", "@Ignore"),
-    "kotlin": ("@Disabled", "@Ignore"), "rust": ("ignore",), "csharp": ("Ignore", "Skip"),
-    "ruby": ("skip",), **{lang: ("skip",) for lang in _JS},
-}
-_PRINT_PREFILTER = {"go": "print", "java": "System.", **{lang: "console." for lang in _JS}}
-
 _TODO = re.compile(
-    r"(?:#|//|/\*|<!--|^\s*\*|^\s*--|^\s*;|\{-|\(\*)[^\n]*?\b(TODO|FIXME|XXX|HACK)\b"
+    r"(?:#|//|/\*|<!--|^[ \t]*\*|^[ \t]*--|^[ \t]*;|\{-|\(\*)[^\n]*?\b(TODO|FIXME|XXX|HACK)\b",
+    re.MULTILINE,
 )
 
 
@@ -141,120 +196,88 @@ def _finding(
     return replace(f, fingerprint=_findings.fingerprint(f, text))
 
 
+class _Text:
+    """A file's added lines joined by newlines, with offset -> line lookups."""
+
+    def __init__(self, lines: tuple[tuple[int, str], ...]) -> None:
+        self.lines = lines
+        self.blob = "\n".join(text for _, text in lines)
+        self.starts = list(accumulate((len(text) + 1 for _, text in lines[:-1]), initial=0))
+
+    def index(self, offset: int) -> int:
+        return bisect_right(self.starts, offset) - 1
+
+
 def _check_file(fd: FileDiff, patterns: tuple[str, ...]) -> Iterator[Finding]:
-    lang = _language(fd.path)
-    prose = lang in _PROSE
-    script = _SCRIPT_PATH.search(fd.path) is not None
-    focused = _FOCUSED.get(lang or "")
-    skipped = _SKIPPED.get(lang or "")
-    debugger = _DEBUGGER.get(lang or "")
-    prints = None if script else _PRINTS.get(lang or "")
-    print_hint = _PRINT_PREFILTER.get(lang or "", "")
-    skip_hints = _SKIP_PREFILTER.get(lang or "", ())
-    lines = fd.added_lines
-    numbers = {n: i for i, (n, _) in enumerate(lines)}
-    has_conflict = any(
-        text.startswith(("<<<<<<<", ">>>>>>>")) and (
-            _CONFLICT_OPEN.match(text) or _CONFLICT_CLOSE.match(text))
-        for _, text in lines
-    )
-    if has_conflict:
+    lang = _language(fd.path) or ""
+    text = _Text(fd.added_lines)
+    blob, lines = text.blob, fd.added_lines
+
+    # -- secrets (critical): one scan of the whole text; the value never reaches the finding
+    for match in redact.find_secrets(blob, patterns):
+        first = text.index(match.start)
+        number, line = lines[first]
+        end_line = None
+        if match.kind == "private_key":
+            last = text.index(max(match.start, match.end - 1))
+            while last > first and lines[last][0] - number != last - first:
+                last -= 1  # only a run of consecutive added lines is one block
+            end_line = lines[last][0] if last > first else None
+        label = redact.KIND_LABELS.get(match.kind, "secret")
+        yield _finding(
+            fd, number, line, "critical", "secret", f"Possible {label} in the change",
+            f"This line adds what looks like a {label}. Remove it from the change, rotate the "
+            "credential if it was ever real, and load it from the environment or a secret "
+            "manager instead.",
+            end_line=end_line, confidence=0.7 if match.kind in redact.HEURISTIC_KINDS else 1.0,
+        )
+
+    # -- conflict markers (high)
+    if "<<<<<<<" in blob or ">>>>>>>" in blob:
         yield from _conflicts(fd)
-    key_block_end = 0
-    for index, (number, text) in enumerate(lines):
-        if number <= key_block_end:
-            continue  # inside a private key block already reported
-        # -- secrets (critical); the value itself never reaches the finding
-        for match in redact.find_secrets(text, patterns):
-            end_line = None
-            if match.kind == "private_key":
-                end_line = _key_block_end(lines, index, numbers)
-                key_block_end = end_line or number
-            label = redact.KIND_LABELS.get(match.kind, "secret")
-            heuristic = match.kind in redact.HEURISTIC_KINDS
-            yield _finding(
-                fd, number, text, "critical", "secret", f"Possible {label} in the change",
-                f"This line adds what looks like a {label}. Remove it from the change, rotate "
-                "the credential if it was ever real, and load it from the environment or a "
-                "secret manager instead.",
-                end_line=end_line, confidence=0.7 if heuristic else 1.0,
-            )
-        stripped = text.lstrip()
-        if not stripped:
+
+    # -- focused/skipped tests and debugger leftovers, per language
+    rules = _RULES.get(lang, ())
+    if _SCRIPT_PATH.search(fd.path) is None:
+        rules = rules + _PRINT_RULES.get(lang, ())
+    for rule in rules:
+        if not any(hint in blob for hint in rule.hints):
             continue
-        comment = _COMMENT_START.match(text) is not None
-        # -- focused tests (high)
-        if focused is not None and not comment and (
-            stripped[0] == "f" or "only" in text or "focus" in text
-        ):
-            m = focused.search(text)
-            if m is not None:
-                kind = "`.only`" if m.group("only") else "`" + (m.group("fit") or "f") + "`"
-                yield _finding(
-                    fd, number, text, "high", "focused-test", "Focused test committed",
-                    f"A focused test ({kind}) makes the runner skip every other test. Remove the "
-                    "focus before merging.",
-                )
-        # -- skipped tests (low)
-        if (
-            skipped is not None and not comment
-            and (stripped[0] == "x" or any(hint in text for hint in skip_hints))
-            and skipped.search(text)
-        ):
+        seen: set[int] = set()
+        for m in rule.pattern.finditer(blob):
+            index = text.index(m.start())
+            if index in seen:
+                continue
+            seen.add(index)
+            number, line = lines[index]
+            if _COMMENT_START.match(line):
+                continue
+            yield _finding(fd, number, line, rule.severity, rule.category, rule.title,
+                           rule.message)
+
+    # -- TODO/FIXME (info); prose files use the word legitimately
+    if lang not in _PROSE and any(w in blob for w in ("TODO", "FIXME", "XXX", "HACK")):
+        seen = set()
+        for m in _TODO.finditer(blob):
+            index = text.index(m.start(1))
+            if index in seen:
+                continue
+            seen.add(index)
+            number, line = lines[index]
+            word = m.group(1)
             yield _finding(
-                fd, number, text, "low", "skipped-test", "Test skipped",
-                "This change skips a test unconditionally. Say why in the skip reason and "
-                "link an issue, or fix the test.",
+                fd, number, line, "info", "todo", f"{word} comment added",
+                f"A {word} comment was added. Track the work in an issue so it is not forgotten.",
             )
-        # -- debugger / print leftovers (medium)
-        if debugger is not None and not comment and debugger.search(text):
-            yield _finding(
-                fd, number, text, "medium", "debug-leftover", "Debugger statement left in",
-                "A debugger call or import was added; it stops or slows the program when it "
-                "runs. Remove it before merging.",
-            )
-        elif prints is not None and not comment and print_hint in text and prints.search(text):
-            yield _finding(
-                fd, number, text, "medium", "debug-leftover", "Debug print left in",
-                "Debug output was added outside a script or test. Remove it or use the "
-                "project's logger.",
-            )
-        # -- TODO/FIXME (info); prose files are full of the word "todo" legitimately
-        if not prose and ("TODO" in text or "FIXME" in text or "XXX" in text or "HACK" in text):
-            m = _TODO.search(text)
-            if m is not None:
-                yield _finding(
-                    fd, number, text, "info", "todo", f"{m.group(1)} comment added",
-                    f"A {m.group(1)} comment was added. Track the work in an issue so it is not "
-                    "forgotten.",
-                )
+
     # -- oversized new files (low), on the first added line so it anchors in every mode
-    if (
-        fd.status == "added" and len(lines) > OVERSIZED_ADDED_LINES and not _generated(fd.path)
-    ):
+    if fd.status == "added" and len(lines) > OVERSIZED_ADDED_LINES and not _generated(fd.path):
         yield _finding(
             fd, lines[0][0], lines[0][1], "low", "oversized-file", "Very large new file",
             f"This new file adds {len(lines)} lines (more than {OVERSIZED_ADDED_LINES}). Large "
             "files are hard to review; split it if it is hand-written, or mark it as generated "
             "(`ignore` in .tierbot.yml) if it is not.",
         )
-
-
-def _key_block_end(
-    lines: tuple[tuple[int, str], ...], index: int, numbers: dict[int, int]
-) -> int | None:
-    """The line of the matching END marker among consecutive added lines, if any."""
-    number, text = lines[index]
-    if "-----END" in text[text.find("PRIVATE KEY") + 11:]:
-        return None  # the whole key is on one line
-    expected = number
-    for n, t in lines[index + 1:]:
-        expected += 1
-        if n != expected:
-            return None
-        if "-----END" in t and "PRIVATE KEY" in t:
-            return n
-    return None
 
 
 def _conflicts(fd: FileDiff) -> Iterator[Finding]:
