@@ -97,6 +97,7 @@ class FakeGitHub:
         self.requests: list[Request] = []
         self.read_only = False  # every write answers 403, like a fork's token
         self.reject_reviews = 0  # answer the next N review posts with 422 regardless
+        self.fail_writes = 0  # when set, every write answers this status (e.g. 502)
         self._next_id = 1000
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -302,6 +303,9 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 return
             if method != "GET" and gh.read_only:
                 self._error(403, "Resource not accessible by integration")
+                return
+            if method != "GET" and gh.fail_writes:
+                self._error(gh.fail_writes, "Server Error")
                 return
             try:
                 self._route(method, path, query, headers, body)

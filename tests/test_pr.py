@@ -312,3 +312,36 @@ def test_model_findings_become_safe_inline_comments(world: PrWorld) -> None:
     assert body.count("<!-- tierbot:head=") == 1 and f"<!-- tierbot:head={head} -->" in body
     assert float(res.outputs["cost-usd"]) > 0
     assert "No ANTHROPIC_API_KEY" not in body
+
+
+def test_api_diff_mode_re_reviews_everything_without_repeating_comments(
+    world: PrWorld, tmp_path: Path
+) -> None:
+    base, head1 = feature(world, {"a.py": f"A = '{SECRET}'\n"})
+    world.publish(base, head1)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    world.monkeypatch.delenv("GITHUB_EVENT_PATH")
+    first = world.run(cwd=elsewhere, repo=world.fake.full_name, number=1)
+    assert len(first.calls("POST", "/reviews")) == 1
+    head2 = world.commit({"b.py": f"B = '{SECRET}'\n"}, "more")
+    world.publish(base, head2)
+    world.monkeypatch.delenv("GITHUB_EVENT_PATH")
+    second = world.run(cwd=elsewhere, repo=world.fake.full_name, number=1)
+    [review] = second.calls("POST", "/reviews")
+    assert [c["path"] for c in review.body["comments"]] == ["b.py"]
+    [edit] = second.calls("PATCH", "/issues/comments/")
+    assert "force-push" not in edit.body["body"]
+    assert "whole pull request was reviewed again" in edit.body["body"]
+
+
+def test_github_server_errors_while_posting_fall_back_to_annotations(world: PrWorld) -> None:
+    base, head = feature(world, {"a.py": f"A = '{SECRET}'\n"})
+    world.publish(base, head)
+    world.fake.fail_writes = 502  # GitHub is down for writes; PyGithub retries, then gives up
+    res = world.run()
+    assert res.code == 0, res.err
+    assert world.fake.issue_comments == [] and world.fake.reviews == []
+    assert "::error file=a.py,line=1" in res.out
+    assert "could not post to the pull request" in res.step_summary
+    assert res.outputs["findings"] == "1"

@@ -168,7 +168,12 @@ def _review(target: gh.PullInfo | tuple[str, int], client: gh.Client | None, run
             posted, refused = _post_review(client, info, plan, cfg.github.review_event, run)
             ctx = _context(info, run, posted, refused)
             client.upsert_summary(gh.summary_body(result, plan, ctx))
-        except gh.GitHubDenied as e:
+        except (gh.GitHubDenied, gh.ReviewRejected) as e:
+            run.fallback = str(e)
+        except TierbotError as e:
+            # GitHub failing after the review is done must not lose the review.
+            if isinstance(e, BadInput):
+                raise
             run.fallback = str(e)
     ctx = _context(info, run, posted, refused)
     body = gh.summary_body(result, plan, ctx)
@@ -348,15 +353,18 @@ def _changes(info: gh.PullInfo, root: str | None, client: gh.Client | None,
         except BadInput as e:  # e.g. a shallow clone without the merge base
             run.notes.append(f"The local checkout could not diff {spec[:30]}… ({e}); "
                              "used the API's diff instead.")
+    run.reviewed_spec = spec
+    last = gh.last_head(existing.summary_body)
     if full is None:
         if client is None:
             raise BadInput("tierbot pr: the checkout lacks the pull request's commits and there "
                            "is no GITHUB_TOKEN to read its diff from the API")
-        full = _api_change(client, info, root)
-    run.reviewed_spec = spec
-
-    last = gh.last_head(existing.summary_body)
-    if last is None or last == info.head_sha or root is None or full.root != root:
+        if last is not None and last != info.head_sha:
+            run.notes.append("Without the commits in a local checkout the whole pull request was "
+                             "reviewed again; findings already posted are not repeated.")
+        api = _api_change(client, info, root)
+        return api, api
+    if last is None or last == info.head_sha or root is None:
         return full, full
     if _have(root, last) and _is_ancestor(root, last, info.head_sha):
         run.incremental_from = last
