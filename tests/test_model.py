@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sqlite3
 import subprocess
@@ -29,7 +28,7 @@ from model_helpers import (
 
 from tierbot import model, prompt
 from tierbot.config import Budget, PathInstruction, Redact
-from tierbot.ledger import DB_NAME, Ledger, home
+from tierbot.ledger import DB_NAME, home
 from tierbot.pricing import EXPECTED_OUTPUT_TOKENS, call_cost, estimate_tokens
 from tierbot.records import Change, Route
 
@@ -105,7 +104,8 @@ def test_each_tier_gets_its_model_structured_output_and_a_cached_prefix(
                                                        OPUS: "opus"}[r.model]]
         system = body["system"]
         assert system[-1]["cache_control"] == {"type": "ephemeral"}
-        assert "Change manifest" in system[-1]["text"] and "Project instructions" in system[-1]["text"]
+        assert "Change manifest" in system[-1]["text"]
+        assert "Project instructions" in system[-1]["text"]
         assert r.headers["authorization"] == "Bearer test-key"
     # The manifest lists every file of the change with its tier, in every unit's prompt.
     manifest = fake.requests[0].json["system"][-1]["text"]
@@ -461,7 +461,7 @@ def test_schema_invalid_answer_is_repaired_once(repo: Path, fake: FakeAnthropic)
     out = run(change, route_for([("u1", "haiku", [UTIL], 0.1)]))
     assert out.status == "complete"
     assert [f.title for f in out.findings] == ["fixed answer"]
-    first, repair = fake.requests
+    _first, repair = fake.requests
     msgs = repair.json["messages"]
     assert [m["role"] for m in msgs] == ["user", "assistant", "user"]
     assert msgs[1]["content"] == bad
@@ -528,3 +528,31 @@ def test_deadline_stops_new_calls_and_keeps_finished_ones(
     assert len(fake.requests) == sent  # past the deadline nothing starts
     assert out.status == "failed" and out.usage.calls == 0
     assert out.error is not None and "time limit" in out.error
+
+
+def test_first_opus_call_primes_the_cache_before_the_others_start(
+        repo: Path, fake: FakeAnthropic) -> None:
+    change = make_change(repo, {
+        name: edit(BEFORE[name], "def ", ["    pass  # change"])
+        for name in (UTIL, AUTH, DB)
+    } | {f"app/extra{i}.py": f"x = {i}\n" for i in range(2)})
+    paths = [UTIL, AUTH, DB, "app/extra0.py", "app/extra1.py"]
+    fake.default_delay = 0.2
+    route = route_for([(f"u{i}", "opus", [p], 0.8) for i, p in enumerate(paths)])
+    out = run(change, route, config(concurrency=4))
+    assert out.status == "complete"
+    first, *rest = sorted(fake.requests, key=lambda r: r.started)
+    assert all(r.started >= first.finished for r in rest)  # the others waited for the primer
+    assert out.usage.cache_read_tokens == 4 * out.usage.cache_write_tokens > 0
+    # Under a time limit (the hook) nothing waits: all go at once and all write the cache.
+    fake.requests.clear()
+    out = run(change, route, config(concurrency=5), use_cache=False,
+              deadline=time.monotonic() + 30)
+    starts = sorted(r.started for r in fake.requests)
+    assert starts[-1] - starts[0] < 0.15
+    # Haiku's saving is too small to be worth a round trip: no priming either.
+    fake.requests.clear()
+    route = route_for([(f"u{i}", "haiku", [p], 0.1) for i, p in enumerate(paths)])
+    run(change, route, config(concurrency=5), use_cache=False)
+    starts = sorted(r.started for r in fake.requests)
+    assert starts[-1] - starts[0] < 0.15

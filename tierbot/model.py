@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 MAX_TOKENS: dict[str, int] = {"haiku": 8192, "sonnet": 16384, "opus": 32768}
 # Below this a review cannot be trusted to finish, so a budget that leaves less skips the call.
 MIN_OUTPUT_TOKENS = 1024
+# Run one unit of a model alone first (the rest then read its cached prefix) when that saves
+# at least this much.
+PRIME_MIN_SAVING_USD = 0.01
 # Per request; the SDK's own default is ten minutes.  TIERBOT_API_TIMEOUT overrides.
 REQUEST_TIMEOUT_S = 300.0
 # The SDK retries 408/409/429/5xx with backoff, honouring retry-after.
@@ -245,6 +248,7 @@ class Job:
     reason: str | None = None  # escalate: why
     max_tokens: int = 0
     reserved: float = 0.0
+    primer: bool = False  # the first call of its model: the others wait for its cache write
 
 
 def _env_float(name: str, default: float) -> float:
@@ -549,6 +553,10 @@ def review(
             record(job, res, "max_tokens")
             fail(job, f"the answer was cut off at max_tokens ({job.max_tokens})")
             return
+        if res.stop_reason == "model_context_window_exceeded":
+            record(job, res, "context_window")
+            fail(job, "the unit does not fit the model's context window")
+            return
         try:
             answer = parse_answer(res.text or "", job.tier)
         except InvalidAnswer as e:
@@ -601,26 +609,33 @@ def review(
     timeout_default = _env_float("TIERBOT_API_TIMEOUT", REQUEST_TIMEOUT_S)
     workers = max(1, config.concurrency or 1)
     running: dict[Future[CallResult], Job] = {}
+    primers = _models_to_prime(jobs, workers, deadline, config, system_text)
+    primed: set[str] = set()
+    priming: set[str] = set()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tierbot-model")
+    interrupted = False
     try:
         while jobs or running:
             while jobs and len(running) < workers and st.fatal is None:
-                job = jobs[0]
+                # The first job whose model is not waiting for its cache-priming call.
+                idx = next((i for i, j in enumerate(jobs) if j.repair or j.model not in priming),
+                           None)
+                if idx is None:
+                    break
+                job = jobs[idx]
                 if not job.repair and use_cache and ledger is not None:
                     hit = ledger.cache_get(job.cache_key)
+                    answer = None
                     if hit is not None:
-                        jobs.popleft()
-                        try:
+                        with contextlib.suppress(InvalidAnswer):
                             answer = parse_answer(hit, job.tier)
-                        except InvalidAnswer:
-                            answer = None
-                        if answer is not None:
-                            st.cache_hits += 1
-                            st.attempted.add(job.unit_id)
-                            record(job, None, "cache_hit")
-                            accept(job, answer)
-                            continue
-                        jobs.appendleft(job)  # unreadable cache entry: ask the model again
+                    if answer is not None:  # (an unreadable entry: ask the model again)
+                        del jobs[idx]
+                        st.cache_hits += 1
+                        st.attempted.add(job.unit_id)
+                        record(job, None, "cache_hit")
+                        accept(job, answer)
+                        continue
                 if deadline is not None and time.monotonic() >= deadline:
                     for j in jobs:
                         if j.kind == "review":
@@ -633,11 +648,11 @@ def review(
                     break
                 if not guard(job):
                     if running:
-                        break
-                    jobs.popleft()
+                        break  # wait: finished calls release their reservations
+                    del jobs[idx]
                     _over_budget(st, job, budget_usd or 0.0)
                     continue
-                jobs.popleft()
+                del jobs[idx]
                 if client is None:
                     try:
                         client = _client(deadline)
@@ -649,6 +664,11 @@ def review(
                 timeout = timeout_default
                 if deadline is not None:
                     timeout = max(1.0, min(timeout, deadline - time.monotonic()))
+                if job.model in primers and job.model not in primed:
+                    # Hold this model's other units until this call has written the cache.
+                    priming.add(job.model)
+                    primed.add(job.model)
+                    job.primer = True
                 st.attempted.add(job.unit_id)
                 system = P.system_blocks(job.tier, prefix)
                 running[pool.submit(_call, client, job, system, timeout, base_url)] = job
@@ -662,14 +682,20 @@ def review(
                 continue
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for fut in done:
-                handle(running.pop(fut), fut.result())
+                job = running.pop(fut)
+                if job.primer:
+                    priming.discard(job.model)
+                handle(job, fut.result())
     except KeyboardInterrupt:
-        for fut in running:
-            fut.cancel()
+        # Do not wait for calls in flight: closing the client aborts their connections.
+        interrupted = True
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        if client is not None:
+        if interrupted and client is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
+        if client is not None and not interrupted:
             with contextlib.suppress(Exception):
                 client.close()
         _close(ledger)
@@ -689,6 +715,34 @@ def _client(deadline: float | None) -> Any:
     if deadline is not None:
         retries = 0  # each retry would restart the timeout and overrun the hook's limit
     return anthropic.Anthropic(max_retries=retries)
+
+
+def _models_to_prime(
+    jobs: Sequence[Job], workers: int, deadline: float | None, config: Config,
+    system_text: Callable[[Tier], str],
+) -> set[str]:
+    """Models whose first call should run alone so the others read the prefix from the cache.
+
+    A cache entry exists only once the first response has begun; calls sent together all miss and
+    all pay the cache-write price.  Priming costs one extra round trip, so it is done only when it
+    saves real money (never under a hook's time limit).
+    """
+    if deadline is not None:
+        return set()
+    groups: dict[str, list[Job]] = {}
+    for j in jobs:
+        groups.setdefault(j.model, []).append(j)
+    out = set()
+    for model, group in groups.items():
+        first_wave = min(len(group), workers)
+        if len(group) < 2 or first_wave < 2:
+            continue
+        p = config.price_for(model)
+        shared = estimate_tokens(system_text(group[0].tier))
+        saving = (first_wave - 1) * shared * (p.cache_write - p.cache_read) / 1e6
+        if saving >= PRIME_MIN_SAVING_USD:
+            out.add(model)
+    return out
 
 
 def worst_input(price: Price, text: str) -> tuple[float, Price]:

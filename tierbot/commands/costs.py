@@ -1,4 +1,4 @@
-"""`tierbot costs`: what the model calls cost, and what all-Opus would have cost, from the ledger."""
+"""`tierbot costs`: what the model calls cost and what all-Opus would have cost, from the ledger."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ _UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_since(since: str | None, now: float | None = None) -> float | None:
-    """`7d`, `12h`, `2w`, `30m`, or a date/time `YYYY-MM-DD[THH:MM]` (local time) -> unix seconds."""
+    """`7d`, `12h`, `2w`, `30m`, or a date `YYYY-MM-DD[THH:MM]` (local time) -> unix seconds."""
     if since is None or not since.strip():
         return None
     now = time.time() if now is None else now
@@ -65,7 +65,7 @@ def summary(since: float | None) -> dict[str, Any]:
         "cache_hits": cache_hits,
         "by_tier": {
             t: {"calls": v["calls"], "cost_usd": round(v["cost_usd"], 6)}
-            for t, v in sorted(by_tier.items(), key=lambda kv: TIERS.index(kv[0]))  # type: ignore[arg-type]
+            for t, v in sorted(by_tier.items(), key=lambda kv: TIERS.index(kv[0]))
         },
     }
 
