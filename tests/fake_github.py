@@ -114,8 +114,8 @@ class FakeGitHub:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.prefix}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}{self.prefix}"
 
     # -- helpers for tests -------------------------------------------------------------------
     def new_id(self) -> int:

@@ -25,10 +25,6 @@ def feature(w: PrWorld, files: dict[str, str | bytes]) -> tuple[str, str]:
     return base, head
 
 
-def review_posts(w: PrWorld) -> list[dict]:
-    return [r.body for r in w.fake.requests if r.method == "POST" and r.path.endswith("/reviews")]
-
-
 def test_first_run_posts_summary_and_one_review_on_diff_lines(world: PrWorld) -> None:
     base, head = feature(world, {"config.py": f"KEY = '{SECRET}'\nDEBUG = False\n"})
     world.publish(base, head)
