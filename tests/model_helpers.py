@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fake_anthropic import FakeAnthropic, Recorded, Reply, fake_anthropic
-from gitrepo import commit, git
+from gitrepo import commit
 
 from tierbot import config as config_mod
 from tierbot.config import Config
@@ -124,4 +124,4 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
         yield f
 
 
-__all__ = ["fake", "git"]
+__all__ = ["fake"]

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from tierbot.commands import costs
-from tierbot.errors import BadInput
+from tierbot.errors import BadInput, TierbotError
 from tierbot.ledger import DB_NAME, CallRow, Ledger, home
 
 SCHEMA = Path(__file__).parent.parent / "tierbot" / "data" / "costs-1.schema.json"
@@ -86,3 +86,10 @@ def test_empty_ledger_is_not_created_and_reports_zero(capsys: pytest.CaptureFixt
 def test_bad_since_is_bad_input(bad: str) -> None:
     with pytest.raises(BadInput, match="--since"):
         costs.main(bad, "text")
+
+
+def test_a_corrupt_ledger_is_a_clear_error() -> None:
+    home().mkdir(parents=True, exist_ok=True)
+    (home() / DB_NAME).write_bytes(b"this is not a database" * 100)
+    with pytest.raises(TierbotError, match="cannot read the ledger"):
+        costs.main(None, "text")

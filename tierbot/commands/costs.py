@@ -5,12 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import sqlite3
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from tierbot.errors import BadInput
+from tierbot.errors import BadInput, TierbotError
 from tierbot.records import TIERS
+
+if TYPE_CHECKING:
+    from tierbot.ledger import CallRow
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -35,25 +40,29 @@ def parse_since(since: str | None, now: float | None = None) -> float | None:
 
 def summary(since: float | None) -> dict[str, Any]:
     """The `tierbot.costs/1` object (SPEC §4) over the ledger's calls since `since`."""
-    from tierbot.ledger import DB_NAME, Ledger, home
+    from tierbot.ledger import DB_NAME, home
 
     calls = cache_hits = 0
     cost = all_opus = 0.0
     by_tier: dict[str, dict[str, Any]] = {}
     path = home() / DB_NAME
+    rows: list[CallRow] = []
     if path.exists():  # reading costs never creates a ledger
-        with Ledger(path) as ledger:
-            for row in ledger.calls(since):
-                if row.cache_hit:
-                    cache_hits += 1
-                    continue
-                calls += 1
-                cost += row.cost_usd
-                all_opus += row.all_opus_cost_usd
-                tier = row.tier if row.tier in TIERS else "opus"
-                t = by_tier.setdefault(tier, {"calls": 0, "cost_usd": 0.0})
-                t["calls"] += 1
-                t["cost_usd"] += row.cost_usd
+        try:
+            rows = _rows(path, since)
+        except (OSError, sqlite3.Error) as e:
+            raise TierbotError(f"cannot read the ledger {path}: {e}") from None
+    for row in rows:
+        if row.cache_hit:
+            cache_hits += 1
+            continue
+        calls += 1
+        cost += row.cost_usd
+        all_opus += row.all_opus_cost_usd
+        tier = row.tier if row.tier in TIERS else "opus"
+        t = by_tier.setdefault(tier, {"calls": 0, "cost_usd": 0.0})
+        t["calls"] += 1
+        t["cost_usd"] += row.cost_usd
     saved = all_opus - cost
     return {
         "schema": "tierbot.costs/1",
@@ -68,6 +77,13 @@ def summary(since: float | None) -> dict[str, Any]:
             for t, v in sorted(by_tier.items(), key=lambda kv: TIERS.index(kv[0]))
         },
     }
+
+
+def _rows(path: Path, since: float | None) -> list[CallRow]:
+    from tierbot.ledger import Ledger
+
+    with Ledger(path) as ledger:
+        return list(ledger.calls(since))
 
 
 def render_text(data: dict[str, Any], since: str | None) -> str:
