@@ -224,7 +224,8 @@ class FakeAnthropic:
         else:
             body = dict(reply.body or {})
             if reply.status == 200 and isinstance(data, dict) and "content" in body:
-                text = "".join(b.get("text", "") for b in body["content"] if b.get("type") == "text")
+                text = "".join(b.get("text", "") for b in body["content"]
+                               if b.get("type") == "text")
                 body = {
                     "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
                     "model": data.get("model"), "content": body["content"],
