@@ -556,3 +556,16 @@ def test_first_opus_call_primes_the_cache_before_the_others_start(
     run(change, route, config(concurrency=5), use_cache=False)
     starts = sorted(r.started for r in fake.requests)
     assert starts[-1] - starts[0] < 0.15
+
+
+def test_no_escalation_when_the_next_call_could_exceed_the_budget(
+        repo: Path, fake: FakeAnthropic) -> None:
+    change = default_change(repo)
+    fake.script(HAIKU, answer([finding(DB, added_line(change, DB), "cheap")], escalate=True,
+                              reason="needs depth"))
+    out = run(change, route_for([("u1", "haiku", [DB], 0.2)]), budget_usd=0.004)
+    assert [r.model for r in fake.requests] == [HAIKU]
+    assert out.units[0].tier == "haiku" and out.units[0].escalated_from is None
+    assert [f.title for f in out.findings] == ["cheap"]
+    assert any("not escalated to sonnet" in n and "budget" in n for n in out.notes)
+    assert out.usage.cost_usd <= 0.004 and out.status == "complete"
