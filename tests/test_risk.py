@@ -72,7 +72,7 @@ def test_signals_explain_the_score_exactly() -> None:
     assert "size.lines_added" in ids
     by_id = {s.id: s for s in result.signals}
     assert by_id["size.lines_added"].paths == ("src/a.py",)
-    assert "30 lines added" in by_id["size.lines_added"].detail
+    assert "30 lines of code added" in by_id["size.lines_added"].detail
     assert "3 prior bug-fix commits" in by_id["history.fixes"].detail
 
 
@@ -159,10 +159,74 @@ def test_every_feature_has_a_shipped_weight_and_no_weight_is_orphaned() -> None:
     weights = set(shipped_model().weights)
     roles = {w for w in weights if w.startswith("role.")}
     assert ids == weights - roles
-    assert roles == {"role.code", "role.test", "role.docs", "role.example", "role.other"}
+    assert roles == {"role.code", "role.test", "role.docs", "role.example", "role.other",
+                     "role.comments"}
 
 
 def test_empty_change_scores_low_and_finite() -> None:
     result = assess([], [], {}, CFG)
     assert 0.0 <= result.score < CFG.routing.thresholds.sonnet
     assert result.file_scores == {}
+
+
+PY_DIFF = '''diff --git a/src/m.py b/src/m.py
+--- a/src/m.py
++++ b/src/m.py
+@@ -1,7 +1,13 @@
+ def f(x):
+-    """Old summary."""
++    """New summary.
++
++    More words that explain.
++    """
+     # a comment
+-    return x
++    # another comment
++    return x + 1
+ 
+ 
+ def g():
++    return [
++    ]
+'''
+
+GO_DIFF = '''diff --git a/entry.go b/entry.go
+--- a/entry.go
++++ b/entry.go
+@@ -1,4 +1,6 @@
+-// Old doc.
++// New doc that explains more.
++// And more.
+ func (e *Entry) Log() {
++	*e.count++
+ 	#define_is_not_a_comment_in_go_but_this_is_not_valid_go_either
+ }
+'''
+
+
+def test_substantive_lines_ignore_comments_docstrings_and_punctuation() -> None:
+    from tierbot.diff import parse
+    from tierbot.risk import substantive_lines
+
+    py = parse(PY_DIFF)[0]
+    assert (py.lines_added, py.lines_removed) == (8, 2)
+    assert substantive_lines(py) == (2, 1)  # `return x + 1`, `return [`; removed `return x`
+    go = parse(GO_DIFF)[0]
+    assert substantive_lines(go) == (1, 0)  # `*e.count++` is code, `// ...` is not
+
+
+def test_comment_only_code_changes_are_not_code() -> None:
+    from tierbot.diff import parse
+
+    f = parse(GO_DIFF.replace("+\t*e.count++\n", "").replace("@@ -1,4 +1,6 @@",
+                                                              "@@ -1,4 +1,5 @@"))[0]
+    s = FileStat(path=f.path, old_path=None, status="modified", language="Go",
+                 lines_added=f.lines_added, lines_removed=f.lines_removed, hunks=1,
+                 complexity_delta=0, skip_reason=None)
+    result = assess([f], [s], {}, CFG)
+    by_id = {x.id: x for x in result.signals}
+    assert "kind.no_code" in by_id
+    assert result.file_scores["entry.go"] < result.score  # role "comments" gets its offset
+    code_f = parse(GO_DIFF)[0]
+    code_s = dataclasses.replace(s, lines_added=code_f.lines_added)
+    assert assess([code_f], [code_s], {}, CFG).score > result.score

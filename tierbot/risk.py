@@ -10,7 +10,8 @@ value), so the signals of an analysis add up to the logit of its risk score.  Th
 overridden by id in `.tierbot.yml` under `routing.weights`.
 
 Files are sorted into roles by path: `code` (production source), `test`, `docs`, `example` and
-`other` (configuration, build and data files).  Size and history features count code files only,
+`other` (configuration, build and data files); a code file whose change touches only comments,
+docstrings or blank lines gets the role `comments`.  Size and history features count code files only,
 because that is where the defects that reviews exist to catch live; a change without code files
 gets the `kind.no_code` contribution instead.  Per-file scores (for per-unit routing) are the
 change's logit plus a role offset, so every code file of a change shares its tier and tests,
@@ -71,6 +72,16 @@ EXAMPLE_RE = re.compile(r"(?:^|/)(?:examples?|samples?|demos?|benchmarks?|bench)
 
 ROLES = ("code", "test", "docs", "example", "other")
 
+# Comment syntax by extension family.  `#` is a comment only where it is one (in C it starts a
+# preprocessor line, which is code).
+HASH_COMMENT = frozenset({".py", ".pyx", ".pxd", ".rb", ".sh", ".bash", ".zsh", ".pl", ".pm", ".r",
+                          ".jl", ".ex", ".exs", ".tf", ".hcl", ".ps1", ".nim", ".php"})
+DASH_COMMENT = frozenset({".sql", ".lua", ".hs", ".elm"})
+DOCSTRING = frozenset({".py", ".pyx", ".pxd"})
+_BLOCK_COMMENT_RE = re.compile(r"^(?://|/\*|\*/|\*(?:\s|$))")
+_NOISE_RE = re.compile(r"^[\s{}()\[\];,.:]*$")  # blank or punctuation-only
+_TRIPLE_RE = re.compile(r'"""|\'\'\'')
+
 
 def file_role(path: str) -> str:
     """code | test | docs | example | other, from the path alone."""
@@ -88,6 +99,51 @@ def file_role(path: str) -> str:
     if ext in CODE_EXTENSIONS:
         return "code"
     return "other"
+
+
+def substantive_lines(f: FileDiff) -> tuple[int, int]:
+    """Lines added and removed that are code: not blank, punctuation-only or comment lines.
+
+    Comments and docstrings change no behaviour (and SZZ, which labels the benchmark, never blames
+    them), so a change that only rewords them is not a risky change.  Python docstrings are
+    followed through the hunk's context lines; a hunk that starts inside a docstring we cannot
+    see counts its lines as code, which errs toward more review.
+    """
+    if not f.patch:
+        return f.lines_added, f.lines_removed
+    ext = os.path.splitext(f.path)[1].lower()
+    hash_c, dash_c, docs = ext in HASH_COMMENT, ext in DASH_COMMENT, ext in DOCSTRING
+    added = removed = 0
+    inside = {"+": False, "-": False}  # in a docstring, on the new and the old side
+    started = False
+    for line in f.patch.split("\n"):
+        if line.startswith("@@"):
+            started = True
+            inside = {"+": False, "-": False}
+            continue
+        if not started or not line or line[0] not in "+- ":
+            continue
+        kind, text = line[0], line[1:].strip()
+        sides = (kind,) if kind != " " else ("+", "-")
+        comment = bool(_NOISE_RE.match(text)) or bool(_BLOCK_COMMENT_RE.match(text)) or (
+            hash_c and text.startswith("#")) or (dash_c and text.startswith("--"))
+        if docs:
+            was_inside = inside[sides[0]]
+            toggles = len(_TRIPLE_RE.findall(text)) % 2 == 1
+            # A line inside a docstring, or one that opens or closes it, is documentation; so is
+            # a one-line docstring (a statement that is only a string literal).
+            if was_inside or toggles or (text[:3] in ('"""', "'''") and text.endswith(text[:3])):
+                comment = True
+            if toggles:
+                for side in sides:
+                    inside[side] = not inside[side]
+        if comment or kind == " ":
+            continue
+        if kind == "+":
+            added += 1
+        else:
+            removed += 1
+    return added, removed
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,6 +224,29 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+class Kind(NamedTuple):
+    role: str  # file_role, or "comments" for a code file whose change is only comments/blanks
+    added: int  # substantive lines (code files) or all lines (other roles)
+    removed: int
+
+
+def classify(files: Sequence[FileDiff], stats: Sequence[FileStat]) -> dict[str, Kind]:
+    """Role and substantive size of every reviewed (not skipped) file."""
+    by_path = {f.path: f for f in files}
+    out: dict[str, Kind] = {}
+    for s in stats:
+        if s.skip_reason is not None:
+            continue
+        role = file_role(s.path)
+        f = by_path.get(s.path)
+        if role != "code" or f is None:
+            out[s.path] = Kind(role, s.lines_added, s.lines_removed)
+            continue
+        added, removed = substantive_lines(f)
+        out[s.path] = Kind("code" if added or removed else "comments", added, removed)
+    return out
+
+
 def features(
     files: Sequence[FileDiff],
     stats: Sequence[FileStat],
@@ -177,16 +256,19 @@ def features(
     """The raw feature values of a change (before weights).  Skipped files count for nothing."""
     by_path = {f.path: f for f in files}
     reviewed = [s for s in stats if s.skip_reason is None]
-    code = [s for s in reviewed if file_role(s.path) == "code"]
+    kinds = classify(files, stats)
+    code = [s for s in reviewed if kinds[s.path].role == "code"]
     code_paths = tuple(s.path for s in code)
     out: list[Feature] = []
 
-    la = sum(s.lines_added for s in code)
-    ld = sum(s.lines_removed for s in code)
+    # Size counts lines of code, not comments or blank lines (see substantive_lines).
+    counts = {s.path: (kinds[s.path].added, kinds[s.path].removed) for s in code}
+    la = sum(a for a, _ in counts.values())
+    ld = sum(r for _, r in counts.values())
     out.append(Feature("size.lines_added", math.log1p(la),
-                       f"{_plural(la, 'line')} added to code", code_paths))
+                       f"{_plural(la, 'line')} of code added", code_paths))
     out.append(Feature("size.lines_removed", math.log1p(ld),
-                       f"{_plural(ld, 'line')} removed from code", code_paths))
+                       f"{_plural(ld, 'line')} of code removed", code_paths))
     dirs = {_dir(s.path) for s in code}
     out.append(Feature("spread.files", math.log1p(len(code)),
                        f"{_plural(len(code), 'code file')} changed", code_paths))
@@ -194,7 +276,7 @@ def features(
                        f"code in {_plural(len(dirs), 'directory')}".replace("directorys",
                                                                             "directories"),
                        code_paths))
-    ent = _entropy([s.lines_added + s.lines_removed for s in code])
+    ent = _entropy([a + r for a, r in counts.values()])
     out.append(Feature("spread.entropy", ent,
                        f"changed lines spread over code files: {ent:.2f} bits", code_paths))
     cd = sum(max(0, s.complexity_delta) for s in code)
@@ -247,7 +329,7 @@ def features(
                        "dependency manifest changed", tuple(manifest)))
     code_cats: dict[str, list[str]] = {}
     for s in reviewed:
-        if file_role(s.path) not in ("code", "other"):
+        if kinds[s.path].role not in ("code", "other"):
             continue
         f = by_path.get(s.path)
         if f is None:
@@ -261,10 +343,10 @@ def features(
                        "no sensitive constructs added",
                        tuple(sorted({p for ps in code_cats.values() for p in ps}))))
 
-    others = tuple(s.path for s in reviewed if file_role(s.path) != "code")
+    others = tuple(s.path for s in reviewed if kinds[s.path].role != "code")
     out.append(Feature("kind.no_code", float(not code),
-                       "no production code changed (tests, docs, examples or configuration only)",
-                       others))
+                       "no production code changed (only tests, docs, comments, examples or "
+                       "configuration)", others))
     return tuple(out)
 
 
@@ -294,9 +376,7 @@ def assess(
             signals.append(Signal(feat.id, round(contribution, 3), feat.detail, feat.paths))
     score = _squash(logit)
     file_scores: dict[str, float] = {}
-    for s in stats:
-        if s.skip_reason is not None:
-            continue
-        offset = model.weights.get(f"role.{file_role(s.path)}", 0.0)
-        file_scores[s.path] = _squash(logit + offset)
+    for path, kind in classify(files, stats).items():
+        offset = model.weights.get(f"role.{kind.role}", 0.0)
+        file_scores[path] = _squash(logit + offset)
     return Assessment(score, tuple(signals), file_scores, feats)
