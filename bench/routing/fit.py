@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Fit tierbot's risk weights and routing thresholds, validated leave-one-repository-out.
+
+    python3 bench/routing/fit.py --features /tmp/feat.jsonl            # LORO report
+    python3 bench/routing/fit.py --features /tmp/feat.jsonl --write    # also refit on all three
+                                                                       # and rewrite risk_model.yml
+
+Input: the output of features.py (tierbot's own feature values per commit, per-file roles and
+diff characters).  Pure Python, no numpy: an L2-regularised logistic regression fitted by Newton's
+method on standardised features.
+
+Leave-one-repository-out (LORO): for each repository, the weights AND the routing thresholds are
+chosen on the two others only, then the third is scored with them.  The pooled line concatenates
+the three held-out results.  Routing is simulated with the benchmark's own cost model
+(`metrics.py` of the shared bench, imported read-only) and tierbot's routing policy: each
+reviewed file gets the tier of (change logit + its role offset), files are grouped into one unit
+per tier, and files with a skip reason cost nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+SHARED = os.environ.get("TIERBOT_SHARED_BENCH",
+                        os.path.join(os.path.dirname(ROOT), "shared", "bench", "routing"))
+sys.path.insert(0, SHARED)
+sys.path.insert(0, ROOT)
+
+import metrics  # noqa: E402  (the shared benchmark's cost model)
+
+Row = dict[str, Any]
+
+# The features tierbot computes (risk.features), in a fixed order.
+FEATURES = (
+    "size.lines_added", "size.lines_removed", "spread.files", "spread.directories",
+    "spread.entropy", "complexity.delta", "history.changes", "history.fixes", "history.authors",
+    "history.last_change", "history.new_files", "history.unseen", "sensitive.paths",
+    "sensitive.manifests", "sensitive.code", "kind.no_code",
+)
+# Weights that are priors, not fitted: the dev repositories have too few sensitive changes to
+# estimate them, and their job is a floor for security review, not ranking these three projects.
+PRIORS = {"sensitive.paths": 0.6, "sensitive.code": 0.3, "sensitive.manifests": 0.0}
+# Signs known from the defect-prediction literature (Kamei et al. 2013; Zeng et al. 2021): more
+# code, more spread, more complexity and a history of fixes and churn never make a change safer,
+# and a change without production code is safer.  Fitting under these signs keeps collinear
+# features (lines, files, entropy) from cancelling each other out with opposite weights that no
+# one could explain, and generalises better across projects.  0 = free.
+SIGNS = {
+    "size.lines_added": 1, "size.lines_removed": 1, "spread.files": 1, "spread.directories": 1,
+    "spread.entropy": 1, "complexity.delta": 1, "history.changes": 1, "history.fixes": 1,
+    "history.authors": 1, "history.last_change": 0, "history.new_files": 0, "history.unseen": 0,
+    "kind.no_code": -1,
+}
+ROLE_OFFSETS = {"code": 0.0, "test": -3.0, "example": -3.0, "other": -3.0, "docs": -4.0}
+SONNET_P, OPUS_P = 0.35, 0.6  # the config defaults the shipped weights are calibrated to
+
+
+# --------------------------------------------------------------------------------------------
+# Logistic regression (Newton, L2)
+# --------------------------------------------------------------------------------------------
+def solve(a: list[list[float]], b: list[float]) -> list[float]:
+    """Gaussian elimination with partial pivoting."""
+    n = len(b)
+    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    for c in range(n):
+        p = max(range(c, n), key=lambda r: abs(m[r][c]))
+        m[c], m[p] = m[p], m[c]
+        piv = m[c][c] or 1e-12
+        for r in range(c + 1, n):
+            f = m[r][c] / piv
+            if f:
+                for k in range(c, n + 1):
+                    m[r][k] -= f * m[c][k]
+    x = [0.0] * n
+    for c in range(n - 1, -1, -1):
+        x[c] = (m[c][n] - sum(m[c][k] * x[k] for k in range(c + 1, n))) / (m[c][c] or 1e-12)
+    return x
+
+
+def sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+def logistic(xs: list[list[float]], ys: list[float], ws: list[float], l2: float,
+             offsets: list[float]) -> list[float]:
+    """Coefficients (intercept first) of a weighted L2 logistic regression; offsets are fixed."""
+    d = len(xs[0]) + 1
+    beta = [0.0] * d
+    for _ in range(50):
+        grad = [0.0] * d
+        hess = [[0.0] * d for _ in range(d)]
+        for x, y, w, off in zip(xs, ys, ws, offsets, strict=True):
+            row = [1.0, *x]
+            p = sigmoid(sum(b * v for b, v in zip(beta, row, strict=True)) + off)
+            g = w * (p - y)
+            h = w * p * (1 - p)
+            for i in range(d):
+                grad[i] += g * row[i]
+                hi = h * row[i]
+                for j in range(i, d):
+                    hess[i][j] += hi * row[j]
+        for i in range(d):
+            for j in range(i):
+                hess[i][j] = hess[j][i]
+            if i:
+                grad[i] += l2 * beta[i]
+                hess[i][i] += l2
+        step = solve(hess, grad)
+        beta = [b - s for b, s in zip(beta, step, strict=True)]
+        if max(abs(s) for s in step) < 1e-7:
+            break
+    return beta
+
+
+class Model:
+    """Weights on the raw feature scale: logit = base + sum(w * x)."""
+
+    def __init__(self, base: float, weights: dict[str, float]) -> None:
+        self.base = base
+        self.weights = weights
+
+    def logit(self, feats: dict[str, float]) -> float:
+        return self.base + sum(w * feats.get(k, 0.0) for k, w in self.weights.items())
+
+    def scaled(self, a: float, b: float) -> Model:
+        """a * (logit - b): the same ranking, thresholds moved."""
+        return Model(a * (self.base - b), {k: a * w for k, w in self.weights.items()})
+
+
+def fit(rows: Sequence[Row], l2: float, features: Sequence[str] = FEATURES,
+        trivial_weight: float = 0.3) -> Model:
+    """Sign-constrained fit by active set: a feature whose weight takes the wrong sign is fixed
+    at zero and the rest refitted, until every weight has its expected sign."""
+    active = [f for f in features if f not in PRIORS]
+    while True:
+        model = _fit(rows, l2, active, [f for f in features if f in PRIORS], trivial_weight)
+        wrong = [f for f in active if SIGNS.get(f, 0) * model.weights[f] < 0]
+        if not wrong:
+            break
+        worst = min(wrong, key=lambda f: SIGNS[f] * model.weights[f])
+        active.remove(worst)
+    for f in features:
+        model.weights.setdefault(f, 0.0)
+    return model
+
+
+def _fit(rows: Sequence[Row], l2: float, free: Sequence[str], priors: Sequence[str],
+         trivial_weight: float) -> Model:
+    raw = [[r["features"].get(f, 0.0) for f in free] for r in rows]
+    mean = [sum(col) / len(raw) for col in zip(*raw, strict=True)]
+    sd = [max(1e-9, math.sqrt(sum((v - m) ** 2 for v in col) / len(raw)))
+          for col, m in zip(zip(*raw, strict=True), mean, strict=True)]
+    xs = [[(v - m) / s for v, m, s in zip(x, mean, sd, strict=True)] for x in raw]
+    ys = [1.0 if r["label"] == "buggy" else 0.0 for r in rows]
+    ws = [trivial_weight if r["label"] == "trivial" else 1.0 for r in rows]
+    offs = [sum(PRIORS[f] * r["features"].get(f, 0.0) for f in priors) for r in rows]
+    beta = logistic(xs, ys, ws, l2, offs)
+    weights = {f: b / s for f, b, s in zip(free, beta[1:], sd, strict=True)}
+    base = beta[0] - sum(b * m / s for b, m, s in zip(beta[1:], mean, sd, strict=True))
+    weights.update({f: PRIORS[f] for f in priors})
+    return Model(base, weights)
+
+
+# --------------------------------------------------------------------------------------------
+# Routing simulation with the benchmark's cost model
+# --------------------------------------------------------------------------------------------
+def tier_of(z: float, cs: float, co: float) -> str:
+    return "opus" if z >= co else ("sonnet" if z >= cs else "haiku")
+
+
+def route(row: Row, z: float, cs: float, co: float,
+          roles: dict[str, float] = ROLE_OFFSETS) -> metrics.Routing:
+    by_tier: dict[str, list[str]] = {}
+    skips: dict[str, str] = {}
+    for f in row["files"]:
+        if f["skip"]:
+            skips[f["path"]] = f["skip"]
+            continue
+        by_tier.setdefault(tier_of(z + roles.get(f["role"], 0.0), cs, co), []).append(f["path"])
+    units = tuple(metrics.Unit(t, tuple(p)) for t, p in by_tier.items())
+    top = metrics.max_tier([u.tier for u in units] or ["skip"])
+    return metrics.Routing(tier=top, risk=z, units=units, skip_reasons=skips)
+
+
+def evaluate(rows: Sequence[Row], zs: Sequence[float], cs: float, co: float,
+             roles: dict[str, float] = ROLE_OFFSETS) -> dict[str, Any]:
+    routings = [route(r, z, cs, co, roles) for r, z in zip(rows, zs, strict=True)]
+    m = metrics.compute_metrics(list(rows), routings)
+    bug = [x.risk for r, x in zip(rows, routings, strict=True) if r["label"] == "buggy"]
+    cln = [x.risk for r, x in zip(rows, routings, strict=True) if r["label"] == "clean"]
+    m["la_auc"] = metrics.auc_mann_whitney(
+        [float(r["la"]) for r in rows if r["label"] == "buggy"],
+        [float(r["la"]) for r in rows if r["label"] == "clean"])
+    m["auc"] = metrics.auc_mann_whitney(bug, cln)
+    return m
+
+
+def choose_thresholds(rows: Sequence[Row], zs: Sequence[float], opus_recall: float,
+                      sonnet_recall: float, roles: dict[str, float] = ROLE_OFFSETS
+                      ) -> tuple[float, float]:
+    """The highest cutpoints (cheapest routing) that reach the recall targets on `rows`.
+
+    Buggy files are code files, which get the change's logit, so file-level recall at a cutpoint
+    is the share of buggy commits whose logit reaches it.
+    """
+    bz = sorted((z for r, z in zip(rows, zs, strict=True) if r["label"] == "buggy"),
+                reverse=True)
+    if not bz:
+        return 0.0, 1.0
+    ko = max(0, math.ceil(opus_recall * len(bz)) - 1)
+    ks = max(0, math.ceil(sonnet_recall * len(bz)) - 1)
+    # Midway to the next lower score keeps the cut from sitting exactly on a training commit.
+    co = bz[ko] - 1e-6 if ko + 1 >= len(bz) else (bz[ko] + bz[ko + 1]) / 2
+    cs = bz[ks] - 1e-6 if ks + 1 >= len(bz) else (bz[ks] + bz[ks + 1]) / 2
+    return min(cs, co), co
+
+
+def result_line(m: dict[str, Any]) -> str:
+    keys = ("auc", "la_auc", "file_opus_recall", "file_sonnet_plus_recall", "unit_cost_fraction",
+            "trivial_cheap")
+    parts = [f"{k}={m[k]:.3f}" for k in keys]
+    parts.insert(2, f"auc_delta={m['auc'] - m['la_auc']:.3f}")
+    return " ".join(parts)
+
+
+def loro(rows: Sequence[Row], l2: float, opus_recall: float, sonnet_recall: float,
+         features: Sequence[str] = FEATURES, say: Callable[[str], None] = print,
+         ) -> dict[str, Any]:
+    repos = sorted({r["repo"] for r in rows})
+    held_rows: list[Row] = []
+    held_z: list[float] = []
+    held_t: list[tuple[float, float]] = []
+    for repo in repos:
+        train = [r for r in rows if r["repo"] != repo]
+        test = [r for r in rows if r["repo"] == repo]
+        model = fit(train, l2, features)
+        tz = [model.logit(r["features"]) for r in train]
+        cs, co = choose_thresholds(train, tz, opus_recall, sonnet_recall)
+        z = [model.logit(r["features"]) for r in test]
+        m = evaluate(test, z, cs, co)
+        say(f"held-out {repo:20s} {result_line(m)}")
+        # Pooling needs one scale: express each held-out logit relative to its own cutpoints.
+        held_rows += test
+        held_z += [(v - co) / max(1e-6, co - cs) for v in z]
+        held_t.append((cs, co))
+    m = evaluate(held_rows, held_z, -1.0, 0.0)
+    say(f"pooled   {'(3 held-out repos)':20s} {result_line(m)}")
+    return m
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--features", required=True, help="features.py output (jsonl)")
+    ap.add_argument("--l2", type=float, default=3.0)
+    ap.add_argument("--opus-recall", type=float, default=0.65,
+                    help="share of buggy training commits the opus cutpoint must reach")
+    ap.add_argument("--sonnet-recall", type=float, default=0.92)
+    ap.add_argument("--write", action="store_true",
+                    help="refit on every repository and print the calibrated weights")
+    a = ap.parse_args(argv)
+    with open(a.features, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    loro(rows, a.l2, a.opus_recall, a.sonnet_recall)
+    if a.write:
+        model = fit(rows, a.l2)
+        zs = [model.logit(r["features"]) for r in rows]
+        cs, co = choose_thresholds(rows, zs, a.opus_recall, a.sonnet_recall)
+        scale = (math.log(OPUS_P / (1 - OPUS_P)) - math.log(SONNET_P / (1 - SONNET_P))) / (co - cs)
+        shift = co - math.log(OPUS_P / (1 - OPUS_P)) / scale
+        final = model.scaled(scale, shift)
+        print(json.dumps({"base": round(final.base, 4),
+                          "weights": {k: round(v, 4) for k, v in final.weights.items()},
+                          "role_offsets": {k: round(v * scale, 4)
+                                           for k, v in ROLE_OFFSETS.items()}}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
