@@ -169,39 +169,43 @@ def test_empty_change_scores_low_and_finite() -> None:
     assert result.file_scores == {}
 
 
-PY_DIFF = '''diff --git a/src/m.py b/src/m.py
---- a/src/m.py
-+++ b/src/m.py
-@@ -1,7 +1,13 @@
- def f(x):
--    """Old summary."""
-+    """New summary.
-+
-+    More words that explain.
-+    """
-     # a comment
--    return x
-+    # another comment
-+    return x + 1
- 
- 
- def g():
-+    return [
-+    ]
-'''
+PY_DIFF = "\n".join([
+    "diff --git a/src/m.py b/src/m.py",
+    "--- a/src/m.py",
+    "+++ b/src/m.py",
+    "@@ -1,7 +1,13 @@",
+    " def f(x):",
+    '-    """Old summary."""',
+    '+    """New summary.',
+    "+",
+    "+    More words that explain.",
+    '+    """',
+    "     # a comment",
+    "-    return x",
+    "+    # another comment",
+    "+    return x + 1",
+    " ",
+    " ",
+    " def g():",
+    "+    return [",
+    "+    ]",
+    "",
+])
 
-GO_DIFF = '''diff --git a/entry.go b/entry.go
---- a/entry.go
-+++ b/entry.go
-@@ -1,4 +1,6 @@
--// Old doc.
-+// New doc that explains more.
-+// And more.
- func (e *Entry) Log() {
-+	*e.count++
- 	#define_is_not_a_comment_in_go_but_this_is_not_valid_go_either
- }
-'''
+GO_DIFF = "\n".join([
+    "diff --git a/entry.go b/entry.go",
+    "--- a/entry.go",
+    "+++ b/entry.go",
+    "@@ -1,4 +1,6 @@",
+    "-// Old doc.",
+    "+// New doc that explains more.",
+    "+// And more.",
+    " func (e *Entry) Log() {",
+    "+\t*e.count++",
+    " \tx := 1",
+    " }",
+    "",
+])
 
 
 def test_substantive_lines_ignore_comments_docstrings_and_punctuation() -> None:

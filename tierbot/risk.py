@@ -11,9 +11,9 @@ overridden by id in `.tierbot.yml` under `routing.weights`.
 
 Files are sorted into roles by path: `code` (production source), `test`, `docs`, `example` and
 `other` (configuration, build and data files); a code file whose change touches only comments,
-docstrings or blank lines gets the role `comments`.  Size and history features count code files only,
-because that is where the defects that reviews exist to catch live; a change without code files
-gets the `kind.no_code` contribution instead.  Per-file scores (for per-unit routing) are the
+docstrings or blank lines gets the role `comments`.  Size and history features count code files
+only, because that is where the defects that reviews exist to catch live; a change without code
+files gets the `kind.no_code` contribution instead.  Per-file scores (for per-unit routing) are the
 change's logit plus a role offset, so every code file of a change shares its tier and tests,
 examples and configuration can go to a cheaper model.
 
