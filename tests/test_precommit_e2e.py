@@ -1,0 +1,121 @@
+"""The real pre-commit framework installs this repository's hooks and git runs them.
+
+One test, because installing the hook environment (pip install of this repository into a fresh
+virtualenv) is the slow part; every scenario after it reuses that environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fake_anthropic import answer, error, fake_anthropic, finding
+from gitrepo import commit, git, write
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+def snapshot_of_this_repo(dest: Path) -> str:
+    """This work tree as one commit (uncommitted edits included), so its rev is stable."""
+    files = subprocess.run(("git", "ls-files", "-co", "--exclude-standard", "-z"), cwd=HERE,
+                           check=True, capture_output=True).stdout.decode().split("\0")
+    dest.mkdir()
+    git(dest, "init", "-q")
+    for name in filter(None, files):
+        src = HERE / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    git(dest, "add", "-A")
+    git(dest, "commit", "-qm", "snapshot", "--no-verify")
+    return git(dest, "rev-parse", "HEAD")
+
+
+def run(repo: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    # git hooks write to stderr; keep one stream, in order, as a user sees it.
+    return subprocess.run(argv, cwd=repo, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=600)
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not (HERE / ".git").exists(), reason="needs this repository as a git clone")
+def test_git_commit_and_push_through_pre_commit(repo: Path, tmp_path: Path) -> None:
+    rev = snapshot_of_this_repo(tmp_path / "tierbot-src")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    code = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(20))
+    commit(repo, {
+        "app/core.py": code, "README.md": "# demo\n",
+        ".pre-commit-config.yaml": (
+            f"repos:\n- repo: {tmp_path / 'tierbot-src'}\n  rev: {rev}\n  hooks:\n"
+            "  - id: tierbot\n    verbose: true\n  - id: tierbot-push\n    verbose: true\n"
+        ),
+    })
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "-q", "origin", "main")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
+    install = run(repo, env, sys.executable, "-m", "pre_commit", "install",
+                  "--hook-type", "pre-commit", "--hook-type", "pre-push")
+    assert install.returncode == 0, install.stdout
+
+    with fake_anthropic() as fake:
+        keyed = {**env, "ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": fake.url}
+
+        # A high finding blocks the commit, printed like a linter.
+        write(repo, {"app/core.py": code + "def run(cmd):\n    return eval(cmd)\n"})
+        git(repo, "add", "-A")
+        fake.script("*", answer([finding("app/core.py", 62, "eval of input", severity="high")]))
+        proc = run(repo, keyed, "git", "commit", "-m", "eval")
+        assert proc.returncode != 0, proc.stdout
+        assert "app/core.py:62: high: eval of input" in proc.stdout
+        assert "tierbot: cost: $" in proc.stdout
+        assert [r.model for r in fake.requests] == ["claude-haiku-5-5"]
+        assert git(repo, "log", "--format=%s", "-1") == "change"  # nothing was committed
+
+        # A low finding does not block (a new staged change, so it is reviewed again).
+        write(repo, {"app/core.py": code + "def run(cmd):\n    return len(cmd)\n"})
+        git(repo, "add", "-A")
+        fake.script("*", answer([finding("app/core.py", 62, "naming", severity="low")]))
+        proc = run(repo, keyed, "git", "commit", "-m", "len")
+        assert proc.returncode == 0, proc.stdout
+        assert "app/core.py:62: low: naming" in proc.stdout
+
+        # An outage never blocks a commit: one warning line.
+        write(repo, {"app/core.py": code + "def run(cmd):\n    return cmd\n"})
+        git(repo, "add", "-A")
+        fake.script("*", *[error(529)] * 10)
+        proc = run(repo, keyed, "git", "commit", "-m", "outage")
+        assert proc.returncode == 0, proc.stdout
+        assert "not blocking" in proc.stdout
+
+        # A docs-only commit makes no model call.
+        before = len(fake.requests)
+        write(repo, {"README.md": "# demo\n\nMore words.\n"})
+        git(repo, "add", "-A")
+        proc = run(repo, keyed, "git", "commit", "-m", "docs")
+        assert proc.returncode == 0 and len(fake.requests) == before, proc.stdout
+
+        # The push hook reviews the pushed commits, and may use Opus.
+        write(repo, {".tierbot.yml": "routing:\n  thresholds: {sonnet: 0.0, opus: 0.0}\n"})
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "config", "--no-verify")
+        fake.script("*", answer([]))
+        before = len(fake.requests)
+        proc = run(repo, keyed, "git", "push", "origin", "main")
+        assert proc.returncode == 0, proc.stdout
+        pushed = fake.requests[before:]
+        assert pushed and {r.model for r in pushed} == {"claude-opus-5-5"}
+        assert "def run(cmd):" in "".join(r.text for r in pushed)
+
+    # No key: local rules only, with a notice; a leaked token still blocks.
+    write(repo, {"app/keys.py": 'TOKEN = "ghp_' + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + '"\n'})
+    git(repo, "add", "-A")
+    proc = run(repo, env, "git", "commit", "-m", "token")
+    assert proc.returncode != 0
+    assert "app/keys.py:1: critical:" in proc.stdout
+    assert "model review skipped" in proc.stdout
