@@ -74,3 +74,24 @@ def test_history_is_fast_for_many_paths(tmp_path: Path) -> None:
         len(range(i % 7, 250, 7)) for i in range(30)
     )
     assert elapsed < 1.0
+
+
+def test_history_counts_the_projects_fix_rate_without_merges(tmp_path: Path) -> None:
+    from routing_helpers import git
+
+    repo = init_repo(tmp_path / "r")
+    t0 = 1_600_000_000
+    commit(repo, {"a.py": "1\n"}, "initial", when=t0)
+    git(repo, "checkout", "-q", "-b", "topic")
+    commit(repo, {"b.py": "1\n"}, "Fix bug in b", when=t0 + DAY)
+    git(repo, "checkout", "-q", "main")
+    commit(repo, {"c.py": "1\n"}, "Fix crash in c", when=t0 + 2 * DAY)
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge branch 'fix-everything'", "topic",
+        env={"GIT_AUTHOR_DATE": f"{t0 + 3 * DAY} +0000",
+             "GIT_COMMITTER_DATE": f"{t0 + 3 * DAY} +0000",
+             "GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "A",
+             "GIT_COMMITTER_EMAIL": "a@x"})
+    hist = file_history(str(repo), "HEAD", ["a.py", "b.py"], 100)
+    assert (hist.commits, hist.fixes) == (3, 2)  # the merge is neither
+    assert hist["b.py"].fixes == 1
+    assert hist["a.py"].age_days == 3.0  # measured from the merge: the base itself

@@ -234,3 +234,19 @@ def test_comment_only_code_changes_are_not_code() -> None:
     code_f = parse(GO_DIFF)[0]
     code_s = dataclasses.replace(s, lines_added=code_f.lines_added)
     assert assess([code_f], [code_s], {}, CFG).score > result.score
+
+
+def test_a_project_that_fixes_more_bugs_scores_higher() -> None:
+    from tierbot.history import History
+
+    files, stats = change({"src/a.py": (20, 5)})
+    h = {"src/a.py": FileHistory(3, 0, 1, 400.0, 200.0)}
+    calm = assess(files, stats, History(h, commits=1000, fixes=20), CFG)
+    typical = assess(files, stats, History(h, commits=1000, fixes=100), CFG)
+    buggy = assess(files, stats, History(h, commits=1000, fixes=300), CFG)
+    assert calm.score < typical.score < buggy.score
+    sig = next(s for s in buggy.signals if s.id == "project.fix_rate")
+    assert "300 of the last 1000 commits" in sig.detail and sig.weight > 0
+    # A young project is pulled toward the typical rate instead of swinging the score.
+    young = assess(files, stats, History(h, commits=4, fixes=4), CFG)
+    assert young.score < buggy.score

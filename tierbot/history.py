@@ -45,13 +45,26 @@ class FileHistory(NamedTuple):
     # (both None when the file was not seen in the window)
 
 
+class History(dict[str, FileHistory]):
+    """History per path, plus the project's recent bug-fix rate over the same window.
+
+    A plain mapping of path -> FileHistory (so callers that only look paths up need nothing
+    else), with `commits` (non-merge commits read) and `fixes` (those that look like bug fixes).
+    """
+
+    def __init__(self, files: dict[str, FileHistory], commits: int = 0, fixes: int = 0) -> None:
+        super().__init__(files)
+        self.commits = commits
+        self.fixes = fixes
+
+
 def is_fix_subject(subject: str) -> bool:
     return bool(FIX_RE.search(subject)) and not NOT_FIX_RE.search(subject)
 
 
 def file_history(
     root: str, rev: str, paths: Sequence[str], max_commits: int
-) -> dict[str, FileHistory]:
+) -> History:
     """History of `paths` in the last `max_commits` commits reachable from `rev` (inclusive).
 
     Paths never seen in the window map to FileHistory(0, 0, 0, None, None).  A missing revision
@@ -61,10 +74,11 @@ def file_history(
     wanted = set(paths)
     empty = FileHistory(0, 0, 0, None, None)
     if not wanted or max_commits <= 0:
-        return dict.fromkeys(wanted, empty)
+        return History(dict.fromkeys(wanted, empty))
     text = _log(root, rev, max_commits)
     if text is None:
-        return dict.fromkeys(wanted, empty)
+        return History(dict.fromkeys(wanted, empty))
+    commits = fix_commits = 0
     changes: dict[str, int] = {}
     fixes: dict[str, int] = {}
     authors: dict[str, set[str]] = {}
@@ -76,16 +90,20 @@ def file_history(
             continue
         header, _, names = record.partition("\n")
         fields = header.split(_SEP)
-        if len(fields) != 4:
+        if len(fields) != 5:
             continue
-        _sha, author, when_s, subject = fields
+        _sha, parents, author, when_s, subject = fields
         try:
             when = int(when_s)
         except ValueError:
             continue
         if base_time is None:
             base_time = when  # the first record is `rev` itself: "now" is the base, not the clock
+        if len(parents.split()) > 1:
+            continue  # merges list no files (no -m) and their subjects are not fixes
         fix = is_fix_subject(subject)
+        commits += 1
+        fix_commits += fix
         for name in names.split("\n"):
             if name not in wanted:
                 continue
@@ -95,7 +113,7 @@ def file_history(
             authors.setdefault(name, set()).add(author.lower())
             first[name] = min(first.get(name, when), when)
             last[name] = max(last.get(name, when), when)
-    out: dict[str, FileHistory] = {}
+    out = History({}, commits, fix_commits)
     for path in wanted:
         if path not in changes or base_time is None:
             out[path] = empty
@@ -115,7 +133,7 @@ def _log(root: str, rev: str, max_commits: int) -> str | None:
     # list no files (no -m), and --no-renames keeps the names as git stores them.
     cmd = [
         "git", "-c", "core.quotePath=false", "-C", root, "log", f"--max-count={max_commits}",
-        "--no-renames", "--name-only", f"--format={_REC}%H{_SEP}%aE{_SEP}%ct{_SEP}%s", rev, "--",
+        "--no-renames", "--name-only", f"--format={_REC}%H{_SEP}%P{_SEP}%aE{_SEP}%ct{_SEP}%s", rev, "--",
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)

@@ -71,6 +71,8 @@ NOT_DOCS_RE = re.compile(r"(?:^|/)(?:requirements[^/]*|CMakeLists|constraints[^/
 EXAMPLE_RE = re.compile(r"(?:^|/)(?:examples?|samples?|demos?|benchmarks?|bench)/")
 
 ROLES = ("code", "test", "docs", "example", "other")
+FIX_RATE_PRIOR = 0.1  # share of commits that fix bugs in a typical project
+FIX_RATE_PSEUDO = 50  # smoothing: pseudo-commits at the prior rate
 
 # Comment syntax by extension family.  `#` is a comment only where it is one (in C it starts a
 # preprocessor line, which is code).
@@ -343,11 +345,25 @@ def features(
                        "no sensitive constructs added",
                        tuple(sorted({p for ps in code_cats.values() for p in ps}))))
 
+    # The project's recent bug-fix rate: where more commits fix bugs, more changes introduce them.
+    # Smoothed toward a typical 10% so that a young repository does not swing the score.
+    commits = int(getattr(history, "commits", 0))
+    fix_commits = int(getattr(history, "fixes", 0))
+    rate = (fix_commits + FIX_RATE_PRIOR * FIX_RATE_PSEUDO) / (commits + FIX_RATE_PSEUDO)
+    out.append(Feature("project.fix_rate", _logit(rate) - _logit(FIX_RATE_PRIOR),
+                       f"{fix_commits} of the last {commits} commits look like bug fixes "
+                       f"({100 * fix_commits / max(1, commits):.0f}%; typical: "
+                       f"{100 * FIX_RATE_PRIOR:.0f}%)", ()))
+
     others = tuple(s.path for s in reviewed if kinds[s.path].role != "code")
     out.append(Feature("kind.no_code", float(not code),
                        "no production code changed (only tests, docs, comments, examples or "
                        "configuration)", others))
     return tuple(out)
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
 
 
 def _squash(x: float) -> float:

@@ -86,6 +86,7 @@ def extract(args: tuple[str, dict[str, Any]]) -> dict[str, Any]:
         "file_chars": row["file_chars"], "buggy_paths": row.get("buggy_paths") or [],
         "features": {ft.id: ft.value for ft in result.features},
         "score": result.score, "files": files, "secs": round(elapsed, 3),
+        "project": [getattr(hist, "commits", 0), getattr(hist, "fixes", 0)],
     }
 
 
