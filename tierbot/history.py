@@ -133,7 +133,8 @@ def _log(root: str, rev: str, max_commits: int) -> str | None:
     # list no files (no -m), and --no-renames keeps the names as git stores them.
     cmd = [
         "git", "-c", "core.quotePath=false", "-C", root, "log", f"--max-count={max_commits}",
-        "--no-renames", "--name-only", f"--format={_REC}%H{_SEP}%P{_SEP}%aE{_SEP}%ct{_SEP}%s", rev, "--",
+        "--no-renames", "--name-only", f"--format={_REC}%H{_SEP}%P{_SEP}%aE{_SEP}%ct{_SEP}%s",
+        rev, "--",
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
