@@ -115,8 +115,8 @@ def parse(diff_text: str) -> tuple[FileDiff, ...]:
 
 
 def _parse_patch(diff_text: str) -> list[tuple[FileDiff, bool]]:
-    from unidiff.patch import PatchSet
     from unidiff.errors import UnidiffParseError
+    from unidiff.patch import PatchSet
 
     try:
         patch = PatchSet.from_string(diff_text)

@@ -69,7 +69,7 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
         route = dataclasses.replace(route, units=outcome.units, tier=top)
         notes.extend(outcome.notes)
         status = outcome.status
-        if outcome.error:
+        if outcome.error and not any(outcome.error in n for n in notes):
             notes.append(outcome.error)
 
     kept, moved, anchor_notes = findings.anchor(raw, change.files, config.filter)
