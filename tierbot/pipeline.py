@@ -74,7 +74,9 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
 
     kept, moved, anchor_notes = findings.anchor(raw, change.files, config.filter)
     notes.extend(anchor_notes)
-    notes.extend(f"outside the diff: {f.path}:{f.line or ''} {f.title}" for f in moved)
+    # Findings that may not sit on a line are kept in the summary, never dropped silently.
+    notes.extend(f"not on a diff line: {f.path}{f':{f.line}' if f.line else ''}: {f.severity}:"
+                 f" {f.title}" for f in moved)
     return ReviewResult(
         status=status, range=change.range, analysis=analysis, route=route, estimate=est,
         findings=tuple(kept), usage=usage, notes=tuple(notes),
