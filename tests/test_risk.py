@@ -250,3 +250,12 @@ def test_a_project_that_fixes_more_bugs_scores_higher() -> None:
     # A young project is pulled toward the typical rate instead of swinging the score.
     young = assess(files, stats, History(h, commits=4, fixes=4), CFG)
     assert young.score < buggy.score
+
+
+def test_sensitive_non_code_files_share_the_change_tier() -> None:
+    files, stats = change({"src/a.py": (60, 5), ".github/workflows/release.yml": (5, 1),
+                           "setup.cfg": (5, 1)})
+    result = assess(files, stats, {}, CFG)
+    fs = result.file_scores
+    assert fs[".github/workflows/release.yml"] == pytest.approx(fs["src/a.py"])
+    assert fs["setup.cfg"] < fs["src/a.py"]

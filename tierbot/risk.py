@@ -362,6 +362,14 @@ def features(
     return tuple(out)
 
 
+def role_offset(role: str, categories: Sequence[str], offsets: Mapping[str, float]) -> float:
+    """A file's offset from the change's logit: by role, but none for a sensitive path (a CI
+    workflow or a Dockerfile in a risky change deserves the same reviewer as its code)."""
+    if any(c != "dependencies" for c in categories):
+        return max(0.0, offsets.get(role, 0.0))
+    return offsets.get(role, 0.0)
+
+
 def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
@@ -392,7 +400,8 @@ def assess(
             signals.append(Signal(feat.id, round(contribution, 3), feat.detail, feat.paths))
     score = _squash(logit)
     file_scores: dict[str, float] = {}
+    offsets = {r: model.weights.get(f"role.{r}", 0.0) for r in (*ROLES, "comments")}
     for path, kind in classify(files, stats).items():
-        offset = model.weights.get(f"role.{kind.role}", 0.0)
-        file_scores[path] = _squash(logit + offset)
+        cats = sensitive.path_categories(path, config.routing.sensitive_paths)
+        file_scores[path] = _squash(logit + role_offset(kind.role, cats, offsets))
     return Assessment(score, tuple(signals), file_scores, feats)

@@ -64,13 +64,16 @@ def extract(args: tuple[str, dict[str, Any]]) -> dict[str, Any]:
     result: risk.Assessment = captured["assessment"]
     hist: dict[str, history.FileHistory] = captured.get("history", {})
     by_path = {f.path: f for f in change.files}
+    kinds = risk.classify(change.files, captured["stats"])
     files = []
     for s in captured["stats"]:
         f = by_path[s.path]
         h = hist.get(s.old_path or s.path) or hist.get(s.path)
         files.append({
             "path": s.path, "old_path": s.old_path, "status": s.status,
-            "role": risk.file_role(s.path), "skip": s.skip_reason,
+            "role": kinds[s.path].role if s.path in kinds else risk.file_role(s.path),
+            "skip": s.skip_reason,
+            "sub": list(kinds[s.path][1:]) if s.path in kinds else [0, 0],
             "la": s.lines_added, "ld": s.lines_removed, "hunks": s.hunks,
             "cd": s.complexity_delta,
             "hist": list(h) if h is not None else None,

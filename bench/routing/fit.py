@@ -36,6 +36,8 @@ sys.path.insert(0, ROOT)
 
 import metrics  # noqa: E402  (the shared benchmark's cost model)
 
+from tierbot import risk  # noqa: E402
+
 Row = dict[str, Any]
 
 # The features tierbot computes (risk.features), in a fixed order.
@@ -62,8 +64,14 @@ SIGNS = {
     "history.authors": 1, "history.last_change": 0, "history.new_files": 0, "history.unseen": 0,
     "kind.no_code": -1,
 }
-ROLE_OFFSETS = {"code": 0.0, "test": -3.0, "example": -3.0, "other": -3.0, "docs": -4.0}
+# Per-file offsets on the calibrated scale (where Sonnet starts at logit -0.62 and Opus at 0.41):
+# tests, examples and configuration stay on Haiku unless the change is far past the Opus cut.
+# Set, not fitted: buggy files are production code by construction of the labels, so the dev
+# split cannot say how much a test file deserves.
+ROLE_OFFSETS = {"code": 0.0, "test": -4.0, "example": -4.0, "other": -4.0, "docs": -6.0,
+                "comments": -6.0}
 SONNET_P, OPUS_P = 0.35, 0.6  # the config defaults the shipped weights are calibrated to
+OPUS_TARGET, SONNET_TARGET = 0.65, 0.93  # recall the cutpoints must reach on the training repos
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,57 +181,73 @@ def _fit(rows: Sequence[Row], l2: float, free: Sequence[str], priors: Sequence[s
 
 
 # --------------------------------------------------------------------------------------------
-# Routing simulation with the benchmark's cost model
+# Calibration: the routing thresholds become the config defaults
 # --------------------------------------------------------------------------------------------
-def tier_of(z: float, cs: float, co: float) -> str:
-    return "opus" if z >= co else ("sonnet" if z >= cs else "haiku")
+def _lg(p: float) -> float:
+    return math.log(p / (1 - p))
 
 
-def route(row: Row, z: float, cs: float, co: float,
-          roles: dict[str, float] = ROLE_OFFSETS) -> metrics.Routing:
-    by_tier: dict[str, list[str]] = {}
-    skips: dict[str, str] = {}
-    for f in row["files"]:
-        if f["skip"]:
-            skips[f["path"]] = f["skip"]
-            continue
-        by_tier.setdefault(tier_of(z + roles.get(f["role"], 0.0), cs, co), []).append(f["path"])
-    units = tuple(metrics.Unit(t, tuple(p)) for t, p in by_tier.items())
-    top = metrics.max_tier([u.tier for u in units] or ["skip"])
-    return metrics.Routing(tier=top, risk=z, units=units, skip_reasons=skips)
+CUT_SONNET, CUT_OPUS = _lg(SONNET_P), _lg(OPUS_P)
 
 
-def evaluate(rows: Sequence[Row], zs: Sequence[float], cs: float, co: float,
-             roles: dict[str, float] = ROLE_OFFSETS) -> dict[str, Any]:
-    routings = [route(r, z, cs, co, roles) for r, z in zip(rows, zs, strict=True)]
-    m = metrics.compute_metrics(list(rows), routings)
-    bug = [x.risk for r, x in zip(rows, routings, strict=True) if r["label"] == "buggy"]
-    cln = [x.risk for r, x in zip(rows, routings, strict=True) if r["label"] == "clean"]
-    m["la_auc"] = metrics.auc_mann_whitney(
-        [float(r["la"]) for r in rows if r["label"] == "buggy"],
-        [float(r["la"]) for r in rows if r["label"] == "clean"])
-    m["auc"] = metrics.auc_mann_whitney(bug, cln)
-    return m
-
-
-def choose_thresholds(rows: Sequence[Row], zs: Sequence[float], opus_recall: float,
-                      sonnet_recall: float, roles: dict[str, float] = ROLE_OFFSETS
-                      ) -> tuple[float, float]:
-    """The highest cutpoints (cheapest routing) that reach the recall targets on `rows`.
+def choose_cutpoints(rows: Sequence[Row], zs: Sequence[float], opus_recall: float,
+                     sonnet_recall: float) -> tuple[float, float]:
+    """The highest logit cutpoints (cheapest routing) that reach the recall targets on `rows`.
 
     Buggy files are code files, which get the change's logit, so file-level recall at a cutpoint
     is the share of buggy commits whose logit reaches it.
     """
     bz = sorted((z for r, z in zip(rows, zs, strict=True) if r["label"] == "buggy"),
                 reverse=True)
-    if not bz:
-        return 0.0, 1.0
     ko = max(0, math.ceil(opus_recall * len(bz)) - 1)
     ks = max(0, math.ceil(sonnet_recall * len(bz)) - 1)
     # Midway to the next lower score keeps the cut from sitting exactly on a training commit.
     co = bz[ko] - 1e-6 if ko + 1 >= len(bz) else (bz[ko] + bz[ko + 1]) / 2
     cs = bz[ks] - 1e-6 if ks + 1 >= len(bz) else (bz[ks] + bz[ks + 1]) / 2
-    return min(cs, co), co
+    return min(cs, co - 0.05), co
+
+
+def fit_calibrated(rows: Sequence[Row], l2: float, opus_recall: float, sonnet_recall: float,
+                   features: Sequence[str] = FEATURES) -> Model:
+    """Fit, then rescale the logit so that the chosen cutpoints land on the default thresholds
+    (risk 0.35 -> Sonnet, 0.6 -> Opus): same ranking, and no config change needed to route."""
+    model = fit(rows, l2, features)
+    zs = [model.logit(r["features"]) for r in rows]
+    cs, co = choose_cutpoints(rows, zs, opus_recall, sonnet_recall)
+    scale = (CUT_OPUS - CUT_SONNET) / (co - cs)
+    return model.scaled(scale, co - CUT_OPUS / scale)
+
+
+# --------------------------------------------------------------------------------------------
+# Routing simulation with the benchmark's cost model (mirrors risk.assess + route.plan)
+# --------------------------------------------------------------------------------------------
+def tier_of(z: float) -> str:
+    return "opus" if z >= CUT_OPUS else ("sonnet" if z >= CUT_SONNET else "haiku")
+
+
+def route(row: Row, z: float) -> metrics.Routing:
+    """tierbot's policy: each reviewed file at the tier of (change logit + its role offset,
+    none for sensitive paths), one unit per tier; skipped files cost nothing."""
+    by_tier: dict[str, list[str]] = {}
+    skips: dict[str, str] = {}
+    for f in row["files"]:
+        if f["skip"]:
+            skips[f["path"]] = f["skip"]
+            continue
+        offset = risk.role_offset(f["role"], tuple(f["sens"]), ROLE_OFFSETS)
+        by_tier.setdefault(tier_of(z + offset), []).append(f["path"])
+    units = tuple(metrics.Unit(t, tuple(p)) for t, p in by_tier.items())
+    top = metrics.max_tier([u.tier for u in units] or ["skip"])
+    return metrics.Routing(tier=top, risk=z, units=units, skip_reasons=skips)
+
+
+def evaluate(rows: Sequence[Row], zs: Sequence[float]) -> dict[str, Any]:
+    routings = [route(r, z) for r, z in zip(rows, zs, strict=True)]
+    m = metrics.compute_metrics(list(rows), routings)
+    m["la_auc"] = metrics.auc_mann_whitney(
+        [float(r["la"]) for r in rows if r["label"] == "buggy"],
+        [float(r["la"]) for r in rows if r["label"] == "clean"])
+    return m
 
 
 def result_line(m: dict[str, Any]) -> str:
@@ -234,29 +258,79 @@ def result_line(m: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def loro_models(rows: Sequence[Row], l2: float, opus_recall: float, sonnet_recall: float,
+                features: Sequence[str] = FEATURES) -> dict[str, Model]:
+    """For each repository, the calibrated model fitted on the others."""
+    return {repo: fit_calibrated([r for r in rows if r["repo"] != repo], l2, opus_recall,
+                                 sonnet_recall, features)
+            for repo in sorted({r["repo"] for r in rows})}
+
+
 def loro(rows: Sequence[Row], l2: float, opus_recall: float, sonnet_recall: float,
          features: Sequence[str] = FEATURES, say: Callable[[str], None] = print,
          ) -> dict[str, Any]:
-    repos = sorted({r["repo"] for r in rows})
     held_rows: list[Row] = []
     held_z: list[float] = []
-    held_t: list[tuple[float, float]] = []
-    for repo in repos:
-        train = [r for r in rows if r["repo"] != repo]
+    for repo, model in loro_models(rows, l2, opus_recall, sonnet_recall, features).items():
         test = [r for r in rows if r["repo"] == repo]
-        model = fit(train, l2, features)
-        tz = [model.logit(r["features"]) for r in train]
-        cs, co = choose_thresholds(train, tz, opus_recall, sonnet_recall)
         z = [model.logit(r["features"]) for r in test]
-        m = evaluate(test, z, cs, co)
-        say(f"held-out {repo:20s} {result_line(m)}")
-        # Pooling needs one scale: express each held-out logit relative to its own cutpoints.
+        say(f"held-out {repo:20s} {result_line(evaluate(test, z))}")
         held_rows += test
-        held_z += [(v - co) / max(1e-6, co - cs) for v in z]
-        held_t.append((cs, co))
-    m = evaluate(held_rows, held_z, -1.0, 0.0)
+        held_z += z
+    m = evaluate(held_rows, held_z)
     say(f"pooled   {'(3 held-out repos)':20s} {result_line(m)}")
     return m
+
+
+def curve(rows: Sequence[Row], l2: float, sonnet_recall: float) -> None:
+    """The trade-off: held-out (pooled LORO) cost against Opus recall, as the Opus cutpoint
+    chosen on the training repositories moves."""
+    print(f"{'target':>6} {'opus_rec':>8} {'s+_rec':>7} {'ucost':>6} {'triv':>5} "
+          "tiers skip/haiku/sonnet/opus")
+    for target in (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
+        m = loro(rows, l2, target, sonnet_recall, say=lambda _: None)
+        shares = "/".join(f"{m['tier_shares'][t]:.2f}" for t in metrics.TIERS)
+        print(f"{target:6.2f} {m['file_opus_recall']:8.3f} {m['file_sonnet_plus_recall']:7.3f} "
+              f"{m['unit_cost_fraction']:6.3f} {m['trivial_cheap']:5.2f} {shares}")
+
+
+# --------------------------------------------------------------------------------------------
+# Output: the shipped model file, or a .tierbot.yml that carries a whole model (for LORO runs)
+# --------------------------------------------------------------------------------------------
+def all_weights(model: Model) -> dict[str, float]:
+    out = {k: round(model.weights.get(k, 0.0), 4) for k in FEATURES}
+    out.update({f"role.{k}": v for k, v in ROLE_OFFSETS.items()})
+    return out
+
+
+def config_yaml(model: Model) -> str:
+    lines = ["# A whole risk model as routing.weights overrides (written by bench/routing/fit.py)",
+             "routing:", f"  thresholds: {{sonnet: {SONNET_P}, opus: {OPUS_P}}}", "  weights:",
+             f"    base: {round(model.base, 4)}"]
+    lines += [f"    {k}: {v}" for k, v in all_weights(model).items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_model(model: Model, path: str, provenance: str) -> None:
+    """Rewrite the weights in risk_model.yml, keeping its comments."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    weights = all_weights(model)
+    out = []
+    for line in lines:
+        stripped = line.strip()
+        key = stripped.split(":", 1)[0]
+        if line.startswith("base:"):
+            line = f"base: {round(model.base, 4)}"
+        elif line.startswith("fitted:"):
+            line = f"fitted: {json.dumps(provenance)}"
+        elif line.startswith("  ") and key in weights:
+            comment = line.split("#", 1)[1] if "#" in line else ""
+            line = f"  {key}: {weights[key]}".ljust(31) + (f"#{comment}" if comment else "")
+            line = line.rstrip()
+        out.append(line)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(out))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,26 +338,37 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--features", required=True, help="features.py output (jsonl)")
     ap.add_argument("--l2", type=float, default=3.0)
-    ap.add_argument("--opus-recall", type=float, default=0.65,
+    ap.add_argument("--opus-recall", type=float, default=OPUS_TARGET,
                     help="share of buggy training commits the opus cutpoint must reach")
-    ap.add_argument("--sonnet-recall", type=float, default=0.92)
+    ap.add_argument("--sonnet-recall", type=float, default=SONNET_TARGET)
     ap.add_argument("--write", action="store_true",
-                    help="refit on every repository and print the calibrated weights")
+                    help="refit on every repository and rewrite tierbot/data/risk_model.yml")
+    ap.add_argument("--fold-configs", metavar="DIR",
+                    help="write DIR/<owner>/<name>.yml: a .tierbot.yml holding the model fitted "
+                         "without that repository (run.py loro routes each commit with it)")
+    ap.add_argument("--curve", action="store_true",
+                    help="print held-out cost against Opus recall for a range of targets")
     a = ap.parse_args(argv)
     with open(a.features, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
+    if a.curve:
+        curve(rows, a.l2, a.sonnet_recall)
+        return 0
     loro(rows, a.l2, a.opus_recall, a.sonnet_recall)
+    if a.fold_configs:
+        for repo, model in loro_models(rows, a.l2, a.opus_recall, a.sonnet_recall).items():
+            name = os.path.join(a.fold_configs, repo + ".yml")
+            os.makedirs(os.path.dirname(name), exist_ok=True)
+            with open(name, "w", encoding="utf-8") as f:
+                f.write(config_yaml(model))
+            print(f"wrote {name}")
     if a.write:
-        model = fit(rows, a.l2)
-        zs = [model.logit(r["features"]) for r in rows]
-        cs, co = choose_thresholds(rows, zs, a.opus_recall, a.sonnet_recall)
-        scale = (math.log(OPUS_P / (1 - OPUS_P)) - math.log(SONNET_P / (1 - SONNET_P))) / (co - cs)
-        shift = co - math.log(OPUS_P / (1 - OPUS_P)) / scale
-        final = model.scaled(scale, shift)
-        print(json.dumps({"base": round(final.base, 4),
-                          "weights": {k: round(v, 4) for k, v in final.weights.items()},
-                          "role_offsets": {k: round(v * scale, 4)
-                                           for k, v in ROLE_OFFSETS.items()}}, indent=1))
+        model = fit_calibrated(rows, a.l2, a.opus_recall, a.sonnet_recall)
+        repos = ", ".join(sorted({r["repo"] for r in rows}))
+        write_model(model, risk.MODEL_PATH.as_posix(),
+                    f"{len(rows)} commits of {repos}; l2={a.l2}; cutpoints for "
+                    f"{a.opus_recall:.0%} / {a.sonnet_recall:.0%} recall")
+        print(f"wrote {risk.MODEL_PATH}")
     return 0
 
 
