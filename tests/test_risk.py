@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 
@@ -259,3 +260,19 @@ def test_sensitive_non_code_files_share_the_change_tier() -> None:
     fs = result.file_scores
     assert fs[".github/workflows/release.yml"] == pytest.approx(fs["src/a.py"])
     assert fs["setup.cfg"] < fs["src/a.py"]
+
+
+def test_a_model_file_can_replace_the_shipped_one(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierbot.risk import MODEL_PATH
+
+    files, stats = change({"src/a.py": (20, 0)})
+    shipped = assess(files, stats, {}, CFG).score
+    text = MODEL_PATH.read_text(encoding="utf-8").replace("\nbase: ", "\nbase: 3.0 #", 1)
+    custom = tmp_path / "model.yml"
+    custom.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("TIERBOT_RISK_MODEL", str(custom))
+    assert assess(files, stats, {}, CFG).score > shipped
+    monkeypatch.setenv("TIERBOT_RISK_MODEL", str(tmp_path / "missing.yml"))
+    with pytest.raises(BadInput, match=r"risk model .*missing\.yml"):
+        assess(files, stats, {}, CFG)

@@ -157,18 +157,26 @@ class Model(NamedTuple):
     thresholds: dict[str, float]  # the thresholds the weights were calibrated for
 
 
-@functools.lru_cache(maxsize=1)
 def shipped_model() -> Model:
+    """The model in data/risk_model.yml, or in the file $TIERBOT_RISK_MODEL names (a model
+    fitted on your own history with bench/routing/fit.py, same format)."""
+    return _load_model(os.environ.get("TIERBOT_RISK_MODEL") or str(MODEL_PATH))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(path: str) -> Model:
     import yaml
 
-    with open(MODEL_PATH, encoding="utf-8") as f:
-        data: dict[str, Any] = yaml.safe_load(f)
-    weights = {str(k): float(v) for k, v in data["weights"].items()}
-    return Model(
-        base=float(data["base"]),
-        weights=weights,
-        thresholds={str(k): float(v) for k, v in data.get("thresholds", {}).items()},
-    )
+    try:
+        with open(path, encoding="utf-8") as f:
+            data: dict[str, Any] = yaml.safe_load(f)
+        return Model(
+            base=float(data["base"]),
+            weights={str(k): float(v) for k, v in data["weights"].items()},
+            thresholds={str(k): float(v) for k, v in data.get("thresholds", {}).items()},
+        )
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise BadInput(f"risk model {path}: cannot read it ({type(e).__name__}: {e})") from None
 
 
 def effective_model(config: Config) -> Model:

@@ -295,7 +295,7 @@ def curve(rows: Sequence[Row], l2: float, sonnet_recall: float) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Output: the shipped model file, or a .tierbot.yml that carries a whole model (for LORO runs)
+# Output: the shipped model file, or one per LORO fold (for TIERBOT_RISK_MODEL)
 # --------------------------------------------------------------------------------------------
 def all_weights(model: Model) -> dict[str, float]:
     out = {k: round(model.weights.get(k, 0.0), 4) for k in FEATURES}
@@ -303,17 +303,10 @@ def all_weights(model: Model) -> dict[str, float]:
     return out
 
 
-def config_yaml(model: Model) -> str:
-    lines = ["# A whole risk model as routing.weights overrides (written by bench/routing/fit.py)",
-             "routing:", f"  thresholds: {{sonnet: {SONNET_P}, opus: {OPUS_P}}}", "  weights:",
-             f"    base: {round(model.base, 4)}"]
-    lines += [f"    {k}: {v}" for k, v in all_weights(model).items()]
-    return "\n".join(lines) + "\n"
-
-
-def write_model(model: Model, path: str, provenance: str) -> None:
-    """Rewrite the weights in risk_model.yml, keeping its comments."""
-    with open(path, encoding="utf-8") as f:
+def write_model(model: Model, path: str, provenance: str, template: str | None = None) -> None:
+    """Write `model` in the format of risk_model.yml, keeping the template's comments (the
+    template is the shipped file; for a LORO fold, `path` is a new file)."""
+    with open(template or path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     weights = all_weights(model)
     out = []
@@ -344,8 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", action="store_true",
                     help="refit on every repository and rewrite tierbot/data/risk_model.yml")
     ap.add_argument("--fold-configs", metavar="DIR",
-                    help="write DIR/<owner>/<name>.yml: a .tierbot.yml holding the model fitted "
-                         "without that repository (run.py loro routes each commit with it)")
+                    help="write DIR/<owner>/<name>.yml: the model fitted without that repository, "
+                         "for TIERBOT_RISK_MODEL (run.py loro routes each commit with it)")
     ap.add_argument("--curve", action="store_true",
                     help="print held-out cost against Opus recall for a range of targets")
     a = ap.parse_args(argv)
@@ -359,8 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         for repo, model in loro_models(rows, a.l2, a.opus_recall, a.sonnet_recall).items():
             name = os.path.join(a.fold_configs, repo + ".yml")
             os.makedirs(os.path.dirname(name), exist_ok=True)
-            with open(name, "w", encoding="utf-8") as f:
-                f.write(config_yaml(model))
+            others = ", ".join(sorted({r["repo"] for r in rows} - {repo}))
+            write_model(model, name, f"LORO fold without {repo}: fitted on {others}",
+                        template=risk.MODEL_PATH.as_posix())
             print(f"wrote {name}")
     if a.write:
         model = fit_calibrated(rows, a.l2, a.opus_recall, a.sonnet_recall)

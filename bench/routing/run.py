@@ -38,9 +38,11 @@ def default_tierbot() -> str:
     return near if os.path.exists(near) else "tierbot"
 
 
-def router(tierbot: str, config: str | None = None) -> str:
+def router(tierbot: str, config: str | None = None, model: str | None = None) -> str:
     cmd = f"{shlex.quote(tierbot)} review {{parent}}..{{sha}} --dry-run --format json"
-    return cmd + (f" --config {config}" if config else "")
+    if model:
+        cmd = f"TIERBOT_RISK_MODEL={model} {cmd}"
+    return cmd + (f" --config {shlex.quote(config)}" if config else "")
 
 
 def shared(script: str, *args: str) -> int:
@@ -94,7 +96,7 @@ def cmd_loro(a: argparse.Namespace, extra: list[str]) -> int:
     out = os.path.join(work, "loro.json")
     # {repo} is owner/name: each commit is routed by the model fitted without its repository.
     rc = shared("evaluate.py", "--bench-root", a.bench_root, "--jobs", str(a.jobs),
-                "--router", router(a.tierbot, os.path.join(folds, "{repo}.yml")),
+                "--router", router(a.tierbot, model=os.path.join(folds, "{repo}.yml")),
                 "--json-out", out, *extra)
     if rc == 2 or not os.path.exists(out):
         return rc
