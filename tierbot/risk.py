@@ -80,9 +80,7 @@ HASH_COMMENT = frozenset({".py", ".pyx", ".pxd", ".rb", ".sh", ".bash", ".zsh", 
                           ".jl", ".ex", ".exs", ".tf", ".hcl", ".ps1", ".nim", ".php"})
 DASH_COMMENT = frozenset({".sql", ".lua", ".hs", ".elm"})
 DOCSTRING = frozenset({".py", ".pyx", ".pxd"})
-_BLOCK_COMMENT_RE = re.compile(r"^(?://|/\*|\*/|\*(?:\s|$))")
-_NOISE_RE = re.compile(r"^[\s{}()\[\];,.:]*$")  # blank or punctuation-only
-_TRIPLE_RE = re.compile(r'"""|\'\'\'')
+_PUNCTUATION = " \t{}()[];,.:"  # a line of only these says nothing
 
 
 def file_role(path: str) -> str:
@@ -114,31 +112,38 @@ def substantive_lines(f: FileDiff) -> tuple[int, int]:
     if not f.patch:
         return f.lines_added, f.lines_removed
     ext = os.path.splitext(f.path)[1].lower()
-    hash_c, dash_c, docs = ext in HASH_COMMENT, ext in DASH_COMMENT, ext in DOCSTRING
+    prefixes: tuple[str, ...] = ("//", "/*", "*/")
+    if ext in HASH_COMMENT:
+        prefixes += ("#",)
+    if ext in DASH_COMMENT:
+        prefixes += ("--",)
+    docs = ext in DOCSTRING
     added = removed = 0
-    inside = {"+": False, "-": False}  # in a docstring, on the new and the old side
+    inside_new = inside_old = False  # in a docstring, on the new and the old side
     started = False
     for line in f.patch.split("\n"):
-        if line.startswith("@@"):
+        kind = line[:1]
+        if kind == "@" and line.startswith("@@"):
             started = True
-            inside = {"+": False, "-": False}
+            inside_new = inside_old = False
             continue
-        if not started or not line or line[0] not in "+- ":
+        if not started or kind not in ("+", "-", " ") or (kind == " " and not docs):
             continue
-        kind, text = line[0], line[1:].strip()
-        sides = (kind,) if kind != " " else ("+", "-")
-        comment = bool(_NOISE_RE.match(text)) or bool(_BLOCK_COMMENT_RE.match(text)) or (
-            hash_c and text.startswith("#")) or (dash_c and text.startswith("--"))
+        text = line[1:].strip()
+        comment = (not text.strip(_PUNCTUATION) or text.startswith(prefixes)
+                   or (text[:1] == "*" and text[1:2] in ("", " ", "\t")))
         if docs:
-            was_inside = inside[sides[0]]
-            toggles = len(_TRIPLE_RE.findall(text)) % 2 == 1
+            quotes = text.count('"""') + text.count("'''") if "''" in text or '""' in text else 0
+            was_inside = inside_old if kind == "-" else inside_new
             # A line inside a docstring, or one that opens or closes it, is documentation; so is
             # a one-line docstring (a statement that is only a string literal).
-            if was_inside or toggles or (text[:3] in ('"""', "'''") and text.endswith(text[:3])):
+            if was_inside or quotes % 2 or (quotes and text[:3] in ('"""', "'''")):
                 comment = True
-            if toggles:
-                for side in sides:
-                    inside[side] = not inside[side]
+            if quotes % 2:
+                if kind != "-":
+                    inside_new = not inside_new
+                if kind != "+":
+                    inside_old = not inside_old
         if comment or kind == " ":
             continue
         if kind == "+":
@@ -262,11 +267,13 @@ def features(
     stats: Sequence[FileStat],
     history: Mapping[str, FileHistory],
     extra_sensitive: Sequence[str] = (),
+    kinds: Mapping[str, Kind] | None = None,
 ) -> tuple[Feature, ...]:
     """The raw feature values of a change (before weights).  Skipped files count for nothing."""
     by_path = {f.path: f for f in files}
     reviewed = [s for s in stats if s.skip_reason is None]
-    kinds = classify(files, stats)
+    if kinds is None:
+        kinds = classify(files, stats)
     code = [s for s in reviewed if kinds[s.path].role == "code"]
     code_paths = tuple(s.path for s in code)
     out: list[Feature] = []
@@ -398,7 +405,8 @@ def assess(
 ) -> Assessment:
     """Score a change.  Signals carry logit contributions; file_scores are per reviewed file."""
     model = effective_model(config)
-    feats = features(files, stats, history, config.routing.sensitive_paths)
+    kinds = classify(files, stats)
+    feats = features(files, stats, history, config.routing.sensitive_paths, kinds)
     signals = [Signal("base", round(model.base, 3), "base rate of the model (intercept)")]
     logit = model.base
     for feat in feats:
@@ -409,7 +417,7 @@ def assess(
     score = _squash(logit)
     file_scores: dict[str, float] = {}
     offsets = {r: model.weights.get(f"role.{r}", 0.0) for r in (*ROLES, "comments")}
-    for path, kind in classify(files, stats).items():
+    for path, kind in kinds.items():
         cats = sensitive.path_categories(path, config.routing.sensitive_paths)
         file_scores[path] = _squash(logit + role_offset(kind.role, cats, offsets))
     return Assessment(score, tuple(signals), file_scores, feats)
