@@ -6,8 +6,10 @@ A logistic model over a handful of just-in-time defect-prediction features:
 
 Each feature is reported as a `Signal` whose `weight` is its contribution to the logit (weight x
 value), so the signals of an analysis add up to the logit of its risk score.  The weights ship in
-`data/risk_model.yml` (fitted on real commit history, see docs/routing.md) and any of them can be
-overridden by id in `.tierbot.yml` under `routing.weights`.
+`data/risk_model.yml` (fitted on real commit history, see docs/routing.md), calibrated so that the
+default thresholds (0.35 Sonnet, 0.6 Opus) are the fitted cutpoints; any weight can be overridden
+by id in `.tierbot.yml` under `routing.weights`, and $TIERBOT_RISK_MODEL can name a whole model
+file in the same format.
 
 Files are sorted into roles by path: `code` (production source), `test`, `docs`, `example` and
 `other` (configuration, build and data files); a code file whose change touches only comments,
@@ -15,7 +17,7 @@ docstrings or blank lines gets the role `comments`.  Size and history features c
 only, because that is where the defects that reviews exist to catch live; a change without code
 files gets the `kind.no_code` contribution instead.  Per-file scores (for per-unit routing) are the
 change's logit plus a role offset, so every code file of a change shares its tier and tests,
-examples and configuration can go to a cheaper model.
+examples and configuration can go to a cheaper model (sensitive files get no discount).
 
 The change's own commit or pull-request message is never read here: the author controls it, and it
 must never be able to lower the review tier.
@@ -293,7 +295,7 @@ def features(
                        f"code in {_plural(len(dirs), 'directory')}".replace("directorys",
                                                                             "directories"),
                        code_paths))
-    ent = _entropy([a + r for a, r in counts.values()])
+    ent = max(0.0, _entropy([a + r for a, r in counts.values()]))
     out.append(Feature("spread.entropy", ent,
                        f"changed lines spread over code files: {ent:.2f} bits", code_paths))
     cd = sum(max(0, s.complexity_delta) for s in code)
