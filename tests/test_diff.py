@@ -114,10 +114,17 @@ def test_path_filter_relative_to_cwd(repo: Path) -> None:
 
 def test_huge_file_is_counted_not_parsed(repo: Path) -> None:
     commit(repo, {"a.py": "1\n"})
-    commit(repo, {"gen/data.py": "".join(f"X{i} = {i}\n" for i in range(30_000))})
+    commit(repo, {"gen/data.py": "".join(f"X{i} = {i}\n" for i in range(120_000))})
     change = read_change(str(repo), "HEAD~1")
     f = change.files[0]
-    assert f.lines_added == 30_000 and not f.hunks and f.patch == ""
+    assert f.too_large and f.lines_added == 120_000 and not f.hunks and f.patch == ""
+
+
+def test_lockfile_is_counted_not_parsed(repo: Path) -> None:
+    commit(repo, {"poetry.lock": "a\nb\n"})
+    write(repo, {"poetry.lock": "a\nc\nd\n"})
+    (f,) = read_change(str(repo), None).files  # the work tree side: sizes come from disk
+    assert (f.lines_added, f.lines_removed, f.hunks, f.too_large) == (2, 1, (), False)
 
 
 def test_bad_revisions(repo: Path, tmp_path: Path) -> None:

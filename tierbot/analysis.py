@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from tierbot import complexity, history, risk
 from tierbot.config import Config
-from tierbot.diff import MAX_PARSED_LINES
 from tierbot.languages import language_for, looks_generated, skip_reason_for_path
 from tierbot.records import Analysis, Change, FileDiff, FileStat
 
@@ -42,7 +41,7 @@ def skip_reason(f: FileDiff, is_ignored: bool) -> str | None:
     by_name = skip_reason_for_path(f.path)
     if by_name is not None:
         return by_name
-    if f.lines_added + f.lines_removed > MAX_PARSED_LINES and not f.hunks:
+    if f.too_large:
         return "too large"
     if f.added_lines and f.status == "added":
         head = "\n".join(text for _, text in f.added_lines[:5])

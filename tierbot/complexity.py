@@ -11,7 +11,7 @@ from tierbot.records import FileDiff, Range
 
 # lizard reads ~50k lines/s here: a bound of old+new lines keeps a huge change's analysis fast.
 # Files are measured largest change first, so the bound drops the least informative ones.
-MAX_LINES = 6_000
+MAX_LINES = 2_500
 
 
 def new_side_object(rng: Range, path: str) -> str | None:

@@ -39,7 +39,7 @@ class Hunk:
 
 @dataclass(frozen=True)
 class FileDiff:
-    """One file of a change, as git and unidiff saw it."""
+    """One file of a change, as git saw it."""
 
     path: str  # new path (old path for deletions), repo-relative, never quoted
     old_path: str | None  # set for renames and copies
@@ -55,6 +55,7 @@ class FileDiff:
     patch: str = ""  # this file's section of the unified diff, for prompts and estimates
     whitespace_only: bool = False
     unparsed_added: int = 0  # lines added by a file whose patch was not parsed (too big, lockfile)
+    too_large: bool = False  # over the size that is parsed line by line
 
     @property
     def lines_added(self) -> int:
