@@ -144,3 +144,12 @@ def test_parse_plain_diff_text() -> None:
     (f,) = parse(text)
     assert f.path == "x.py" and f.added_lines == ((2, "c"), (3, "d")) and f.lines_removed == 1
     assert f.hunks[0].added == (2, 3) and f.hunks[0].context == (1,)
+
+
+def test_whitespace_only_respects_indentation(repo: Path) -> None:
+    commit(repo, {"a.js": "if (x) {\n  y();\n}\n", "b.py": "import os\n\ndef f():\n    pass\n"})
+    commit(repo, {"a.js": "if (x) {\n    y();\n}\n",
+                  "b.py": "\ndef f():\n    import os\n    pass\n"})
+    files = by_path(read_change(str(repo), "HEAD~1"))
+    assert files["a.js"].whitespace_only  # re-indenting JavaScript changes nothing
+    assert not files["b.py"].whitespace_only  # moving an import into a function does

@@ -229,3 +229,12 @@ def test_import_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("line", [
+    'URL = "http://user:password123@example.org/"',
+    'URL = "https://a%20secret:x9Fk2mQ7zL@example.com/path"',
+    'URL = "https://bob:Zq81LmX0pW4r@api.example"',
+])
+def test_example_domain_credentials_are_not_secrets(line: str) -> None:
+    assert find_secrets(line) == []

@@ -192,3 +192,32 @@ def test_init_writes_defaults_once(repo: Path, capsys: pytest.CaptureFixture[str
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("tierbot 0.")
+
+
+def test_weights_may_be_negative_but_must_be_numbers(history: Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierbot import config
+
+    assert config.parse("routing:\n  weights: {base: -2.5}\n").routing.weights == {"base": -2.5}
+    write(history, {".tierbot.yml": "routing:\n  weights: {base: high}\n"})
+    code, _, err = run(capsys, history, monkeypatch, "review", "HEAD~1", "--dry-run")
+    assert code == 2 and "'routing.weights.base' must be a number" in err
+
+
+def test_each_unit_is_routed_and_explained_by_its_own_files(
+        history: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    risky = "".join(f"def check{i}(user, token):\n    if token == user.secret{i}:\n"
+                    f"        return subprocess.run(token, shell=True)\n    return None\n\n"
+                    for i in range(15))
+    tests = "".join(f"def test_{i}():\n    assert check{i}(1, 2) is None\n\n" for i in range(15))
+    commit(history, {"src/auth.py": risky, "tests/test_checks.py": tests})
+    code, out, _ = run(capsys, history, monkeypatch, "review", "HEAD~1", "--dry-run",
+                       "--format", "json")
+    units = {p: u for u in json.loads(out)["route"]["units"] for p in u["paths"]}
+    assert code == 0
+    assert units["src/auth.py"]["tier"] == "opus"
+    assert "sensitive paths: auth" in units["src/auth.py"]["reasons"][0]
+    assert units["tests/test_checks.py"]["tier"] == "haiku"
+    assert "below the change's" in units["tests/test_checks.py"]["reasons"][0]

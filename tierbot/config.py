@@ -26,6 +26,8 @@ DATA_DIR = Path(__file__).parent / "data"
 FailOn = Literal["none", "info", "low", "medium", "high", "critical"]
 OnError = Literal["open", "closed"]
 ReviewTier = Literal["haiku", "sonnet", "opus"]
+# A risk-model weight: a logit contribution, so it may be negative (unlike prices and sizes).
+Weight = typing.NewType("Weight", float)
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Thresholds:
 class Routing:
     thresholds: Thresholds = field(default_factory=Thresholds)
     # Overrides of the shipped risk-model weights, by signal id.
-    weights: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, Weight] = field(default_factory=dict)
     # Extra gitignore-style globs treated as security-sensitive (added to the built-in list).
     sensitive_paths: list[str] = field(default_factory=list)
     unit_max_tokens: int = 24000
@@ -252,6 +254,10 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise BadInput(f"config: '{path}' must be a whole number >= 0, not {value!r}")
         return value
+    if tp is Weight:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise BadInput(f"config: '{path}' must be a number, not {value!r}")
+        return float(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise BadInput(f"config: '{path}' must be a number >= 0, not {value!r}")

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from tierbot import gitio
 from tierbot.errors import BadInput
-from tierbot.languages import skip_reason_for_path
+from tierbot.languages import language_for, skip_reason_for_path
 from tierbot.records import Change, FileDiff, FileStatus, Hunk
 
 # A file bigger than this is not parsed line by line: it is generated data, not code to review.
@@ -101,6 +101,15 @@ def _side(name: str, prefix: str) -> str | None:
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
+# Languages where indentation is syntax: re-indenting a line there changes what it does.
+_INDENT_LANGUAGES = frozenset({"python", "yaml", "make", "haskell", "nim", "coffeescript"})
+
+
+def _normalise(line: str, keep_indent: bool) -> str:
+    body = "".join(line.split())
+    return line[: len(line) - len(line.lstrip())] + body if keep_indent else body
+
+
 def _parse_section(section: str) -> tuple[FileDiff, bool]:
     """One file's part of a unified git diff.  A hand-written loop: on a 50,000-line diff it is
     several times faster than a general parser, and git's output is regular."""
@@ -132,6 +141,7 @@ def _parse_section(section: str) -> tuple[FileDiff, bool]:
         body = lines[0][len("diff --git "):]
         half = (len(body) - 1) // 2
         new = _side(body[half + 1:], "b/") if body[:half][2:] == body[half + 1:][2:] else body
+    keep_indent = language_for(rename_to or new or old or "") in _INDENT_LANGUAGES
     hunks: list[Hunk] = []
     added_lines: list[tuple[int, str]] = []
     plus: list[str] = []
@@ -153,14 +163,14 @@ def _parse_section(section: str) -> tuple[FileDiff, bool]:
                 text = line[1:].rstrip("\r")
                 added.append(number)
                 added_lines.append((number, text))
-                plus.append("".join(text.split()))
+                plus.append(_normalise(text, keep_indent))
                 number += 1
             elif kind == " ":
                 context.append(number)
                 number += 1
             elif kind == "-":
                 removed += 1
-                minus.append("".join(line[1:].split()))
+                minus.append(_normalise(line[1:], keep_indent))
             i += 1
         hunks.append(Hunk(int(o_start), 1 if o_len is None else int(o_len), int(n_start),
                           1 if n_len is None else int(n_len), tuple(added), tuple(context),

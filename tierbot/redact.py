@@ -71,8 +71,11 @@ _AWS_SECRET = re.compile(
     r"(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
 )
 _URL_PASSWORD = re.compile(
-    r"\b[a-z][a-z0-9+.-]{1,20}://[^\s/:@\"'`]{1,64}:(?P<value>[^\s/:@\"'`]{3,128})@[A-Za-z0-9.-]"
+    r"\b[a-z][a-z0-9+.-]{1,20}://[^\s/:@\"'`]{1,64}:(?P<value>[^\s/:@\"'`]{3,128})"
+    r"@(?P<host>[A-Za-z0-9.-]+)"
 )
+# Domains reserved for documentation (RFC 2606): credentials there are examples.
+_EXAMPLE_HOST = re.compile(r"(?i)(?:^|\.)(?:example(?:\.(?:com|org|net))?|test|invalid)$")
 _PRIVATE_KEY_BEGIN = re.compile(r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")
 _PRIVATE_KEY_END = re.compile(r"-----END[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")
 # A line inside a key block: base64, an RFC 1421 header ("Proc-Type: ..."), or blank; optionally
@@ -256,8 +259,11 @@ def find_secrets(text: str, extra_patterns: Sequence[str] = ()) -> list[SecretMa
     if "://" in text and "@" in text:
         for m in _URL_PASSWORD.finditer(text):
             value = m.group("value")
-            if not any(word in value.lower() for word in _PLACEHOLDER_WORDS) and value not in (
-                "password", "pass", "passwd", "secret", "pwd",
+            if _EXAMPLE_HOST.search(m.group("host").rstrip(".")):
+                continue
+            lowered_value = value.lower()
+            if not any(word in lowered_value for word in _PLACEHOLDER_WORDS) and not any(
+                word in lowered_value for word in ("password", "passwd", "secret", "pwd")
             ):
                 found.append(SecretMatch("url_password", m.start("value"), m.end("value")))
     if "=" in text or ":" in text:

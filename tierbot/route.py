@@ -31,24 +31,39 @@ def _cap(tier: Tier, max_tier: Tier | None) -> Tier:
     return tier
 
 
-def _why(paths: Sequence[str], signals: Sequence[Signal]) -> str:
-    """The strongest signals that touch these paths, in a few words."""
+def _why(paths: Sequence[str], signals: Sequence[Signal], tier: Tier) -> str:
+    """The signals that decided this unit's tier, in a few words.
+
+    Only signals about these files count (project-wide ones such as the intercept explain
+    nothing about a unit); a cheap unit is explained by what kept it cheap.
+    """
     wanted = set(paths)
-    mine = [s for s in signals if s.weight > 0 and (not s.paths or wanted & set(s.paths))]
-    mine.sort(key=lambda s: -s.weight)
-    return "; ".join(s.detail for s in mine[:3]) or "routine change"
+    mine = [s for s in signals if wanted & set(s.paths)]
+    if tier == "haiku":
+        mine.sort(key=lambda s: s.weight)
+        lowering = [s for s in mine if s.weight < 0][:2]
+        raising = [s for s in sorted(mine, key=lambda s: -s.weight) if s.weight > 0][:1]
+        chosen = lowering + raising
+    else:
+        chosen = sorted((s for s in mine if s.weight > 0), key=lambda s: -s.weight)[:3]
+    return "; ".join(s.detail for s in chosen) or "routine change"
 
 
 def _pack(files: Sequence[FileDiff], budget: int, manifest: int) -> list[list[FileDiff]]:
-    """Greedy packing in directory order, so a unit holds neighbouring files."""
+    """Greedy packing in directory order, so a unit holds neighbouring files.
+
+    The prompt and manifest are paid once per unit, not once per file: counting them per file
+    split a 13-file change into three calls where one fits, and every call costs its overhead.
+    """
+    fixed = unit_tokens([], manifest)[0]
     units: list[list[FileDiff]] = []
     current: list[FileDiff] = []
-    used = 0
+    used = fixed
     for f in sorted(files, key=lambda f: (posixpath.dirname(f.path), f.path)):
-        cost = unit_tokens([f], manifest)[0]
+        cost = unit_tokens([f], manifest)[0] - fixed
         if current and used + cost > budget:
             units.append(current)
-            current, used = [], 0
+            current, used = [], fixed
         current.append(f)
         used += cost
     if current:
@@ -93,7 +108,13 @@ def plan(
             if force:
                 reason = f"{tier}: forced with --tier"
             else:
-                reason = f"{tier}: risk {score:.2f} ({_why(paths, analysis.signals)})"
+                why = _why(paths, analysis.signals, tier)
+                if score < analysis.risk_score - 0.01:
+                    # Per-file offsets (tests, examples, config) explain the gap to the change.
+                    why = (f"below the change's {analysis.risk_score:.2f}: tests, examples,"
+                           f" configuration or comments"
+                           + ("" if why == "routine change" else f"; {why}"))
+                reason = f"{tier}: risk {score:.2f} ({why})"
                 uncapped = tier_for(score, config)
                 if uncapped != tier:
                     reason += f"; capped from {uncapped}"
