@@ -6,11 +6,10 @@ The routes are built by hand on purpose: the model tests decide which unit goes 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import pytest
-from fake_anthropic import FakeAnthropic, Recorded, Reply, fake_anthropic
+from fake_anthropic import Recorded, Reply
 from gitrepo import commit
 
 from tierbot import config as config_mod
@@ -114,14 +113,3 @@ def unit_paths(req: Recorded) -> list[str]:
     line = text.splitlines()[0]
     return line.split(": ", 1)[1].rstrip(".").split(", ")
 
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
-    """The fake API, with the real SDK pointed at it by the environment."""
-    with fake_anthropic() as f:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", f.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
-        yield f
-
-
-__all__ = ["fake"]

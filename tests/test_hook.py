@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_anthropic import FakeAnthropic, answer, error, fake_anthropic, finding
+from fake_anthropic import FakeAnthropic, answer, error, finding
 from gitrepo import commit, git, write
 
 from tierbot.cli import main
 
 CODE = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(30))
 
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
-    with fake_anthropic() as server:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
-        yield server
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from model_helpers import (
     config,
     default_change,
     edit,
-    fake,
     make_change,
     route_for,
     unit_paths,
@@ -31,8 +30,6 @@ from tierbot.config import Budget, PathInstruction, Redact
 from tierbot.ledger import DB_NAME, home
 from tierbot.pricing import EXPECTED_OUTPUT_TOKENS, call_cost, estimate_tokens
 from tierbot.records import Change, Route
-
-__all__ = ["fake"]  # the fixture, imported for pytest
 
 HAIKU, SONNET, OPUS = "claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5"
 UTIL, AUTH, DB = "app/util.py", "app/auth.py", "app/db.py"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import pytest
-from fake_anthropic import FakeAnthropic, answer, error, fake_anthropic, finding
+from fake_anthropic import FakeAnthropic, answer, error, finding
 from gitrepo import commit
 
 from tierbot.cli import main
@@ -18,13 +17,6 @@ REVIEW_SCHEMA = json.loads((DATA / "review-1.schema.json").read_text())
 COSTS_SCHEMA = json.loads((DATA / "costs-1.schema.json").read_text())
 CODE = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(30))
 
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropic]:
-    with fake_anthropic() as server:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
-        yield server
 
 
 @pytest.fixture
