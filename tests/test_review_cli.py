@@ -221,3 +221,13 @@ def test_each_unit_is_routed_and_explained_by_its_own_files(
     assert "sensitive paths: auth" in units["src/auth.py"]["reasons"][0]
     assert units["tests/test_checks.py"]["tier"] == "haiku"
     assert "below the change's" in units["tests/test_checks.py"]["reasons"][0]
+
+
+def test_quiet_prints_findings_only(history: Path, capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    commit(history, {"src/late.py": "def later():\n    # TODO: handle errors\n    return 1\n"})
+    code, out, err = run(capsys, history, monkeypatch, "review", "HEAD~1", "-q")
+    assert code == 0 and err == ""
+    assert out.splitlines() == [out.splitlines()[0]] and out.startswith("src/late.py:2: info:")
+    code, out, _ = run(capsys, history, monkeypatch, "review", "HEAD..HEAD", "-q")
+    assert code == 0 and out == ""

@@ -17,8 +17,8 @@ from tierbot import gitio, outcome
 from tierbot.diff import read_change
 from tierbot.pipeline import Options, run_review
 from tierbot.records import ReviewResult, Tier
-from tierbot.reporters import by_severity, one_line
-from tierbot.reporters.text import _cost_line
+from tierbot.reporters import one_line
+from tierbot.reporters.text import cost_line, finding_lines
 
 
 class Args(NamedTuple):
@@ -43,13 +43,10 @@ def push_range(root: str) -> str | None:
 
 
 def render(result: ReviewResult) -> str:
-    lines = []
-    for f in by_severity(result.findings):
-        where = f.path + (f":{f.line}" if f.line is not None else "")
-        lines.append(f"{where}: {f.severity}: {one_line(f.title)}: {one_line(f.message)}")
+    lines = finding_lines(result)
     lines.extend(f"tierbot: {one_line(n)}" for n in result.notes)
     tiers = sorted({u.tier for u in result.route.units if u.tier != "skip"})
-    lines.append(f"tierbot: {_cost_line(result)} [{result.route.tier}"
+    lines.append(f"tierbot: {cost_line(result)} [{result.route.tier}"
                  f"{' via ' + ', '.join(tiers) if len(tiers) > 1 else ''}]")
     return "\n".join(lines) + "\n"
 

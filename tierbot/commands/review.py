@@ -35,12 +35,17 @@ def say(message: str, quiet: bool = False) -> None:
         print(message, file=sys.stderr)
 
 
-def emit(result: ReviewResult, fmt: str, output: str | None, verbose: bool) -> None:
+def emit(result: ReviewResult, fmt: str, output: str | None, verbose: bool,
+         quiet: bool = False) -> None:
     """Write the report to `output` or stdout; colour only on a terminal."""
     from tierbot import reporters
+    from tierbot.reporters.text import finding_lines
 
     color = output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    text = reporters.render(fmt, result, color=color, verbose=verbose)
+    if quiet and fmt == "text":
+        text = "\n".join(finding_lines(result))
+    else:
+        text = reporters.render(fmt, result, color=color, verbose=verbose)
     if text and not text.endswith("\n"):
         text += "\n"
     if output is None:
@@ -67,7 +72,7 @@ def main(args: Args, cwd: str = ".") -> int:
     opts = Options(dry_run=args.dry_run, tier=args.tier, budget_usd=args.budget,
                    use_cache=not args.no_cache, repo_label=root)
     result = run_review(change, cfg, opts)
-    emit(result, args.format, args.output, args.verbose)
+    emit(result, args.format, args.output, args.verbose, args.quiet)
     decision = outcome.decide(result, args.fail_on or cfg.fail_on, cfg.on_error)
     if decision.warning:
         say(f"tierbot: {decision.warning}")

@@ -134,6 +134,19 @@ def render(result: ReviewResult, *, color: bool = False, verbose: bool = False) 
     return "\n".join(out) + "\n"
 
 
+def finding_lines(result: ReviewResult) -> list[str]:
+    """Findings alone, most severe first, as `path:line: severity: title: message` (no colour)."""
+    lines = []
+    for f in by_severity(result.findings):
+        where = _safe(f.path) + (f":{f.line}" if f.line is not None else "")
+        lines.append(f"{where}: {f.severity}: {one_line(f.title)}: {one_line(f.message)}")
+    return lines
+
+
+def cost_line(result: ReviewResult) -> str:
+    return _cost_line(result)
+
+
 def _cost_line(result: ReviewResult) -> str:
     c = cost_summary(result)
     kind = "spent" if c.spent else "estimated"
