@@ -53,7 +53,7 @@ def _pack(files: Sequence[FileDiff], budget: int, manifest: int) -> list[list[Fi
     """Greedy packing in directory order, so a unit holds neighbouring files.
 
     The prompt and manifest are paid once per unit, not once per file: counting them per file
-    split a 13-file change into three calls where one fits, and every call costs its overhead.
+    split changes into more calls than the budget needs, and every call costs its overhead.
     """
     fixed = unit_tokens([], manifest)[0]
     units: list[list[FileDiff]] = []

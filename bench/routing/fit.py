@@ -132,18 +132,41 @@ def logistic(xs: list[list[float]], ys: list[float], ws: list[float], l2: float,
 
 
 class Model:
-    """Weights on the raw feature scale: logit = base + sum(w * x)."""
+    """Weights on the raw feature scale: logit = base + sum(w * x).
 
-    def __init__(self, base: float, weights: dict[str, float]) -> None:
+    `file_slope` (an experiment, 0 in the shipped model) lowers a code file below the change's
+    logit by slope * (log1p(lines of code the largest code file added) - log1p(its own)).
+    """
+
+    def __init__(self, base: float, weights: dict[str, float], file_slope: float = 0.0) -> None:
         self.base = base
         self.weights = weights
+        self.file_slope = file_slope
 
     def logit(self, feats: dict[str, float]) -> float:
         return self.base + sum(w * feats.get(k, 0.0) for k, w in self.weights.items())
 
     def scaled(self, a: float, b: float) -> Model:
         """a * (logit - b): the same ranking, thresholds moved."""
-        return Model(a * (self.base - b), {k: a * w for k, w in self.weights.items()})
+        return Model(a * (self.base - b), {k: a * w for k, w in self.weights.items()},
+                     a * self.file_slope)
+
+
+def file_adjust(row: Row, slope: float) -> dict[str, float]:
+    """Per-code-file offsets (<= 0) for the file_slope experiment: the code file that added the
+    most lines of code keeps the change's logit, smaller ones go lower."""
+    if not slope:
+        return {}
+    code = {f["path"]: math.log1p(f["sub"][0]) for f in row["files"]
+            if f["role"] == "code" and not f["skip"]}
+    top = max(code.values(), default=0.0)
+    return {p: slope * (v - top) for p, v in code.items()}
+
+
+def weakest_buggy(row: Row, z: float, slope: float) -> float:
+    """The logit of the commit's lowest-routed buggy code file (the change's logit at slope 0)."""
+    adj = file_adjust(row, slope)
+    return z + min((adj[p] for p in row["buggy_paths"] if p in adj), default=0.0)
 
 
 def fit(rows: Sequence[Row], l2: float, features: Sequence[str] = FEATURES,
@@ -191,14 +214,15 @@ CUT_SONNET, CUT_OPUS = _lg(SONNET_P), _lg(OPUS_P)
 
 
 def choose_cutpoints(rows: Sequence[Row], zs: Sequence[float], opus_recall: float,
-                     sonnet_recall: float) -> tuple[float, float]:
+                     sonnet_recall: float, file_slope: float = 0.0) -> tuple[float, float]:
     """The highest logit cutpoints (cheapest routing) that reach the recall targets on `rows`.
 
     Buggy files are code files, which get the change's logit, so file-level recall at a cutpoint
-    is the share of buggy commits whose logit reaches it.
+    is the share of buggy commits whose logit reaches it (with a file slope: whose weakest buggy
+    file's logit does).
     """
-    bz = sorted((z for r, z in zip(rows, zs, strict=True) if r["label"] == "buggy"),
-                reverse=True)
+    bz = sorted((weakest_buggy(r, z, file_slope) for r, z in zip(rows, zs, strict=True)
+                 if r["label"] == "buggy"), reverse=True)
     ko = max(0, math.ceil(opus_recall * len(bz)) - 1)
     ks = max(0, math.ceil(sonnet_recall * len(bz)) - 1)
     # Midway to the next lower score keeps the cut from sitting exactly on a training commit.
@@ -208,12 +232,13 @@ def choose_cutpoints(rows: Sequence[Row], zs: Sequence[float], opus_recall: floa
 
 
 def fit_calibrated(rows: Sequence[Row], l2: float, opus_recall: float, sonnet_recall: float,
-                   features: Sequence[str] = FEATURES) -> Model:
+                   features: Sequence[str] = FEATURES, file_slope: float = 0.0) -> Model:
     """Fit, then rescale the logit so that the chosen cutpoints land on the default thresholds
     (risk 0.35 -> Sonnet, 0.6 -> Opus): same ranking, and no config change needed to route."""
     model = fit(rows, l2, features)
+    model.file_slope = file_slope
     zs = [model.logit(r["features"]) for r in rows]
-    cs, co = choose_cutpoints(rows, zs, opus_recall, sonnet_recall)
+    cs, co = choose_cutpoints(rows, zs, opus_recall, sonnet_recall, file_slope)
     scale = (CUT_OPUS - CUT_SONNET) / (co - cs)
     return model.scaled(scale, co - CUT_OPUS / scale)
 
@@ -225,25 +250,27 @@ def tier_of(z: float) -> str:
     return "opus" if z >= CUT_OPUS else ("sonnet" if z >= CUT_SONNET else "haiku")
 
 
-def route(row: Row, z: float) -> metrics.Routing:
+def route(row: Row, z: float, file_slope: float = 0.0) -> metrics.Routing:
     """tierbot's policy: each reviewed file at the tier of (change logit + its role offset,
     none for sensitive paths), one unit per tier; skipped files cost nothing."""
     by_tier: dict[str, list[str]] = {}
     skips: dict[str, str] = {}
+    adjust = file_adjust(row, file_slope)
     for f in row["files"]:
         if f["skip"]:
             skips[f["path"]] = f["skip"]
             continue
         offset = risk.role_offset(f["role"], tuple(f["sens"]), ROLE_OFFSETS)
+        offset += adjust.get(f["path"], 0.0)
         by_tier.setdefault(tier_of(z + offset), []).append(f["path"])
     units = tuple(metrics.Unit(t, tuple(p)) for t, p in by_tier.items())
     top = metrics.max_tier([u.tier for u in units] or ["skip"])
     return metrics.Routing(tier=top, risk=z, units=units, skip_reasons=skips)
 
 
-def evaluate(rows: Sequence[Row], zs: Sequence[float]) -> dict[str, Any]:
-    routings = [route(r, z) for r, z in zip(rows, zs, strict=True)]
-    m = metrics.compute_metrics(list(rows), routings)
+def evaluate(rows: Sequence[Row], zs: Sequence[float], file_slope: float = 0.0) -> dict[str, Any]:
+    routings = [route(r, z, file_slope) for r, z in zip(rows, zs, strict=True)]
+    m: dict[str, Any] = metrics.compute_metrics(list(rows), routings)
     m["la_auc"] = metrics.auc_mann_whitney(
         [float(r["la"]) for r in rows if r["label"] == "buggy"],
         [float(r["la"]) for r in rows if r["label"] == "clean"])
@@ -259,36 +286,44 @@ def result_line(m: dict[str, Any]) -> str:
 
 
 def loro_models(rows: Sequence[Row], l2: float, opus_recall: float, sonnet_recall: float,
-                features: Sequence[str] = FEATURES) -> dict[str, Model]:
+                features: Sequence[str] = FEATURES, file_slope: float = 0.0) -> dict[str, Model]:
     """For each repository, the calibrated model fitted on the others."""
     return {repo: fit_calibrated([r for r in rows if r["repo"] != repo], l2, opus_recall,
-                                 sonnet_recall, features)
+                                 sonnet_recall, features, file_slope)
             for repo in sorted({r["repo"] for r in rows})}
 
 
 def loro(rows: Sequence[Row], l2: float, opus_recall: float, sonnet_recall: float,
          features: Sequence[str] = FEATURES, say: Callable[[str], None] = print,
-         ) -> dict[str, Any]:
+         file_slope: float = 0.0) -> dict[str, Any]:
     held_rows: list[Row] = []
     held_z: list[float] = []
-    for repo, model in loro_models(rows, l2, opus_recall, sonnet_recall, features).items():
+    held_m: list[Model] = []
+    for repo, model in loro_models(rows, l2, opus_recall, sonnet_recall, features,
+                                   file_slope).items():
         test = [r for r in rows if r["repo"] == repo]
         z = [model.logit(r["features"]) for r in test]
-        say(f"held-out {repo:20s} {result_line(evaluate(test, z))}")
+        say(f"held-out {repo:20s} {result_line(evaluate(test, z, model.file_slope))}")
         held_rows += test
         held_z += z
-    m = evaluate(held_rows, held_z)
+        held_m += [model] * len(test)
+    routings = [route(r, z, m.file_slope) for r, z, m in zip(held_rows, held_z, held_m,
+                                                             strict=True)]
+    m: dict[str, Any] = metrics.compute_metrics(held_rows, routings)
+    m["la_auc"] = metrics.auc_mann_whitney(
+        [float(r["la"]) for r in held_rows if r["label"] == "buggy"],
+        [float(r["la"]) for r in held_rows if r["label"] == "clean"])
     say(f"pooled   {'(3 held-out repos)':20s} {result_line(m)}")
     return m
 
 
-def curve(rows: Sequence[Row], l2: float, sonnet_recall: float) -> None:
+def curve(rows: Sequence[Row], l2: float, sonnet_recall: float, file_slope: float = 0.0) -> None:
     """The trade-off: held-out (pooled LORO) cost against Opus recall, as the Opus cutpoint
     chosen on the training repositories moves."""
     print(f"{'target':>6} {'opus_rec':>8} {'s+_rec':>7} {'ucost':>6} {'triv':>5} "
           "tiers skip/haiku/sonnet/opus")
     for target in (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
-        m = loro(rows, l2, target, sonnet_recall, say=lambda _: None)
+        m = loro(rows, l2, target, sonnet_recall, say=lambda _: None, file_slope=file_slope)
         shares = "/".join(f"{m['tier_shares'][t]:.2f}" for t in metrics.TIERS)
         print(f"{target:6.2f} {m['file_opus_recall']:8.3f} {m['file_sonnet_plus_recall']:7.3f} "
               f"{m['unit_cost_fraction']:6.3f} {m['trivial_cheap']:5.2f} {shares}")
@@ -341,13 +376,17 @@ def main(argv: list[str] | None = None) -> int:
                          "for TIERBOT_RISK_MODEL (run.py loro routes each commit with it)")
     ap.add_argument("--curve", action="store_true",
                     help="print held-out cost against Opus recall for a range of targets")
+    ap.add_argument("--file-slope", type=float, default=0.0,
+                    help="experiment (LORO report and curve only, never written): code files of a "
+                         "change below the change's logit by SLOPE x log-ratio of their lines "
+                         "added to the largest file's, cutpoints chosen on the weakest buggy file")
     a = ap.parse_args(argv)
     with open(a.features, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     if a.curve:
-        curve(rows, a.l2, a.sonnet_recall)
+        curve(rows, a.l2, a.sonnet_recall, a.file_slope)
         return 0
-    loro(rows, a.l2, a.opus_recall, a.sonnet_recall)
+    loro(rows, a.l2, a.opus_recall, a.sonnet_recall, file_slope=a.file_slope)
     if a.fold_configs:
         for repo, model in loro_models(rows, a.l2, a.opus_recall, a.sonnet_recall).items():
             name = os.path.join(a.fold_configs, repo + ".yml")
