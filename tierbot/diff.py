@@ -141,10 +141,8 @@ def _parse_section(section: str) -> tuple[FileDiff, bool]:
         body = lines[0][len("diff --git "):]
         half = (len(body) - 1) // 2
         new = _side(body[half + 1:], "b/") if body[:half][2:] == body[half + 1:][2:] else body
-    keep_indent = language_for(rename_to or new or old or "") in _INDENT_LANGUAGES
     hunks: list[Hunk] = []
     added_lines: list[tuple[int, str]] = []
-    plus: list[str] = []
     minus: list[str] = []
     while i < len(lines):
         m = _HUNK.match(lines[i])
@@ -163,14 +161,13 @@ def _parse_section(section: str) -> tuple[FileDiff, bool]:
                 text = line[1:].rstrip("\r")
                 added.append(number)
                 added_lines.append((number, text))
-                plus.append(_normalise(text, keep_indent))
                 number += 1
             elif kind == " ":
                 context.append(number)
                 number += 1
             elif kind == "-":
                 removed += 1
-                minus.append(_normalise(line[1:], keep_indent))
+                minus.append(line[1:])
             i += 1
         hunks.append(Hunk(int(o_start), 1 if o_len is None else int(o_len), int(n_start),
                           1 if n_len is None else int(n_len), tuple(added), tuple(context),
@@ -186,8 +183,16 @@ def _parse_section(section: str) -> tuple[FileDiff, bool]:
         lines_removed=len(minus),
         patch=section,
     )
-    whitespace_only = status == "modified" and bool(plus or minus) and sorted(plus) == sorted(minus)
-    return fd, whitespace_only
+    return fd, status == "modified" and _whitespace_only(path, added_lines, minus)
+
+
+def _whitespace_only(path: str, added: Sequence[tuple[int, str]], removed: Sequence[str]) -> bool:
+    """Every removed line comes back as an added line that differs only in white space."""
+    if not added or len(added) != len(removed):  # cheap test first: most changes fail it
+        return False
+    keep_indent = language_for(path) in _INDENT_LANGUAGES
+    plus = sorted(_normalise(text, keep_indent) for _, text in added)
+    return plus == sorted(_normalise(text, keep_indent) for text in removed)
 
 
 def parse(diff_text: str) -> tuple[FileDiff, ...]:
