@@ -5,11 +5,12 @@ import math
 from pathlib import Path
 
 import pytest
+from routing_helpers import commit, init_repo
 
 from tierbot import config as config_mod
 from tierbot.errors import BadInput
 from tierbot.history import FileHistory
-from tierbot.records import FileDiff, FileStat
+from tierbot.records import FileDiff, FileStat, Signal
 from tierbot.risk import assess, features, file_role, shipped_model
 
 CFG = config_mod.default()
@@ -276,3 +277,67 @@ def test_a_model_file_can_replace_the_shipped_one(tmp_path: Path,
     monkeypatch.setenv("TIERBOT_RISK_MODEL", str(tmp_path / "missing.yml"))
     with pytest.raises(BadInput, match=r"risk model .*missing\.yml"):
         assess(files, stats, {}, CFG)
+
+
+# --------------------------------------------------------------------------------------------
+# tests.weakened, on real git repositories through the real diff and analysis
+# --------------------------------------------------------------------------------------------
+APP = "def add(a, b):\n    return a + b\n"
+TESTS = (
+    "from app import add\n\n\n"
+    "def test_add():\n"
+    "    assert add(1, 2) == 3\n"
+    "    assert add(-1, 1) == 0\n"
+    "    assert add(0, 0) == 0\n"
+)
+
+
+def _analyze_head(repo: Path) -> dict[str, Signal]:
+    from tierbot.analysis import analyze
+    from tierbot.diff import read_change
+
+    change = read_change(str(repo), "HEAD~1..HEAD")
+    result, _, _ = analyze(change, CFG)
+    return {s.id: s for s in result.signals}
+
+
+def _repo_with_tests(tmp_path: Path) -> Path:
+    repo = init_repo(tmp_path / "repo")
+    commit(repo, {"app.py": APP, "tests/test_app.py": TESTS}, "start")
+    return repo
+
+
+def test_deleting_a_test_file_is_reported_and_raises_risk(tmp_path: Path) -> None:
+    repo = _repo_with_tests(tmp_path)
+    commit(repo, {"app.py": APP + "\n\ndef sub(a, b):\n    return a - b\n",
+                  "tests/test_app.py": None}, "add sub")
+    signals = _analyze_head(repo)
+    sig = signals["tests.weakened"]
+    assert sig.paths == ("tests/test_app.py",)
+    assert sig.detail == "1 test file deleted"
+    assert sig.weight > 0
+
+
+def test_removing_assertions_is_reported_but_adding_tests_is_not(tmp_path: Path) -> None:
+    repo = _repo_with_tests(tmp_path)
+    weaker = TESTS.replace("    assert add(-1, 1) == 0\n    assert add(0, 0) == 0\n",
+                           "    # assert add(-1, 1) == 0\n    add(0, 0)\n")
+    commit(repo, {"tests/test_app.py": weaker}, "simplify tests")
+    sig = _analyze_head(repo)["tests.weakened"]
+    assert sig.paths == ("tests/test_app.py",)
+    assert "1 test file lost 2 assertion lines" in sig.detail
+
+    # Adding tests, or rewriting an assertion in place, strengthens or keeps the net: no signal.
+    stronger = TESTS + "\n\ndef test_add_floats():\n    assert add(0.5, 0.5) == 1.0\n"
+    commit(repo, {"tests/test_app.py": stronger, "tests/test_more.py": TESTS}, "more tests")
+    assert "tests.weakened" not in _analyze_head(repo)
+    rewritten = stronger.replace("assert add(1, 2) == 3", "assert add(2, 2) == 4")
+    commit(repo, {"tests/test_app.py": rewritten}, "reword a test")
+    assert "tests.weakened" not in _analyze_head(repo)
+
+
+def test_deleting_production_code_only_is_not_weakened_tests(tmp_path: Path) -> None:
+    repo = _repo_with_tests(tmp_path)
+    commit(repo, {"lib.py": "X = 1\nassert X\n"}, "lib")
+    commit(repo, {"lib.py": None}, "drop lib")
+    assert "tests.weakened" not in _analyze_head(repo)

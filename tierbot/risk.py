@@ -85,6 +85,16 @@ DOCSTRING = frozenset({".py", ".pyx", ".pxd"})
 _PUNCTUATION = " \t{}()[];,.:"  # a line of only these says nothing
 
 
+# Assertion lines of tests in the common frameworks: Python assert/self.assert*/pytest.raises,
+# JS expect()/should/assert., Go t.Error/t.Fatal/require./assert., JUnit/NUnit Assert*, RSpec.
+# A test change that removes more of these than it adds checks less than before.
+ASSERTION_RE = re.compile(
+    r"\bassert|\bexpect\s*[(.]|\.should\b|\bshould\.|\bt\.(?:Error|Fatal|Fail)"
+    r"|\brequire\.|\bpytest\.raises\b",
+    re.I,
+)
+
+
 def file_role(path: str) -> str:
     """code | test | docs | example | other, from the path alone."""
     ext = os.path.splitext(path)[1].lower()
@@ -153,6 +163,50 @@ def substantive_lines(f: FileDiff) -> tuple[int, int]:
         else:
             removed += 1
     return added, removed
+
+
+def assertion_lines(f: FileDiff) -> tuple[int, int]:
+    """Assertion lines added and removed by a file's patch (comment lines do not count)."""
+    added = removed = 0
+    started = False
+    for line in f.patch.split("\n"):
+        kind = line[:1]
+        if kind == "@" and line.startswith("@@"):
+            started = True
+            continue
+        if not started or kind not in ("+", "-"):
+            continue
+        text = line[1:].lstrip()
+        if text.startswith(("#", "//", "/*", "*")) or not ASSERTION_RE.search(text):
+            continue
+        if kind == "+":
+            added += 1
+        else:
+            removed += 1
+    return added, removed
+
+
+def weakened_tests(files: Sequence[FileDiff], stats: Sequence[FileStat]) -> tuple[
+        list[str], list[tuple[str, int, int]]]:
+    """Test files the change deletes, and reviewed test files whose change removes more assertion
+    lines than it adds (path, assertions removed, added).  Files the user ignores count for
+    nothing; a deleted file is skipped from review but still a test that no longer runs."""
+    by_path = {f.path: f for f in files}
+    deleted: list[str] = []
+    weakened: list[tuple[str, int, int]] = []
+    for s in stats:
+        if file_role(s.path) != "test":
+            continue
+        if s.status == "deleted" and s.skip_reason in (None, "deleted"):
+            deleted.append(s.path)
+            continue
+        f = by_path.get(s.path)
+        if s.skip_reason is not None or f is None or not f.patch:
+            continue
+        added, removed = assertion_lines(f)
+        if removed > added:
+            weakened.append((s.path, removed, added))
+    return deleted, weakened
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,6 +425,19 @@ def features(
                        f"{fix_commits} of the last {commits} commits look like bug fixes "
                        f"({100 * fix_commits / max(1, commits):.0f}%; typical: "
                        f"{100 * FIX_RATE_PRIOR:.0f}%)", ()))
+
+    # Tests deleted or weakened: the safety net shrinks, so the change deserves a closer look.
+    deleted, weakened = weakened_tests(files, stats)
+    parts = []
+    if deleted:
+        parts.append(f"{_plural(len(deleted), 'test file')} deleted")
+    if weakened:
+        lost = sum(r - a for _, r, a in weakened)
+        parts.append(f"{_plural(len(weakened), 'test file')} lost "
+                     f"{_plural(lost, 'assertion line')} (removed more than added)")
+    out.append(Feature("tests.weakened", float(bool(parts)),
+                       "; ".join(parts) if parts else "no test files deleted or weakened",
+                       tuple(deleted) + tuple(p for p, _, _ in weakened)))
 
     others = tuple(s.path for s in reviewed if kinds[s.path].role != "code")
     out.append(Feature("kind.no_code", float(not code),

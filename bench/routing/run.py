@@ -88,8 +88,9 @@ def cmd_loro(a: argparse.Namespace, extra: list[str]) -> int:
     os.makedirs(work, exist_ok=True)
     feats = os.path.join(work, "features.jsonl")
     start = time.perf_counter()
-    subprocess.run([sys.executable, os.path.join(HERE, "features.py"), "--bench-root",
-                    a.bench_root, "--out", feats, "--jobs", str(a.jobs)], check=True)
+    if not (a.reuse_features and os.path.exists(feats)):
+        subprocess.run([sys.executable, os.path.join(HERE, "features.py"), "--bench-root",
+                        a.bench_root, "--out", feats, "--jobs", str(a.jobs)], check=True)
     folds = os.path.join(work, "folds")
     subprocess.run([sys.executable, os.path.join(HERE, "fit.py"), "--features", feats,
                     "--fold-configs", folds], check=True)
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", help="a .tierbot.yml for `eval` (e.g. other weights)")
     ap.add_argument("--work",
                     help="loro/curve scratch directory (default <bench-root>/tierbot-loro)")
+    ap.add_argument("--reuse-features", action="store_true",
+                    help="loro: keep <work>/features.jsonl if it exists (same code, no re-run)")
     a = ap.parse_args(argv)
     if not os.path.isdir(SHARED):
         print(f"run.py: the shared benchmark is not at {SHARED} (set TIERBOT_SHARED_BENCH)",
