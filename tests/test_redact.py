@@ -238,3 +238,8 @@ def test_import_is_cheap() -> None:
 ])
 def test_example_domain_credentials_are_not_secrets(line: str) -> None:
     assert find_secrets(line) == []
+
+
+def test_placeholder_url_credentials_in_docs_are_not_secrets() -> None:
+    assert find_secrets("httpx.Client(proxy='socks5://user:pass@host:port')") == []
+    assert find_secrets("proxy = 'http://admin:Tr0ub4dor3x@proxy.corp.net:3128'") != []

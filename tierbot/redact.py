@@ -261,6 +261,9 @@ def find_secrets(text: str, extra_patterns: Sequence[str] = ()) -> list[SecretMa
             value = m.group("value")
             if _EXAMPLE_HOST.search(m.group("host").rstrip(".")):
                 continue
+            # `socks5://user:pass@host:port` in docs: a short plain word is a placeholder.
+            if value.isalpha() and len(value) <= 8:
+                continue
             lowered_value = value.lower()
             if not any(word in lowered_value for word in _PLACEHOLDER_WORDS) and not any(
                 word in lowered_value for word in ("password", "passwd", "secret", "pwd")
