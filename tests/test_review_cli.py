@@ -231,3 +231,10 @@ def test_quiet_prints_findings_only(history: Path, capsys: pytest.CaptureFixture
     assert out.splitlines() == [out.splitlines()[0]] and out.startswith("src/late.py:2: info:")
     code, out, _ = run(capsys, history, monkeypatch, "review", "HEAD..HEAD", "-q")
     assert code == 0 and out == ""
+
+
+def test_pr_without_a_pull_request_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pr"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tierbot pr: give --repo OWNER/NAME --number N")
+    assert len(err.strip().splitlines()) == 1

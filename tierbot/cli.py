@@ -141,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("tierbot: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except TierbotError as e:
-        print(f"tierbot: {e}", file=sys.stderr)
+        message = str(e)
+        print(message if message.startswith("tierbot") else f"tierbot: {message}",
+              file=sys.stderr)
         return e.exit_code
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); nothing left to report to.
