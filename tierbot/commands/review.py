@@ -64,6 +64,11 @@ def main(args: Args, cwd: str = ".") -> int:
     cfg = config_mod.load(args.config, root)
     if args.budget is not None and args.budget < 0:
         raise BadInput("--budget must be a number of USD >= 0")
+    if args.output is not None:
+        # Fail before any money is spent, not after: a finished review is never thrown away.
+        parent = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+            raise BadInput(f"cannot write {args.output}: {parent} is not a writable directory")
     change = read_change(cwd, args.range, staged=args.staged, paths=args.paths)
     if not change.files:
         where = f" under {' '.join(args.paths)}" if args.paths else ""
