@@ -9,9 +9,12 @@ from tierbot import gitio
 from tierbot.languages import lizard_reads
 from tierbot.records import FileDiff, Range
 
-# lizard reads ~50k lines/s here: a bound of old+new lines keeps a huge change's analysis fast.
-# Files are measured largest change first, so the bound drops the least informative ones.
+# lizard reads only ~15k lines/s, so old+new lines fed to it are bounded.  Files are measured
+# largest change first, so the bound drops the least informative ones; a huge change is judged by
+# its size already and gets a smaller share.
 MAX_LINES = 2_500
+HUGE_CHANGE_LINES = 5_000
+HUGE_CHANGE_MAX_LINES = 1_000
 
 
 def new_side_object(rng: Range, path: str) -> str | None:
@@ -57,7 +60,8 @@ def deltas(root: str, rng: Range, files: Sequence[FileDiff]) -> tuple[dict[str, 
             objects.append(obj)
     blobs = iter(gitio.cat_files(root, objects))
     result: dict[str, int] = {}
-    budget = MAX_LINES
+    huge = sum(f.lines_added for f in candidates) > HUGE_CHANGE_LINES
+    budget = HUGE_CHANGE_MAX_LINES if huge else MAX_LINES
     left_out = 0
     for f in candidates:
         old_b = next(blobs) if f.status != "added" else None
