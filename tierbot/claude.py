@@ -11,8 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tierbot.answer import ANSWER_SCHEMA
-
 # Per request; the SDK's own default is ten minutes.  TIERBOT_API_TIMEOUT overrides.
 REQUEST_TIMEOUT_S = 300.0
 # The SDK retries 408/409/429/5xx with backoff, honouring retry-after.
@@ -69,6 +67,8 @@ def default_timeout() -> float:
 def call(client: Any, model: str, max_tokens: int, system: list[dict[str, Any]],
          messages: list[dict[str, Any]], timeout: float, url: str) -> CallResult:
     """One structured-output request; every SDK error becomes a Failure (nothing escapes a pool)."""
+    from tierbot import answer  # kept off import so the offline path can ask has_credentials()
+
     started = time.monotonic()
     try:
         resp = client.messages.create(
@@ -76,7 +76,7 @@ def call(client: Any, model: str, max_tokens: int, system: list[dict[str, Any]],
             max_tokens=max_tokens,
             system=system,
             messages=messages,
-            output_config={"format": {"type": "json_schema", "schema": ANSWER_SCHEMA}},
+            output_config={"format": {"type": "json_schema", "schema": answer.ANSWER_SCHEMA}},
             timeout=timeout,
         )
     except Exception as e:

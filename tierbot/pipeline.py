@@ -6,11 +6,11 @@ Every command (review, hook, pr) goes through `run_review`; none of this knows a
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import NamedTuple
 
 from tierbot import findings, rules
 from tierbot.analysis import analyze
+from tierbot.claude import has_credentials
 from tierbot.config import Config
 from tierbot.estimate import estimate
 from tierbot.records import Change, Finding, ReviewResult, Status, Tier, Usage, tier_rank
@@ -25,11 +25,6 @@ class Options(NamedTuple):
     max_tier: Tier | None = None
     deadline: float | None = None  # time.monotonic() after which no new model call starts
     repo_label: str = ""  # for the ledger
-
-
-def has_credentials() -> bool:
-    """What the SDK would authenticate with; checked without importing it."""
-    return bool(os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
 
 
 def run_review(change: Change, config: Config, options: Options) -> ReviewResult:
