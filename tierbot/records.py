@@ -6,6 +6,7 @@ diff (Change, FileDiff) -> analysis (Analysis, FileStat, Signal) -> route (Route
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -113,6 +114,18 @@ class Analysis:
     complexity_delta: int
     risk_score: float
     signals: tuple[Signal, ...]
+
+
+def paths_label(paths: tuple[str, ...] | list[str]) -> str:
+    """A group of files in a few words: the path itself, or their common directory and a count."""
+    if len(paths) == 1:
+        return paths[0]
+    if not paths:
+        return "(no files)"
+    common = posixpath.commonpath(list(paths))
+    if common and common not in paths:
+        return f"{common}/ ({len(paths)} files)"
+    return f"{paths[0]} +{len(paths) - 1} more"
 
 
 @dataclass(frozen=True)

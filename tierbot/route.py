@@ -13,7 +13,17 @@ from collections.abc import Mapping, Sequence
 
 from tierbot.config import Config
 from tierbot.estimate import unit_tokens
-from tierbot.records import Analysis, Change, FileDiff, Route, Signal, Tier, Unit, tier_rank
+from tierbot.records import (
+    Analysis,
+    Change,
+    FileDiff,
+    Route,
+    Signal,
+    Tier,
+    Unit,
+    paths_label,
+    tier_rank,
+)
 
 
 def tier_for(score: float, config: Config) -> Tier:
@@ -71,13 +81,6 @@ def _pack(files: Sequence[FileDiff], budget: int, manifest: int) -> list[list[Fi
     return units
 
 
-def _label(paths: Sequence[str]) -> str:
-    if len(paths) == 1:
-        return paths[0]
-    common = posixpath.commonpath(paths)
-    return f"{common}/ ({len(paths)} files)" if common else f"{len(paths)} files"
-
-
 def plan(
     change: Change,
     analysis: Analysis,
@@ -132,7 +135,7 @@ def plan(
         ))
 
     top: Tier = max((u.tier for u in units), key=tier_rank, default="skip")
-    reasons = [f"{u.id} {_label(u.paths)} → {u.reasons[0]}" for u in units]
+    reasons = [f"{u.id} {paths_label(u.paths)} → {u.reasons[0]}" for u in units]
     if not change.files:
         reasons = ["nothing to review: the change is empty"]
     return Route(tier=top, reasons=tuple(reasons), units=tuple(units))

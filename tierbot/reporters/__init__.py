@@ -7,10 +7,9 @@ pays only for the format it prints.
 
 from __future__ import annotations
 
-import posixpath
 from typing import Any, NamedTuple
 
-from tierbot.records import Finding, ReviewResult, Unit, severity_rank
+from tierbot.records import Finding, ReviewResult, Unit, paths_label, severity_rank
 
 FORMATS = ("text", "json", "markdown", "sarif", "github")
 
@@ -82,14 +81,7 @@ def money(usd: float) -> str:
 
 def unit_files(unit: Unit) -> str:
     """A unit's files: the path itself, or their common directory and a count."""
-    if len(unit.paths) == 1:
-        return unit.paths[0]
-    if not unit.paths:
-        return "(no files)"
-    common = posixpath.commonpath(list(unit.paths))
-    if common and common not in unit.paths:
-        return f"{common}/ ({len(unit.paths)} files)"
-    return f"{unit.paths[0]} +{len(unit.paths) - 1} more"
+    return paths_label(unit.paths)
 
 
 def unit_reason(unit: Unit) -> str:
