@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fake_anthropic import fake_anthropic
 
 from tierbot import config as config_mod
-from tierbot import model
-from tierbot import prompt as P
-from tierbot.diff import read_change
-from tierbot.pricing import EXPECTED_OUTPUT_TOKENS, call_cost, estimate_tokens
+from tierbot.git.diff import read_change
 from tierbot.records import Analysis, Change, FileStat, Route, Tier, Unit
+from tierbot.review import model
+from tierbot.review import prompt as P
+from tierbot.routing.pricing import EXPECTED_OUTPUT_TOKENS, call_cost, estimate_tokens
 
 
 def git(root: Path, *args: str) -> None:

@@ -142,8 +142,11 @@ def large(root: Path) -> bool:
     changed = sum(1 for line in out.splitlines() if line[:1] in (b"+", b"-")) - 2 * files
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tierbot import complexity, config, diff, gitio, history, risk
-    from tierbot.analysis import analyze
+    from tierbot import config
+    from tierbot.analysis import complexity, risk
+    from tierbot.analysis.analyze import analyze
+    from tierbot.git import diff, history
+    from tierbot.git import repository as gitio
 
     cfg = config.default()
     t = time.perf_counter()

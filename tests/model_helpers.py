@@ -14,7 +14,7 @@ from gitrepo import commit
 
 from tierbot import config as config_mod
 from tierbot.config import Config
-from tierbot.diff import read_change
+from tierbot.git.diff import read_change
 from tierbot.records import Analysis, Change, FileStat, Route, Tier, Unit
 
 

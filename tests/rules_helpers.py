@@ -8,7 +8,7 @@ import string
 import subprocess
 from pathlib import Path
 
-from tierbot.diff import parse
+from tierbot.git.diff import parse
 from tierbot.records import FileDiff
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from tierbot.commands import costs
 from tierbot.errors import BadInput, TierbotError
-from tierbot.ledger import DB_NAME, CallRow, Ledger, home
+from tierbot.review.ledger import DB_NAME, CallRow, Ledger, home
 
 SCHEMA = Path(__file__).parent.parent / "tierbot" / "data" / "costs-1.schema.json"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from gitrepo import commit, git, write
 
-from tierbot.diff import parse, read_change
 from tierbot.errors import BadInput
+from tierbot.git.diff import parse, read_change
 
 
 def by_path(change):  # type: ignore[no-untyped-def]

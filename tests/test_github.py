@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fake_github import BOT, CONTRIBUTOR_USER, FakeGitHub, Pull, PullFile
 
-from tierbot import github as gh
+from tierbot.github import pull as gh
 from tierbot.records import FileDiff, Finding, Hunk
 
 PATCH = "@@ -1,3 +1,5 @@\n a\n+b\n+c\n d\n e\n@@ -20,2 +22,3 @@\n x\n+y\n z"

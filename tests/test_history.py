@@ -5,7 +5,7 @@ from pathlib import Path
 
 from routing_helpers import commit, init_repo
 
-from tierbot.history import FileHistory, file_history, is_fix_subject
+from tierbot.git.history import FileHistory, file_history, is_fix_subject
 
 DAY = 86400
 

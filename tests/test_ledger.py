@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tierbot import ledger
-from tierbot.ledger import DB_NAME, CallRow, Ledger
+from tierbot.review import ledger
+from tierbot.review.ledger import DB_NAME, CallRow, Ledger
 
 
 def test_home_honours_tierbot_home_then_xdg_then_the_user_cache(

@@ -25,11 +25,11 @@ from model_helpers import (
     user_text,
 )
 
-from tierbot import model, prompt
 from tierbot.config import Budget, PathInstruction, Redact
-from tierbot.ledger import DB_NAME, home
-from tierbot.pricing import EXPECTED_OUTPUT_TOKENS, call_cost, estimate_tokens
 from tierbot.records import Change, Route
+from tierbot.review import model, prompt
+from tierbot.review.ledger import DB_NAME, home
+from tierbot.routing.pricing import EXPECTED_OUTPUT_TOKENS, call_cost, estimate_tokens
 
 HAIKU, SONNET, OPUS = "claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5"
 UTIL, AUTH, DB = "app/util.py", "app/auth.py", "app/db.py"
@@ -72,7 +72,7 @@ def test_has_credentials_reads_the_environment_without_importing_the_sdk(
     monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "key")
     assert model.has_credentials()
-    code = ("import sys, tierbot.model as m; m.has_credentials(); "
+    code = ("import sys, tierbot.review.model as m; m.has_credentials(); "
             "print('anthropic' in sys.modules, 'pydantic' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -10,7 +10,7 @@ import pytest
 
 from tests.rules_helpers import fake_secrets, private_key_lines
 from tierbot.errors import BadInput
-from tierbot.redact import KIND_LABELS, find_secrets, never_send, redact, shannon_entropy
+from tierbot.review.redact import KIND_LABELS, find_secrets, never_send, redact, shannon_entropy
 
 S = fake_secrets()
 
@@ -224,7 +224,7 @@ def test_never_send_extra_globs_use_gitignore_rules() -> None:
 def test_import_is_cheap() -> None:
     """The dry-run path imports redact; it must not pull in pathspec until extra globs exist."""
     code = (
-        "import sys, tierbot.redact as r; r.never_send('.env'); r.redact('x = 1');"
+        "import sys, tierbot.review.redact as r; r.never_send('.env'); r.redact('x = 1');"
         "print('pathspec' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,10 +8,10 @@ import pytest
 from routing_helpers import commit, init_repo
 
 from tierbot import config as config_mod
+from tierbot.analysis.risk import assess, features, file_role, shipped_model
 from tierbot.errors import BadInput
-from tierbot.history import FileHistory
+from tierbot.git.history import FileHistory
 from tierbot.records import FileDiff, FileStat, Signal
-from tierbot.risk import assess, features, file_role, shipped_model
 
 CFG = config_mod.default()
 
@@ -211,8 +211,8 @@ GO_DIFF = "\n".join([
 
 
 def test_substantive_lines_ignore_comments_docstrings_and_punctuation() -> None:
-    from tierbot.diff import parse
-    from tierbot.risk import substantive_lines
+    from tierbot.analysis.risk import substantive_lines
+    from tierbot.git.diff import parse
 
     py = parse(PY_DIFF)[0]
     assert (py.lines_added, py.lines_removed) == (8, 2)
@@ -222,7 +222,7 @@ def test_substantive_lines_ignore_comments_docstrings_and_punctuation() -> None:
 
 
 def test_comment_only_code_changes_are_not_code() -> None:
-    from tierbot.diff import parse
+    from tierbot.git.diff import parse
 
     f = parse(GO_DIFF.replace("+\t*e.count++\n", "").replace("@@ -1,4 +1,6 @@",
                                                               "@@ -1,4 +1,5 @@"))[0]
@@ -239,7 +239,7 @@ def test_comment_only_code_changes_are_not_code() -> None:
 
 
 def test_a_project_that_fixes_more_bugs_scores_higher() -> None:
-    from tierbot.history import History
+    from tierbot.git.history import History
 
     files, stats = change({"src/a.py": (20, 5)})
     h = {"src/a.py": FileHistory(3, 0, 1, 400.0, 200.0)}
@@ -265,7 +265,7 @@ def test_sensitive_non_code_files_share_the_change_tier() -> None:
 
 def test_a_model_file_can_replace_the_shipped_one(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from tierbot.risk import MODEL_PATH
+    from tierbot.analysis.risk import MODEL_PATH
 
     files, stats = change({"src/a.py": (20, 0)})
     shipped = assess(files, stats, {}, CFG).score
@@ -293,8 +293,8 @@ TESTS = (
 
 
 def _analyze_head(repo: Path) -> dict[str, Signal]:
-    from tierbot.analysis import analyze
-    from tierbot.diff import read_change
+    from tierbot.analysis.analyze import analyze
+    from tierbot.git.diff import read_change
 
     change = read_change(str(repo), "HEAD~1..HEAD")
     result, _, _ = analyze(change, CFG)

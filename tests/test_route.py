@@ -7,10 +7,12 @@ from pathlib import Path
 
 from routing_helpers import commit, init_repo
 
-from tierbot import analysis, config, route
-from tierbot.diff import read_change
-from tierbot.estimate import unit_tokens
+from tierbot import config
+from tierbot.analysis import analyze as analysis
+from tierbot.git.diff import read_change
 from tierbot.records import Change, Route
+from tierbot.routing import route
+from tierbot.routing.estimate import unit_tokens
 
 
 def _module(i: int) -> str:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.rules_helpers import by_path, change_files, fake_secrets, private_key_lines
-from tierbot import findings, rules
+from tierbot import findings
 from tierbot.config import Config, Redact
 from tierbot.records import FileDiff, Finding, Hunk
+from tierbot.review import rules
 
 S = fake_secrets()
 CONFIG = Config()

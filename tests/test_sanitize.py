@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tierbot import sanitize
+from tierbot.github import sanitize
 
 
 @pytest.mark.parametrize("raw,expected", [

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tierbot.sensitive import code_hits, glob_to_regex, path_categories
+from tierbot.analysis.sensitive import code_hits, glob_to_regex, path_categories
 
 
 @pytest.mark.parametrize(

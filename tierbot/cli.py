@@ -106,7 +106,7 @@ def costs(since: str | None, fmt: str) -> int:
 
 
 def _crash_log() -> str:
-    from tierbot.ledger import home
+    from tierbot.review.ledger import home
 
     path = home() / "crash.log"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
-from tierbot import findings, rules
-from tierbot.analysis import analyze
-from tierbot.claude import has_credentials
+from tierbot import findings
+from tierbot.analysis.analyze import analyze
 from tierbot.config import Config
-from tierbot.estimate import estimate
 from tierbot.records import Change, Finding, ReviewResult, Status, Tier, Usage, tier_rank
-from tierbot.route import plan
+from tierbot.review import rules
+from tierbot.review.claude import has_credentials
+from tierbot.routing.estimate import estimate
+from tierbot.routing.route import plan
 
 
 class Options(NamedTuple):
@@ -47,7 +48,7 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
         status = "offline"
         notes.append("model review skipped: no ANTHROPIC_API_KEY (local rule checks only)")
     else:
-        from tierbot import model  # not on the dry-run or offline path: keeps start-up fast
+        from tierbot.review import model
 
         budget = options.budget_usd
         if budget is None:

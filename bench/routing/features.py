@@ -25,8 +25,11 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))  # the repository root: tierbot
 
-from tierbot import analysis, config, history, risk, sensitive  # noqa: E402
-from tierbot.diff import read_change  # noqa: E402
+from tierbot import config
+from tierbot.analysis import analyze as analysis
+from tierbot.analysis import risk, sensitive
+from tierbot.git import history
+from tierbot.git.diff import read_change
 
 _CFG = config.default()
 

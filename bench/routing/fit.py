@@ -34,9 +34,9 @@ SHARED = os.environ.get("TIERBOT_SHARED_BENCH",
 sys.path.insert(0, SHARED)
 sys.path.insert(0, ROOT)
 
-import metrics  # noqa: E402  (the shared benchmark's cost model)
+import metrics  # (the shared benchmark's cost model)
 
-from tierbot import risk  # noqa: E402
+from tierbot.analysis import risk
 
 Row = dict[str, Any]
 

@@ -15,7 +15,7 @@ from tierbot.errors import BadInput, TierbotError
 from tierbot.records import TIERS
 
 if TYPE_CHECKING:
-    from tierbot.ledger import CallRow
+    from tierbot.review.ledger import CallRow
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -40,7 +40,7 @@ def parse_since(since: str | None, now: float | None = None) -> float | None:
 
 def summary(since: float | None) -> dict[str, Any]:
     """The `tierbot.costs/1` object (SPEC §4) over the ledger's calls since `since`."""
-    from tierbot.ledger import DB_NAME, home
+    from tierbot.review.ledger import DB_NAME, home
 
     calls = cache_hits = 0
     cost = all_opus = 0.0
@@ -80,7 +80,7 @@ def summary(since: float | None) -> dict[str, Any]:
 
 
 def _rows(path: Path, since: float | None) -> list[CallRow]:
-    from tierbot.ledger import Ledger
+    from tierbot.review.ledger import Ledger
 
     with Ledger(path) as ledger:
         return list(ledger.calls(since))

@@ -13,8 +13,9 @@ import time
 from typing import NamedTuple
 
 from tierbot import config as config_mod
-from tierbot import gitio, outcome
-from tierbot.diff import read_change
+from tierbot import outcome
+from tierbot.git import repository
+from tierbot.git.diff import read_change
 from tierbot.pipeline import Options, run_review
 from tierbot.records import ReviewResult, Tier
 from tierbot.reporters import one_line
@@ -38,7 +39,7 @@ def push_range(root: str) -> str | None:
         return f"{from_ref}...{to_ref}"
     if os.environ.get("PRE_COMMIT_REMOTE_NAME"):
         # pre-commit sets no refs when the push includes the root commit: review the newest one.
-        return "HEAD~1..HEAD" if gitio.resolve(root, "HEAD~1") else None
+        return "HEAD~1..HEAD" if repository.resolve(root, "HEAD~1") else None
     return None
 
 
@@ -52,7 +53,7 @@ def render(result: ReviewResult) -> str:
 
 
 def main(args: Args, cwd: str = ".") -> int:
-    root = gitio.toplevel(cwd)
+    root = repository.toplevel(cwd)
     cfg = config_mod.load(args.config, root)
     pushed = push_range(root)
     max_tier = args.max_tier or cfg.hook.max_tier or ("opus" if pushed else "sonnet")

@@ -6,9 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from tierbot import gitio
 from tierbot.config import CONFIG_NAME, DATA_DIR
 from tierbot.errors import BadInput
+from tierbot.git import repository
 
 
 def template() -> str:
@@ -16,7 +16,7 @@ def template() -> str:
 
 
 def main(cwd: str = ".", force: bool = False) -> int:
-    root = gitio.toplevel(cwd)
+    root = repository.toplevel(cwd)
     path = Path(root) / CONFIG_NAME
     if path.exists() and not force:
         raise BadInput(f"{path} already exists (use --force to overwrite it)")

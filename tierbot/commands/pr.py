@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from tierbot import config as config_mod
-from tierbot import github as gh
-from tierbot import gitio, outcome, sanitize
+from tierbot import outcome
 from tierbot.errors import BadInput, TierbotError
+from tierbot.git import repository
+from tierbot.github import pull as gh
+from tierbot.github import sanitize
 from tierbot.records import Change, FileDiff, Range, ReviewResult
 
 DEFAULT_API = "https://api.github.com"
@@ -266,7 +268,7 @@ def _fits(comment: dict[str, Any], lines: dict[str, dict[int, int]]) -> bool:
 
 def _local_root(cwd: str) -> str | None:
     try:
-        return gitio.toplevel(cwd)
+        return repository.toplevel(cwd)
     except BadInput:
         return None
 
@@ -286,9 +288,9 @@ def _base_config(info: gh.PullInfo, root: str | None, client: gh.Client | None,
             return cfg, _explicit_fail_on(f.read())
     if root is not None and config_path and os.path.isabs(config_path):
         name = os.path.relpath(config_path, root)
-    if root is not None and gitio.resolve(root, info.base_sha):
+    if root is not None and repository.resolve(root, info.base_sha):
         rel = name.replace(os.sep, "/")
-        blob = gitio.cat_files(root, [f"{info.base_sha}:{rel}"])[0]
+        blob = repository.cat_files(root, [f"{info.base_sha}:{rel}"])[0]
         text = blob.decode("utf-8", "replace") if blob is not None else None
     elif client is not None:
         text = client.file_at(name, info.base_sha)
@@ -315,7 +317,7 @@ def _explicit_fail_on(text: str) -> str | None:
 
 
 def _have(root: str, *shas: str) -> bool:
-    return all(gitio.resolve(root, s) for s in shas)
+    return all(repository.resolve(root, s) for s in shas)
 
 
 def _fetch(root: str, *shas: str) -> bool:
@@ -323,7 +325,7 @@ def _fetch(root: str, *shas: str) -> bool:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     try:
         proc = subprocess.run(
-            [*gitio.GIT, "fetch", "--no-tags", "--quiet", "origin", *shas],
+            [*repository.GIT, "fetch", "--no-tags", "--quiet", "origin", *shas],
             cwd=root, capture_output=True, env=env, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -332,16 +334,16 @@ def _fetch(root: str, *shas: str) -> bool:
 
 def _is_ancestor(root: str, old: str, new: str) -> bool:
     try:
-        gitio.run(root, "merge-base", "--is-ancestor", old, new)
+        repository.run(root, "merge-base", "--is-ancestor", old, new)
         return True
-    except gitio.GitError:
+    except repository.GitError:
         return False
 
 
 def _changes(info: gh.PullInfo, root: str | None, client: gh.Client | None,
              existing: gh.Existing, run: _Run, *, fetch: bool) -> tuple[Change, Change]:
     """(the whole pull request's diff, the part to review this run)."""
-    from tierbot.diff import read_change
+    from tierbot.git.diff import read_change
 
     spec = f"{info.base_sha}...{info.head_sha}"
     full: Change | None = None
@@ -377,7 +379,7 @@ def _changes(info: gh.PullInfo, root: str | None, client: gh.Client | None,
 
 def _api_change(client: gh.Client, info: gh.PullInfo, root: str | None) -> Change:
     """The pull request's diff from the files API, parsed like a local one."""
-    from tierbot.diff import parse
+    from tierbot.git.diff import parse
 
     _, entries = client.patches()
     text = "".join(_file_diff(e) for e in entries)

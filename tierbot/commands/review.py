@@ -7,9 +7,10 @@ import sys
 from typing import NamedTuple
 
 from tierbot import config as config_mod
-from tierbot import gitio, outcome
-from tierbot.diff import read_change
+from tierbot import outcome
 from tierbot.errors import BadInput
+from tierbot.git import repository
+from tierbot.git.diff import read_change
 from tierbot.pipeline import Options, run_review
 from tierbot.records import ReviewResult
 
@@ -60,7 +61,7 @@ def emit(result: ReviewResult, fmt: str, output: str | None, verbose: bool,
 
 
 def main(args: Args, cwd: str = ".") -> int:
-    root = gitio.toplevel(cwd)
+    root = repository.toplevel(cwd)
     cfg = config_mod.load(args.config, root)
     if args.budget is not None and args.budget < 0:
         raise BadInput("--budget must be a number of USD >= 0")

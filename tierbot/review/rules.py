@@ -26,9 +26,9 @@ from itertools import accumulate
 from typing import NamedTuple
 
 from tierbot import findings as _findings
-from tierbot import redact
 from tierbot.config import Config
 from tierbot.records import FileDiff, Finding, Severity
+from tierbot.review import redact
 
 OVERSIZED_ADDED_LINES = 1000
 
@@ -163,13 +163,13 @@ _TODO = re.compile(
 
 
 def _language(path: str) -> str | None:
-    from tierbot.languages import language_for
+    from tierbot.paths import language_for
 
     return language_for(path)
 
 
 def _generated(path: str) -> bool:
-    from tierbot.languages import skip_reason_for_path
+    from tierbot.paths import skip_reason_for_path
 
     return skip_reason_for_path(path) in ("lockfile", "vendored", "generated", "minified")
 

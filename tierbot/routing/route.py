@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from tierbot.config import Config
-from tierbot.estimate import unit_tokens
 from tierbot.records import (
     Analysis,
     Change,
@@ -24,6 +23,7 @@ from tierbot.records import (
     paths_label,
     tier_rank,
 )
+from tierbot.routing.estimate import unit_tokens
 
 
 def tier_for(score: float, config: Config) -> Tier:

@@ -13,9 +13,9 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from tierbot import gitio
 from tierbot.errors import BadInput
-from tierbot.languages import language_for, skip_reason_for_path
+from tierbot.git import repository
+from tierbot.paths import language_for, skip_reason_for_path
 from tierbot.records import Change, FileDiff, FileStatus, Hunk
 
 # A file bigger than this is not parsed line by line: it is generated data, not code to review.
@@ -214,14 +214,15 @@ def read_change(
     cwd: str, spec: str | None, *, staged: bool = False, paths: Sequence[str] = ()
 ) -> Change:
     """What `git diff` shows for RANGE (SPEC §2), parsed."""
-    root = gitio.toplevel(cwd)
-    rng, args = gitio.parse_range(root, spec, staged)
+    root = repository.toplevel(cwd)
+    rng, args = repository.parse_range(root, spec, staged)
     # Paths given on the command line are relative to where the user stands, as with git.
     prefix = os.path.relpath(os.path.abspath(cwd), root)
     pathspec = [p if prefix == "." else os.path.join(prefix, p) for p in paths]
     tail = ("--", *pathspec) if pathspec else ()
     # --raw compares trees only: cheap, and it tells which files deserve a real diff.
-    entries = parse_raw(gitio.run(root, "diff", *gitio.DIFF_OPTS, "--raw", "-z", *args, *tail))
+    raw = repository.run(root, "diff", *repository.DIFF_OPTS, "--raw", "-z", *args, *tail)
+    entries = parse_raw(raw)
     sizes = _new_sizes(root, entries)
     wanted = [e for e in entries if _needs_patch(e, sizes.get(e.path, 0))]
     counted = [e for e in entries if e not in wanted and e.old_sha != e.new_sha
@@ -230,14 +231,14 @@ def read_change(
     parsed: dict[str, tuple[FileDiff, bool]] = {}
     diff_bytes = 0
     if wanted:
-        out = gitio.run(root, "diff", *gitio.DIFF_OPTS, *args, "--", *_literals(wanted))
+        out = repository.run(root, "diff", *repository.DIFF_OPTS, *args, "--", *_literals(wanted))
         diff_bytes = len(out)
         for fd, ws in _parse_patch(_decode(out)):
             parsed[fd.path] = (fd, ws)
     counts: dict[str, tuple[int | None, int | None]] = {}
     if counted:  # lockfiles and huge files: line counts only
-        counts = parse_numstat(gitio.run(root, "diff", *gitio.DIFF_OPTS, "--numstat", "-z",
-                                         *args, "--", *_literals(counted)))
+        counts = parse_numstat(repository.run(root, "diff", *repository.DIFF_OPTS, "--numstat",
+                                              "-z", *args, "--", *_literals(counted)))
     files = tuple(_merge(e, parsed.get(e.path), counts.get(e.path), sizes.get(e.path, 0))
                   for e in entries)
     return Change(root=root, range=rng, files=files, diff_bytes=diff_bytes)
@@ -252,7 +253,7 @@ def _new_sizes(root: str, entries: Sequence[RawEntry]) -> dict[str, int]:
     sizes: dict[str, int] = {}
     blobs = [e for e in entries if e.status != "deleted" and e.new_sha != _ZERO]
     if blobs:
-        out = gitio.run(root, "cat-file", "--batch-check=%(objectsize)",
+        out = repository.run(root, "cat-file", "--batch-check=%(objectsize)",
                         stdin="".join(f"{e.new_sha}\n" for e in blobs).encode())
         for e, line in zip(blobs, out.decode().splitlines(), strict=False):
             sizes[e.path] = int(line) if line.isdigit() else 0

@@ -11,10 +11,10 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 
-from tierbot.answer import SCHEMA_TEXT
 from tierbot.config import Config, Price
-from tierbot.pricing import band, conservative_tokens
 from tierbot.records import Tier, Unit
+from tierbot.review.answer import SCHEMA_TEXT
+from tierbot.routing.pricing import band, conservative_tokens
 
 # Output ceilings per tier (adaptive thinking counts as output); the guard may lower them.
 MAX_TOKENS: dict[str, int] = {"haiku": 8192, "sonnet": 16384, "opus": 32768}

@@ -34,13 +34,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tierbot import sensitive
+from tierbot.analysis import sensitive
 from tierbot.config import Config
 from tierbot.errors import BadInput
-from tierbot.history import FileHistory
+from tierbot.git.history import FileHistory
 from tierbot.records import FileDiff, FileStat, Signal
 
-MODEL_PATH = Path(__file__).parent / "data" / "risk_model.yml"
+MODEL_PATH = Path(__file__).parents[1] / "data" / "risk_model.yml"
 
 # --------------------------------------------------------------------------------------------
 # File roles

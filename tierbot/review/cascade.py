@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tierbot import prompt as P
-from tierbot.answer import ANSWER_SCHEMA, Answer, InvalidAnswer, parse_answer
-from tierbot.budget import skip
-from tierbot.claude import CallResult, one_line
 from tierbot.config import Config, Price
-from tierbot.ledger import CallRow, Ledger
-from tierbot.pricing import call_cost
 from tierbot.records import TIERS, Finding, Tier, Unit, tier_rank
+from tierbot.review import prompt as P
+from tierbot.review.answer import ANSWER_SCHEMA, Answer, InvalidAnswer, parse_answer
+from tierbot.review.budget import skip
+from tierbot.review.claude import CallResult, one_line
+from tierbot.review.ledger import CallRow, Ledger
+from tierbot.routing.pricing import call_cost
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from tierbot import complexity, history, risk
+from tierbot.analysis import complexity, risk
 from tierbot.config import Config
-from tierbot.languages import language_for, looks_generated, skip_reason_for_path
+from tierbot.git import history
+from tierbot.paths import language_for, looks_generated, skip_reason_for_path
 from tierbot.records import Analysis, Change, FileDiff, FileStat
 
 

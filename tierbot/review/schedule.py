@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from tierbot import budget, claude
-from tierbot import prompt as P
-from tierbot.answer import Answer, InvalidAnswer, parse_answer
-from tierbot.cascade import Context, Job, Tally, accept, handle, over_budget, record
-from tierbot.pricing import estimate_tokens
+from tierbot.review import budget, claude
+from tierbot.review import prompt as P
+from tierbot.review.answer import Answer, InvalidAnswer, parse_answer
+from tierbot.review.cascade import Context, Job, Tally, accept, handle, over_budget, record
+from tierbot.routing.pricing import estimate_tokens
 
 # Run one unit of a model alone first (the rest then read its cached prefix) when that saves
 # at least this much.

@@ -14,17 +14,17 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
-from tierbot import budget, schedule
-from tierbot import prompt as P
-from tierbot.answer import ANSWER_SCHEMA, Answer, InvalidAnswer, parse_answer
-from tierbot.budget import MAX_TOKENS, MIN_OUTPUT_TOKENS
-from tierbot.cascade import Context, Tally, cache_key
-from tierbot.claude import MAX_RETRIES, has_credentials, one_line
 from tierbot.config import Config, Price
-from tierbot.ledger import Ledger
-from tierbot.pricing import EXPECTED_OUTPUT_TOKENS, call_cost, estimate_tokens
 from tierbot.records import Analysis, Change, Finding, Route, Tier, Unit, Usage, tier_rank
-from tierbot.schedule import PRIME_MIN_SAVING_USD
+from tierbot.review import budget, schedule
+from tierbot.review import prompt as P
+from tierbot.review.answer import ANSWER_SCHEMA, Answer, InvalidAnswer, parse_answer
+from tierbot.review.budget import MAX_TOKENS, MIN_OUTPUT_TOKENS
+from tierbot.review.cascade import Context, Tally, cache_key
+from tierbot.review.claude import MAX_RETRIES, has_credentials, one_line
+from tierbot.review.ledger import Ledger
+from tierbot.review.schedule import PRIME_MIN_SAVING_USD
+from tierbot.routing.pricing import EXPECTED_OUTPUT_TOKENS, call_cost, estimate_tokens
 
 __all__ = [
     "ANSWER_SCHEMA", "MAX_RETRIES", "MAX_TOKENS", "MIN_OUTPUT_TOKENS", "PRIME_MIN_SAVING_USD",

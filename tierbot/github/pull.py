@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tierbot import sanitize
 from tierbot.errors import BadInput, TierbotError
+from tierbot.github import sanitize
 from tierbot.records import (
     SEVERITIES,
     FileDiff,

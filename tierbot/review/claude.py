@@ -67,7 +67,9 @@ def default_timeout() -> float:
 def call(client: Any, model: str, max_tokens: int, system: list[dict[str, Any]],
          messages: list[dict[str, Any]], timeout: float, url: str) -> CallResult:
     """One structured-output request; every SDK error becomes a Failure (nothing escapes a pool)."""
-    from tierbot import answer  # kept off import so the offline path can ask has_credentials()
+    from tierbot.review import (
+        answer,  # kept off import so the offline path can ask has_credentials()
+    )
 
     started = time.monotonic()
     try:

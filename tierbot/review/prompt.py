@@ -72,7 +72,7 @@ def repair_text(error: str) -> str:
 
 def redact_text(text: str, config: Config) -> tuple[str, int]:
     """Redact secrets with the shared detectors, plus whole private-key blocks."""
-    from tierbot.redact import redact
+    from tierbot.review.redact import redact
 
     text, count = redact(text, list(config.redact.patterns))
     text, blocks = _KEY_BLOCK.subn("[REDACTED:private-key]", text)
@@ -80,7 +80,7 @@ def redact_text(text: str, config: Config) -> tuple[str, int]:
 
 
 def withheld(path: str, config: Config) -> bool:
-    from tierbot.redact import never_send
+    from tierbot.review.redact import never_send
 
     return bool(never_send(path, list(config.redact.never_send)))
 
@@ -209,10 +209,10 @@ def new_content(change: Change, fd: FileDiff) -> str | None:
     data: bytes | None
     try:
         if change.range.head is not None or change.range.spec == "--staged":
-            from tierbot import gitio
+            from tierbot.git import repository
 
             rev = change.range.head or ""
-            data = gitio.cat_files(change.root, [f"{rev}:{fd.path}"])[0]
+            data = repository.cat_files(change.root, [f"{rev}:{fd.path}"])[0]
         else:
             full = os.path.join(change.root, fd.path)
             if os.path.getsize(full) > MAX_FILE_BYTES:

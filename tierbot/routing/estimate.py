@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tierbot.config import Config
-from tierbot.pricing import call_cost, estimate_tokens
 from tierbot.records import Change, Estimate, FileDiff, Route
+from tierbot.routing.pricing import call_cost, estimate_tokens
 
 # System prompt, instructions and answer format: what every call pays before any diff.
 PROMPT_OVERHEAD_TOKENS = 1500

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from tierbot import gitio
-from tierbot.languages import lizard_reads
+from tierbot.git import repository
+from tierbot.paths import lizard_reads
 from tierbot.records import FileDiff, Range
 
 # lizard reads only ~15k lines/s, so old+new lines fed to it are bounded.  Files are measured
@@ -58,7 +58,7 @@ def deltas(root: str, rng: Range, files: Sequence[FileDiff]) -> tuple[dict[str, 
         obj = new_side_object(rng, f.path)
         if obj is not None:
             objects.append(obj)
-    blobs = iter(gitio.cat_files(root, objects))
+    blobs = iter(repository.cat_files(root, objects))
     result: dict[str, int] = {}
     huge = sum(f.lines_added for f in candidates) > HUGE_CHANGE_LINES
     budget = HUGE_CHANGE_MAX_LINES if huge else MAX_LINES

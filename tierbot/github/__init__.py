@@ -1,0 +1,1 @@
+"""Pull requests on GitHub: reading them and posting the review (PyGithub, imported lazily)."""

@@ -1,0 +1,1 @@
+"""Stage 3, routing: review units with a tier each, and what they will cost."""
