@@ -37,15 +37,19 @@ def git(root: Path, *args: str) -> None:
 def module(name: str, funcs: int, changed: bool) -> str:
     out = [f'"""{name}: request handling helpers."""', "", "import json", "import os", ""]
     for i in range(funcs):
-        out += [f"def {name}_step_{i}(payload, retries=3):",
-                "    data = json.loads(payload or '{}')",
-                f"    if data.get('id') == {i}:",
-                f"        return os.environ.get('STEP_{i}', data)"]
+        out += [
+            f"def {name}_step_{i}(payload, retries=3):",
+            "    data = json.loads(payload or '{}')",
+            f"    if data.get('id') == {i}:",
+            f"        return os.environ.get('STEP_{i}', data)",
+        ]
         if changed:
-            out += [f"    for attempt in range(retries):  # new retry loop {i}",
-                    f"        if data.get('ok_{i}'):",
-                    f"            return data['ok_{i}'] + attempt",
-                    "    raise RuntimeError('gave up')"]
+            out += [
+                f"    for attempt in range(retries):  # new retry loop {i}",
+                f"        if data.get('ok_{i}'):",
+                f"            return data['ok_{i}'] + attempt",
+                "    raise RuntimeError('gave up')",
+            ]
         out.append("")
     return "\n".join(out) + "\n"
 
@@ -63,19 +67,37 @@ def make_change(root: Path, files: int, funcs: int) -> Change:
 
 
 def analysis_of(change: Change) -> Analysis:
-    stats = tuple(FileStat(f.path, None, f.status, "Python", f.lines_added, f.lines_removed,
-                           len(f.hunks), 0, None) for f in change.files)
-    return Analysis(stats, sum(f.lines_added for f in change.files),
-                    sum(f.lines_removed for f in change.files),
-                    sum(len(f.hunks) for f in change.files), 0, 0.5, ())
+    stats = tuple(
+        FileStat(
+            f.path, None, f.status, "Python", f.lines_added, f.lines_removed, len(f.hunks), 0, None
+        )
+        for f in change.files
+    )
+    return Analysis(
+        stats,
+        sum(f.lines_added for f in change.files),
+        sum(f.lines_removed for f in change.files),
+        sum(len(f.hunks) for f in change.files),
+        0,
+        0.5,
+        (),
+    )
 
 
 def route_of(change: Change, per_unit: int, tier: Tier) -> Route:
     cfg = config_mod.default()
     paths = [f.path for f in change.files]
-    units = tuple(Unit(f"u{i // per_unit + 1}", tier, cfg.model_for(tier),
-                       tuple(paths[i:i + per_unit]), 0.5, ("bench",))
-                  for i in range(0, len(paths), per_unit))
+    units = tuple(
+        Unit(
+            f"u{i // per_unit + 1}",
+            tier,
+            cfg.model_for(tier),
+            tuple(paths[i : i + per_unit]),
+            0.5,
+            ("bench",),
+        )
+        for i in range(0, len(paths), per_unit)
+    )
     return Route(tier, ("bench",), units)
 
 
@@ -87,17 +109,23 @@ def concurrency(tmp: Path) -> float:
 
     with fake_anthropic() as fake:
         fake.default_delay = 1.0
-        os.environ.update(ANTHROPIC_BASE_URL=fake.url, ANTHROPIC_API_KEY="bench-key",
-                          TIERBOT_HOME=str(tmp / "home"))
+        os.environ.update(
+            ANTHROPIC_BASE_URL=fake.url,
+            ANTHROPIC_API_KEY="bench-key",
+            TIERBOT_HOME=str(tmp / "home"),
+        )
         started = time.monotonic()
-        out = model.review(change, analysis_of(change), route, (), cfg, budget_usd=None,
-                           use_cache=False)
+        out = model.review(
+            change, analysis_of(change), route, (), cfg, budget_usd=None, use_cache=False
+        )
         total = time.monotonic() - started
         assert out.status == "complete", out.error
         wall = max(r.finished for r in fake.requests) - min(r.started for r in fake.requests)
-        print(f"concurrency: {len(fake.requests)} units, 1.0 s each, concurrency 4: "
-              f"first request -> last answer {wall:.2f} s (review() total {total:.2f} s; "
-              f"target < 2.5 s) {'OK' if wall < 2.5 else 'TOO SLOW'}")
+        print(
+            f"concurrency: {len(fake.requests)} units, 1.0 s each, concurrency 4: "
+            f"first request -> last answer {wall:.2f} s (review() total {total:.2f} s; "
+            f"target < 2.5 s) {'OK' if wall < 2.5 else 'TOO SLOW'}"
+        )
         return wall
 
 
@@ -105,10 +133,14 @@ def tokens(tmp: Path) -> None:
     change = make_change(tmp / "tok", files=6, funcs=13)
     added = sum(f.lines_added for f in change.files)
     cfg = config_mod.default()
-    print(f"\ntypical change: {len(change.files)} files, +{added} -"
-          f"{sum(f.lines_removed for f in change.files)} lines, 3 units of 2 files")
-    print(f"{'tier':<7} {'prompt tok':>10} {'prefix tok':>10} {'out tok':>8} {'no cache $':>11} "
-          f"{'cached $':>10} {'cached, 4 at once $':>20} {'saving':>7}  primed")
+    print(
+        f"\ntypical change: {len(change.files)} files, +{added} -"
+        f"{sum(f.lines_removed for f in change.files)} lines, 3 units of 2 files"
+    )
+    print(
+        f"{'tier':<7} {'prompt tok':>10} {'prefix tok':>10} {'out tok':>8} {'no cache $':>11} "
+        f"{'cached $':>10} {'cached, 4 at once $':>20} {'saving':>7}  primed"
+    )
     for tier in ("haiku", "sonnet", "opus"):
         route = route_of(change, 2, tier)  # type: ignore[arg-type]
         prefix = P.build_prefix(change, analysis_of(change), route, cfg)
@@ -119,22 +151,34 @@ def tokens(tmp: Path) -> None:
         plain = sum(call_cost(price, shared + u, EXPECTED_OUTPUT_TOKENS[tier]) for u in units)
         # Sequential: the first unit writes the prefix, the others read it.
         cached = sum(
-            call_cost(price, u, EXPECTED_OUTPUT_TOKENS[tier],
-                      cache_write_tokens=shared if i == 0 else 0,
-                      cache_read_tokens=0 if i == 0 else shared)
-            for i, u in enumerate(units))
+            call_cost(
+                price,
+                u,
+                EXPECTED_OUTPUT_TOKENS[tier],
+                cache_write_tokens=shared if i == 0 else 0,
+                cache_read_tokens=0 if i == 0 else shared,
+            )
+            for i, u in enumerate(units)
+        )
         # Concurrent: the first wave (up to 4) all miss and write.
         wave = sum(
-            call_cost(price, u, EXPECTED_OUTPUT_TOKENS[tier],
-                      cache_write_tokens=shared if i < 4 else 0,
-                      cache_read_tokens=0 if i < 4 else shared)
-            for i, u in enumerate(units))
+            call_cost(
+                price,
+                u,
+                EXPECTED_OUTPUT_TOKENS[tier],
+                cache_write_tokens=shared if i < 4 else 0,
+                cache_read_tokens=0 if i < 4 else shared,
+            )
+            for i, u in enumerate(units)
+        )
         total_prompt = shared * len(units) + sum(units)
         # The rule model.review uses to decide whether to run one unit alone first.
         prime_saving = (min(len(units), 4) - 1) * shared * (price.cache_write - price.cache_read)
         primed = "yes" if prime_saving / 1e6 >= model.PRIME_MIN_SAVING_USD else "no"
-        print(f"{tier:<7} {total_prompt:>10} {shared:>10} {out:>8} {plain:>11.5f} {cached:>10.5f} "
-              f"{wave:>20.5f} {100 * (plain - cached) / plain:>6.1f}%  {primed}")
+        print(
+            f"{tier:<7} {total_prompt:>10} {shared:>10} {out:>8} {plain:>11.5f} {cached:>10.5f} "
+            f"{wave:>20.5f} {100 * (plain - cached) / plain:>6.1f}%  {primed}"
+        )
 
 
 def main() -> int:

@@ -19,8 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ENV = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b",
-       "GIT_COMMITTER_EMAIL": "b@x"}
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "b",
+    "GIT_AUTHOR_EMAIL": "b@x",
+    "GIT_COMMITTER_NAME": "b",
+    "GIT_COMMITTER_EMAIL": "b@x",
+}
 ENV.pop("ANTHROPIC_API_KEY", None)
 
 
@@ -61,9 +66,21 @@ def dry_run(repo: Path, *extra: str) -> tuple[float, int, str]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
     proc = subprocess.run(
-        (sys.executable, *extra, "-m", "tierbot", "review", "HEAD~1", "--dry-run",
-         "--format", "json"),
-        cwd=repo, capture_output=True, text=True, env=ENV,
+        (
+            sys.executable,
+            *extra,
+            "-m",
+            "tierbot",
+            "review",
+            "HEAD~1",
+            "--dry-run",
+            "--format",
+            "json",
+        ),
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=ENV,
     )
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -84,13 +101,20 @@ def one_file(root: Path) -> bool:
     times = []
     for _ in range(7):
         t0 = time.perf_counter()
-        subprocess.run((sys.executable, "-m", "tierbot", "review", "HEAD~1", "--dry-run",
-                        "--format", "json"), cwd=repo, capture_output=True, check=True, env=ENV)
+        subprocess.run(
+            (sys.executable, "-m", "tierbot", "review", "HEAD~1", "--dry-run", "--format", "json"),
+            cwd=repo,
+            capture_output=True,
+            check=True,
+            env=ENV,
+        )
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     ok = med < 0.5 and not heavy
-    print(f"one-file dry run: median {med:.3f} s, min {min(times):.3f} s over 7 cold processes;"
-          f" heavy imports: {heavy or 'none'}")
+    print(
+        f"one-file dry run: median {med:.3f} s, min {min(times):.3f} s over 7 cold processes;"
+        f" heavy imports: {heavy or 'none'}"
+    )
     print(f"RESULT one_file_dry_run_s={med:.3f} target<0.5 {'ok' if ok else 'FAIL'}")
     return ok
 
@@ -107,8 +131,13 @@ def hook_skip(root: Path) -> bool:
     times = []
     for _ in range(7):
         t0 = time.perf_counter()
-        proc = subprocess.run((sys.executable, "-m", "tierbot", "hook"), cwd=repo, env=env,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            (sys.executable, "-m", "tierbot", "hook"),
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         times.append(time.perf_counter() - t0)
         if proc.returncode != 0 or "[skip]" not in proc.stdout:
             raise SystemExit(f"hook did not skip: {proc.stdout} {proc.stderr}")
@@ -135,8 +164,9 @@ def large(root: Path) -> bool:
     git_times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        out = subprocess.run(("git", "diff", "HEAD~1", "HEAD"), cwd=repo, capture_output=True,
-                             check=True).stdout
+        out = subprocess.run(
+            ("git", "diff", "HEAD~1", "HEAD"), cwd=repo, capture_output=True, check=True
+        ).stdout
         git_times.append(time.perf_counter() - t0)
     git_s = statistics.median(git_times)
     changed = sum(1 for line in out.splitlines() if line[:1] in (b"+", b"-")) - 2 * files
@@ -163,8 +193,9 @@ def large(root: Path) -> bool:
     complexity.deltas(change.root, change.range, change.files)
     split["complexity"] = time.perf_counter() - t
     t = time.perf_counter()
-    hist = history.file_history(change.root, change.range.base, [f.path for f in change.files],
-                                cfg.routing.history_commits)
+    hist = history.file_history(
+        change.root, change.range.base, [f.path for f in change.files], cfg.routing.history_commits
+    )
     split["history"] = time.perf_counter() - t
     t = time.perf_counter()
     analysis, _, _ = analyze(change, cfg)
@@ -180,11 +211,15 @@ def large(root: Path) -> bool:
     peak_mb = peak_kb / 1024
     ok = elapsed < bound and peak_mb < 250
     parts = ", ".join(f"{k} {v:.3f}" for k, v in split.items())
-    print(f"large diff: {changed} changed lines over {len(change.files)} files; git diff"
-          f" {git_s:.3f} s; whole `tierbot review --dry-run` {elapsed:.3f} s (in-process analysis"
-          f" {whole_analysis:.3f} s: {parts}); peak RSS {peak_mb:.0f} MB")
-    print(f"RESULT large_diff_s={elapsed:.3f} target<{bound:.3f} peak_mb={peak_mb:.0f} target<250"
-          f" {'ok' if ok else 'FAIL'}")
+    print(
+        f"large diff: {changed} changed lines over {len(change.files)} files; git diff"
+        f" {git_s:.3f} s; whole `tierbot review --dry-run` {elapsed:.3f} s (in-process analysis"
+        f" {whole_analysis:.3f} s: {parts}); peak RSS {peak_mb:.0f} MB"
+    )
+    print(
+        f"RESULT large_diff_s={elapsed:.3f} target<{bound:.3f} peak_mb={peak_mb:.0f} target<250"
+        f" {'ok' if ok else 'FAIL'}"
+    )
     return ok
 
 

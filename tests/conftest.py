@@ -12,8 +12,9 @@ from gitrepo import git
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory: pytest.TempPathFactory,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def isolated_env(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """No real key, no real GitHub, no user config: every test starts from a known state."""
     for var in list(os.environ):
         if var.startswith(("ANTHROPIC_", "GITHUB_", "GIT_", "PRE_COMMIT", "TIERBOT_")):

@@ -70,8 +70,14 @@ def finding(
     confidence: float = 0.9,
 ) -> dict[str, Any]:
     return {
-        "path": path, "line": line, "end_line": end_line, "severity": severity,
-        "category": category, "title": title, "message": message, "suggestion": suggestion,
+        "path": path,
+        "line": line,
+        "end_line": end_line,
+        "severity": severity,
+        "category": category,
+        "title": title,
+        "message": message,
+        "suggestion": suggestion,
         "confidence": confidence,
     }
 
@@ -89,8 +95,9 @@ def answer(
 ) -> Reply:
     """A 200 message whose text block holds a review answer (or `text` verbatim)."""
     if text is None:
-        text = json.dumps({"findings": list(findings), "escalate": escalate,
-                           "escalate_reason": reason})
+        text = json.dumps(
+            {"findings": list(findings), "escalate": escalate, "escalate_reason": reason}
+        )
     content: list[dict[str, Any]] = []
     if thinking:  # adaptive thinking puts a block before the text: clients must pick by type
         content.append({"type": "thinking", "thinking": "Let me look.", "signature": "c2ln"})
@@ -99,24 +106,36 @@ def answer(
 
 
 _ERROR_TYPES = {
-    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-    500: "api_error", 529: "overloaded_error",
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
 }
 
 
-def error(status: int, type_: str | None = None, message: str = "scripted error",
-          delay: float = 0.0) -> Reply:
-    body = {"type": "error", "error": {"type": type_ or _ERROR_TYPES.get(status, "api_error"),
-                                       "message": message},
-            "request_id": f"req_{uuid.uuid4().hex[:20]}"}
+def error(
+    status: int, type_: str | None = None, message: str = "scripted error", delay: float = 0.0
+) -> Reply:
+    body = {
+        "type": "error",
+        "error": {"type": type_ or _ERROR_TYPES.get(status, "api_error"), "message": message},
+        "request_id": f"req_{uuid.uuid4().hex[:20]}",
+    }
     # retry-after-ms keeps the SDK's retries instant in tests.
     return Reply(status, body, headers={"retry-after-ms": "1"}, delay=delay)
 
 
 def not_json(delay: float = 0.0) -> Reply:
-    return Reply(200, b"<html><body>502 Bad Gateway</body></html>",
-                 headers={"content-type": "text/html"}, delay=delay)
+    return Reply(
+        200,
+        b"<html><body>502 Bad Gateway</body></html>",
+        headers={"content-type": "text/html"},
+        delay=delay,
+    )
 
 
 def _tokens(text: str) -> int:
@@ -207,8 +226,13 @@ class FakeAnthropic:
             data = json.loads(raw)
         except ValueError:
             data = None
-        req = Recorded(handler.path, {k.lower(): v for k, v in handler.headers.items()}, raw,
-                       data, time.monotonic())
+        req = Recorded(
+            handler.path,
+            {k.lower(): v for k, v in handler.headers.items()},
+            raw,
+            data,
+            time.monotonic(),
+        )
         with self._lock:
             self.requests.append(req)
         if handler.path.split("?")[0] != "/v1/messages" or not isinstance(data, dict):
@@ -224,12 +248,17 @@ class FakeAnthropic:
         else:
             body = dict(reply.body or {})
             if reply.status == 200 and isinstance(data, dict) and "content" in body:
-                text = "".join(b.get("text", "") for b in body["content"]
-                               if b.get("type") == "text")
+                text = "".join(
+                    b.get("text", "") for b in body["content"] if b.get("type") == "text"
+                )
                 body = {
-                    "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
-                    "model": data.get("model"), "content": body["content"],
-                    "stop_reason": body.get("stop_reason", "end_turn"), "stop_sequence": None,
+                    "id": f"msg_{uuid.uuid4().hex[:24]}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": data.get("model"),
+                    "content": body["content"],
+                    "stop_reason": body.get("stop_reason", "end_turn"),
+                    "stop_sequence": None,
                     "usage": reply.usage or self._usage(data, text),
                 }
             payload = json.dumps(body).encode()
@@ -268,8 +297,9 @@ def fake_anthropic(min_cache_tokens: int = 512) -> Iterator[FakeAnthropic]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = fake
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield fake

@@ -354,18 +354,22 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             m = re.fullmatch(r"/commits/([0-9a-f]{40})", rest)
             if m and method == "GET":
                 known = {p.head_sha for p in gh.pulls.values()} | {
-                    p.base_sha for p in gh.pulls.values()}
+                    p.base_sha for p in gh.pulls.values()
+                }
                 if m.group(1) not in known:
                     self._error(422, f"No commit found for SHA: {m.group(1)}")
                     return
-                self._send(200, {
-                    "sha": m.group(1),
-                    "node_id": f"C_{m.group(1)[:8]}",
-                    "url": gh.api(f"{repo_prefix}/commits/{m.group(1)}"),
-                    "html_url": f"https://github.example/{gh.full_name}/commit/{m.group(1)}",
-                    "commit": {"message": "change", "tree": {"sha": "2" * 40}},
-                    "parents": [],
-                })
+                self._send(
+                    200,
+                    {
+                        "sha": m.group(1),
+                        "node_id": f"C_{m.group(1)[:8]}",
+                        "url": gh.api(f"{repo_prefix}/commits/{m.group(1)}"),
+                        "html_url": f"https://github.example/{gh.full_name}/commit/{m.group(1)}",
+                        "commit": {"message": "change", "tree": {"sha": "2" * 40}},
+                        "parents": [],
+                    },
+                )
                 return
             m = re.fullmatch(r"/pulls/(\d+)(/.*)?", rest)
             if m:

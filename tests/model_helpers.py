@@ -45,8 +45,13 @@ BEFORE = {
 }
 
 
-def make_change(repo: Path, after: dict[str, str | bytes], *, before: dict[str, str] | None = None,
-                spec: str = "HEAD~1..HEAD") -> Change:
+def make_change(
+    repo: Path,
+    after: dict[str, str | bytes],
+    *,
+    before: dict[str, str] | None = None,
+    spec: str = "HEAD~1..HEAD",
+) -> Change:
     commit(repo, dict(before or BEFORE), "base")
     commit(repo, after, "change")
     return read_change(str(repo), spec)
@@ -54,27 +59,51 @@ def make_change(repo: Path, after: dict[str, str | bytes], *, before: dict[str, 
 
 def default_change(repo: Path) -> Change:
     """Three modified modules, one unit each in the tests."""
-    return make_change(repo, {
-        "app/util.py": edit(BEFORE["app/util.py"], "def util_3(", ["    y = x * 2  # util change"]),
-        "app/auth.py": edit(BEFORE["app/auth.py"], "def auth_5(",
-                            ["    if x == None:  # auth change", "        return 0"]),
-        "app/db.py": edit(BEFORE["app/db.py"], "def db_7(", ["    os.remove(x)  # db change"]),
-    })
+    return make_change(
+        repo,
+        {
+            "app/util.py": edit(
+                BEFORE["app/util.py"], "def util_3(", ["    y = x * 2  # util change"]
+            ),
+            "app/auth.py": edit(
+                BEFORE["app/auth.py"],
+                "def auth_5(",
+                ["    if x == None:  # auth change", "        return 0"],
+            ),
+            "app/db.py": edit(BEFORE["app/db.py"], "def db_7(", ["    os.remove(x)  # db change"]),
+        },
+    )
 
 
 def analysis_for(change: Change) -> Analysis:
     files = tuple(
-        FileStat(f.path, f.old_path, f.status, "Python" if f.path.endswith(".py") else None,
-                 f.lines_added, f.lines_removed, len(f.hunks), 0, None)
+        FileStat(
+            f.path,
+            f.old_path,
+            f.status,
+            "Python" if f.path.endswith(".py") else None,
+            f.lines_added,
+            f.lines_removed,
+            len(f.hunks),
+            0,
+            None,
+        )
         for f in change.files
     )
-    return Analysis(files, sum(f.lines_added for f in change.files),
-                    sum(f.lines_removed for f in change.files),
-                    sum(len(f.hunks) for f in change.files), 0, 0.4, ())
+    return Analysis(
+        files,
+        sum(f.lines_added for f in change.files),
+        sum(f.lines_removed for f in change.files),
+        sum(len(f.hunks) for f in change.files),
+        0,
+        0.4,
+        (),
+    )
 
 
-def route_for(units: Sequence[tuple[str, Tier, Sequence[str], float]],
-              config: Config | None = None) -> Route:
+def route_for(
+    units: Sequence[tuple[str, Tier, Sequence[str], float]], config: Config | None = None
+) -> Route:
     cfg = config or config_mod.default()
     built = tuple(
         Unit(uid, tier, cfg.model_for(tier), tuple(paths), risk, (f"test routes it to {tier}",))
@@ -112,4 +141,3 @@ def unit_paths(req: Recorded) -> list[str]:
     text = user_text(req)
     line = text.splitlines()[0]
     return line.split(": ", 1)[1].rstrip(".").split(", ")
-

@@ -21,8 +21,10 @@ SECRET = "AKIAIOSFODNN7EXAMPLF"  # AWS key id shape: a critical rule finding, no
 
 def file_patches(repo: Path, base: str, head: str) -> tuple[list[PullFile], str]:
     """What GitHub's files API returns for base...head: one entry per file, hunks only."""
-    diff = git(repo, "-c", "core.quotePath=false", "diff", "--no-color", "-M",
-               f"{base}...{head}") + "\n"
+    diff = (
+        git(repo, "-c", "core.quotePath=false", "diff", "--no-color", "-M", f"{base}...{head}")
+        + "\n"
+    )
     files: list[PullFile] = []
     for section in diff.split("diff --git ")[1:]:
         lines = section.split("\n")
@@ -37,13 +39,13 @@ def file_patches(repo: Path, base: str, head: str) -> tuple[list[PullFile], str]
             elif line.startswith("deleted file mode"):
                 status = "removed"
             elif line.startswith("rename from "):
-                status, old = "renamed", line[len("rename from "):]
+                status, old = "renamed", line[len("rename from ") :]
             elif line.startswith("rename to "):
-                new = line[len("rename to "):]
+                new = line[len("rename to ") :]
             elif line.startswith("+++ b/"):
-                new = line[len("+++ b/"):]
+                new = line[len("+++ b/") :]
             elif line.startswith("--- a/") and new is None:
-                new = line[len("--- a/"):]
+                new = line[len("--- a/") :]
         if new is None:
             new = header.split(" b/", 1)[1]
         patch = None
@@ -70,22 +72,40 @@ class PrWorld:
     def commit(self, files: dict[str, str | bytes], message: str = "change") -> str:
         return commit(self.repo, files, message)
 
-    def publish(self, base: str, head: str, *, draft: bool = False, event: str = "pull_request",
-                base_ref: str = "main") -> Pull:
+    def publish(
+        self,
+        base: str,
+        head: str,
+        *,
+        draft: bool = False,
+        event: str = "pull_request",
+        base_ref: str = "main",
+    ) -> Pull:
         files, diff = file_patches(self.repo, base, head)
-        pr = Pull(self.number, base_sha=base, head_sha=head, base_ref=base_ref, draft=draft,
-                  files=files, diff=diff)
+        pr = Pull(
+            self.number,
+            base_sha=base,
+            head_sha=head,
+            base_ref=base_ref,
+            draft=draft,
+            files=files,
+            diff=diff,
+        )
         self.fake.pulls[self.number] = pr
         # The base branch's files, as the contents API serves them at the base sha.
         for name in git(self.repo, "ls-tree", "-r", "--name-only", base).splitlines():
             self.fake.contents[(base, name)] = git_bytes(self.repo, f"{base}:{name}")
         event_path = self.tmp / "event.json"
-        event_path.write_text(json.dumps({
-            "action": "synchronize",
-            "number": self.number,
-            "pull_request": self.fake.pull_json(pr),
-            "repository": self.fake.repo_json(),
-        }))
+        event_path.write_text(
+            json.dumps(
+                {
+                    "action": "synchronize",
+                    "number": self.number,
+                    "pull_request": self.fake.pull_json(pr),
+                    "repository": self.fake.repo_json(),
+                }
+            )
+        )
         self.env(event=event, event_path=str(event_path))
         return pr
 
@@ -110,8 +130,14 @@ class PrWorld:
         self.summary_path.write_text("")
         self.output_path.write_text("")
         code = pr.main(cwd=str(kwargs.pop("cwd", self.repo)), out=out, err=err, **kwargs)
-        return Result(code, out.getvalue(), err.getvalue(), self.fake.requests[before:],
-                      self.summary_path.read_text(), read_outputs(self.output_path))
+        return Result(
+            code,
+            out.getvalue(),
+            err.getvalue(),
+            self.fake.requests[before:],
+            self.summary_path.read_text(),
+            read_outputs(self.output_path),
+        )
 
     def summary_comments(self) -> list[dict[str, Any]]:
         return [c for c in self.fake.issue_comments if "<!-- tierbot:summary -->" in c["body"]]
@@ -142,8 +168,7 @@ def read_outputs(path: Path) -> dict[str, str]:
 def git_bytes(repo: Path, obj: str) -> bytes:
     import subprocess
 
-    return subprocess.run(("git", "show", obj), cwd=repo, check=True,
-                          capture_output=True).stdout
+    return subprocess.run(("git", "show", obj), cwd=repo, check=True, capture_output=True).stdout
 
 
 @pytest.fixture
@@ -158,5 +183,3 @@ def right_lines(repo: Path, base: str, head: str, path: str) -> set[int]:
         if f.filename == path:
             return {n for (side, n) in f.lines() if side == "RIGHT"}
     return set()
-
-

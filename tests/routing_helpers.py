@@ -47,8 +47,12 @@ def commit(
     email = email.rstrip(">")
     stamp = f"{when} +0000"
     env = {
-        "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": stamp,
-        "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email, "GIT_COMMITTER_DATE": stamp,
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_AUTHOR_DATE": stamp,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+        "GIT_COMMITTER_DATE": stamp,
     }
     git(root, "commit", "-q", "--allow-empty", "-m", message, env=env)
     return git(root, "rev-parse", "HEAD")

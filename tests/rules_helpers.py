@@ -50,8 +50,17 @@ def change_files(
         else:
             write(repo, {name: text})
     git(repo, "add", "-A")
-    text = git(repo, "-c", "core.quotePath=false", "diff", "--cached", "--no-color",
-               "--no-ext-diff", "-M", "HEAD")
+    text = git(
+        repo,
+        "-c",
+        "core.quotePath=false",
+        "diff",
+        "--cached",
+        "--no-color",
+        "--no-ext-diff",
+        "-M",
+        "HEAD",
+    )
     return parse(text)
 
 
@@ -59,8 +68,9 @@ def by_path(files: tuple[FileDiff, ...]) -> dict[str, FileDiff]:
     return {f.path: f for f in files}
 
 
-def fake(prefix: str, length: int, alphabet: str = string.ascii_letters + string.digits,
-         seed: int = 7) -> str:
+def fake(
+    prefix: str, length: int, alphabet: str = string.ascii_letters + string.digits, seed: int = 7
+) -> str:
     """A random-looking token: `prefix` + `length` characters (deterministic per seed)."""
     rng = random.Random(seed)
     body = "".join(rng.choice(alphabet) for _ in range(length))
@@ -83,8 +93,14 @@ def fake_secrets() -> dict[str, str]:
         "stripe_key": "sk" + "_live_" + fake("", 24, seed=11),
         "google_api_key": "AI" + "za" + fake("", 35, seed=12),
         "npm_token": "np" + "m_" + fake("", 36, seed=13),
-        "jwt": "ey" + "J" + fake("", 30, seed=14) + ".ey" + "J" + fake("", 40, seed=15) + "."
-               + fake("", 43, seed=16),
+        "jwt": "ey"
+        + "J"
+        + fake("", 30, seed=14)
+        + ".ey"
+        + "J"
+        + fake("", 40, seed=15)
+        + "."
+        + fake("", 43, seed=16),
         "generic_secret": fake("", 32, string.hexdigits.lower()[:16], seed=17),
         "url_password": fake("", 14, seed=18),
     }

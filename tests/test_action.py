@@ -43,7 +43,7 @@ def evaluate(template: str, inputs: dict[str, str], token: str) -> str:
     def one(m: re.Match[str]) -> str:
         expr = m.group(1)
         if expr.startswith("inputs."):
-            return inputs[expr[len("inputs."):]]
+            return inputs[expr[len("inputs.") :]]
         if expr == "github.token":
             return token
         raise AssertionError(f"action.yml uses an expression this test cannot evaluate: {expr}")
@@ -57,8 +57,9 @@ def cli_has_pr() -> bool:
     return "pr" in getattr(cli.cli, "commands", {})
 
 
-def run_action(w: PrWorld, given: dict[str, str], extra_env: dict[str, str] | None = None
-               ) -> tuple[int, str, str, dict[str, str]]:
+def run_action(
+    w: PrWorld, given: dict[str, str], extra_env: dict[str, str] | None = None
+) -> tuple[int, str, str, dict[str, str]]:
     """Run every `run:` step of action.yml in order; return the last step's results."""
     if not cli_has_pr():
         pytest.skip("tierbot/cli.py does not expose `tierbot pr` yet (the lead wires it)")
@@ -77,27 +78,34 @@ def run_action(w: PrWorld, given: dict[str, str], extra_env: dict[str, str] | No
         output_file = w.tmp / f"output-{step.get('id', 'step')}.txt"
         output_file.write_text("")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
-        env.update({
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_ACTION_PATH": str(ROOT),
-            "GITHUB_WORKSPACE": str(w.repo),
-            "GITHUB_EVENT_NAME": os.environ["GITHUB_EVENT_NAME"],
-            "GITHUB_EVENT_PATH": os.environ["GITHUB_EVENT_PATH"],
-            "GITHUB_API_URL": os.environ["GITHUB_API_URL"],
-            "GITHUB_REPOSITORY": os.environ["GITHUB_REPOSITORY"],
-            "GITHUB_OUTPUT": str(output_file),
-            "GITHUB_STEP_SUMMARY": str(w.summary_path),
-            "RUNNER_TEMP": str(w.tmp),
-            **(extra_env or {}),
-        })
+        env.update(
+            {
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_ACTION_PATH": str(ROOT),
+                "GITHUB_WORKSPACE": str(w.repo),
+                "GITHUB_EVENT_NAME": os.environ["GITHUB_EVENT_NAME"],
+                "GITHUB_EVENT_PATH": os.environ["GITHUB_EVENT_PATH"],
+                "GITHUB_API_URL": os.environ["GITHUB_API_URL"],
+                "GITHUB_REPOSITORY": os.environ["GITHUB_REPOSITORY"],
+                "GITHUB_OUTPUT": str(output_file),
+                "GITHUB_STEP_SUMMARY": str(w.summary_path),
+                "RUNNER_TEMP": str(w.tmp),
+                **(extra_env or {}),
+            }
+        )
         env.pop("GITHUB_TOKEN", None)  # only what the step's env passes may reach it
         env.pop("ANTHROPIC_API_KEY", None)
         for k, v in (step.get("env") or {}).items():
             env[k] = evaluate(str(v), inputs, token)
-        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
-                               step["run"]], cwd=w.repo, env=env, capture_output=True,
-                              text=True, timeout=120)
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=w.repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         code, out, err = proc.returncode, proc.stdout, proc.stderr
         if "id" in step:
             step_outputs[step["id"]] = read_outputs(output_file)
@@ -114,8 +122,13 @@ def run_action(w: PrWorld, given: dict[str, str], extra_env: dict[str, str] | No
 def test_action_inputs_outputs_and_steps_are_what_the_cli_takes() -> None:
     spec = action()
     assert spec["runs"]["using"] == "composite"
-    assert set(spec["inputs"]) == {"anthropic-api-key", "github-token", "config", "fail-on",
-                                   "dry-run"}
+    assert set(spec["inputs"]) == {
+        "anthropic-api-key",
+        "github-token",
+        "config",
+        "fail-on",
+        "dry-run",
+    }
     assert spec["inputs"]["github-token"]["default"] == "${{ github.token }}"
     assert set(spec["outputs"]) == {"tier", "cost-usd", "findings", "blocking"}
     uses = [s["uses"] for s in spec["runs"]["steps"] if "uses" in s]
@@ -142,12 +155,15 @@ def test_action_reviews_a_pull_request_and_a_rerun_changes_nothing(world: PrWorl
 
     base = world.commit({"app.py": "def main():\n    return 1\n"}, "base")
     git(world.repo, "checkout", "-q", "-b", "feature")
-    head = world.commit({"app.py": "def main():\n    x = 1\n    return x\n",
-                         "keys.py": f"K = '{SECRET}'\n"}, "feature")
+    head = world.commit(
+        {"app.py": "def main():\n    x = 1\n    return x\n", "keys.py": f"K = '{SECRET}'\n"},
+        "feature",
+    )
     world.publish(base, head)
     with fake_anthropic() as model:
-        model.responder = lambda req: answer([finding("app.py", 2, "x is pointless",
-                                                      suggestion="    return 1")])
+        model.responder = lambda req: answer(
+            [finding("app.py", 2, "x is pointless", suggestion="    return 1")]
+        )
         env = {"ANTHROPIC_BASE_URL": model.url, "TIERBOT_GITHUB_THROTTLE": "0"}
         given = {"anthropic-api-key": "sk-ant-test-key-000000000000000000"}
         code, _, err, outputs = run_action(world, given, env)
@@ -155,7 +171,8 @@ def test_action_reviews_a_pull_request_and_a_rerun_changes_nothing(world: PrWorl
         assert model.requests and all(
             r.headers.get("x-api-key") == given["anthropic-api-key"]
             or r.headers.get("authorization") == f"Bearer {given['anthropic-api-key']}"
-            for r in model.requests)
+            for r in model.requests
+        )
         assert outputs["findings"] == "2" and outputs["blocking"] == "false"
         assert outputs["tier"] in ("haiku", "sonnet", "opus") and float(outputs["cost-usd"]) > 0
         [summary] = world.summary_comments()
@@ -177,35 +194,48 @@ def test_action_fail_on_and_dry_run_inputs_reach_the_cli(world: PrWorld) -> None
     git(world.repo, "checkout", "-q", "-b", "feature")
     head = world.commit({"keys.py": f"K = '{SECRET}'\n"}, "feature")
     world.publish(base, head)
-    code, _, _, outputs = run_action(world, {"fail-on": "high", "dry-run": "true"},
-                                     {"TIERBOT_GITHUB_THROTTLE": "0"})
+    code, _, _, outputs = run_action(
+        world, {"fail-on": "high", "dry-run": "true"}, {"TIERBOT_GITHUB_THROTTLE": "0"}
+    )
     assert code == 1 and outputs["blocking"] == "true"
     assert world.fake.writes() == []  # dry run: nothing posted
 
 
 def test_action_config_input_is_read_from_the_base_commit(world: PrWorld) -> None:
-    base = world.commit({"app.py": "x = 1\n", "ci/review.yml": "github:\n  max_comments: 1\n"},
-                        "base")
+    base = world.commit(
+        {"app.py": "x = 1\n", "ci/review.yml": "github:\n  max_comments: 1\n"}, "base"
+    )
     git(world.repo, "checkout", "-q", "-b", "feature")
-    head = world.commit({"ci/review.yml": "github:\n  max_comments: 5\n",
-                         "a.py": f"A = '{SECRET}'\n", "b.py": f"B = '{SECRET}'\n"}, "feature")
+    head = world.commit(
+        {
+            "ci/review.yml": "github:\n  max_comments: 5\n",
+            "a.py": f"A = '{SECRET}'\n",
+            "b.py": f"B = '{SECRET}'\n",
+        },
+        "feature",
+    )
     world.publish(base, head)
-    code, _, err, outputs = run_action(world, {"config": "ci/review.yml"},
-                                       {"TIERBOT_GITHUB_THROTTLE": "0"})
+    code, _, err, outputs = run_action(
+        world, {"config": "ci/review.yml"}, {"TIERBOT_GITHUB_THROTTLE": "0"}
+    )
     assert code == 0, err
     assert outputs["findings"] == "2" and len(world.fake.review_comments) == 1
 
 
-@pytest.mark.parametrize("target,schema", [
-    ("action.yml", "vendor.github-actions"),
-    (".github/workflows/tierbot.yml", "vendor.github-workflows"),
-])
+@pytest.mark.parametrize(
+    "target,schema",
+    [
+        ("action.yml", "vendor.github-actions"),
+        (".github/workflows/tierbot.yml", "vendor.github-workflows"),
+    ],
+)
 def test_check_jsonschema(target: str, schema: str) -> None:
     exe = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent))
     if exe is None:
         pytest.skip("check-jsonschema is not installed")
-    proc = subprocess.run([exe, "--builtin-schema", schema, target], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [exe, "--builtin-schema", schema, target], cwd=ROOT, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -213,6 +243,10 @@ def test_zizmor_finds_nothing() -> None:
     exe = shutil.which("zizmor", path=str(Path(sys.executable).parent))
     if exe is None:
         pytest.skip("zizmor is not installed")
-    proc = subprocess.run([exe, "--offline", "action.yml", ".github/workflows/tierbot.yml"],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [exe, "--offline", "action.yml", ".github/workflows/tierbot.yml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

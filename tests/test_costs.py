@@ -20,14 +20,51 @@ SCHEMA = Path(__file__).parent.parent / "tierbot" / "data" / "costs-1.schema.jso
 def seed() -> None:
     now = time.time()
     with Ledger.open() as lg:
-        lg.record(CallRow("r", "", "u1", "haiku", "h", 1000, 100, cost_usd=0.01,
-                          all_opus_cost_usd=0.10, time=now - 3600))
-        lg.record(CallRow("r", "", "u2", "sonnet", "s", 1000, 100, cost_usd=0.05,
-                          all_opus_cost_usd=0.10, time=now - 3600))
-        lg.record(CallRow("r", "", "u3", "opus", "o", 1000, 100, cost_usd=0.10,
-                          all_opus_cost_usd=0.10, time=now - 10 * 86400))
-        lg.record(CallRow("r", "", "u1", "haiku", "h", cache_hit=True, outcome="cache_hit",
-                          time=now - 60))
+        lg.record(
+            CallRow(
+                "r",
+                "",
+                "u1",
+                "haiku",
+                "h",
+                1000,
+                100,
+                cost_usd=0.01,
+                all_opus_cost_usd=0.10,
+                time=now - 3600,
+            )
+        )
+        lg.record(
+            CallRow(
+                "r",
+                "",
+                "u2",
+                "sonnet",
+                "s",
+                1000,
+                100,
+                cost_usd=0.05,
+                all_opus_cost_usd=0.10,
+                time=now - 3600,
+            )
+        )
+        lg.record(
+            CallRow(
+                "r",
+                "",
+                "u3",
+                "opus",
+                "o",
+                1000,
+                100,
+                cost_usd=0.10,
+                all_opus_cost_usd=0.10,
+                time=now - 10 * 86400,
+            )
+        )
+        lg.record(
+            CallRow("r", "", "u1", "haiku", "h", cache_hit=True, outcome="cache_hit", time=now - 60)
+        )
 
 
 def test_json_sums_calls_savings_tiers_and_cache_hits(capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,9 +78,11 @@ def test_json_sums_calls_savings_tiers_and_cache_hits(capsys: pytest.CaptureFixt
     assert data["all_opus_cost_usd"] == pytest.approx(0.30)
     assert data["saved_usd"] == pytest.approx(0.14)
     assert data["saved_pct"] == pytest.approx(46.7)
-    assert data["by_tier"] == {"haiku": {"calls": 1, "cost_usd": 0.01},
-                               "sonnet": {"calls": 1, "cost_usd": 0.05},
-                               "opus": {"calls": 1, "cost_usd": 0.1}}
+    assert data["by_tier"] == {
+        "haiku": {"calls": 1, "cost_usd": 0.01},
+        "sonnet": {"calls": 1, "cost_usd": 0.05},
+        "opus": {"calls": 1, "cost_usd": 0.1},
+    }
 
 
 def test_since_an_age_or_a_date(capsys: pytest.CaptureFixture[str]) -> None:
@@ -77,8 +116,7 @@ def test_empty_ledger_is_not_created_and_reports_zero(capsys: pytest.CaptureFixt
     assert costs.main(None, "json") == 0
     data = json.loads(capsys.readouterr().out)
     jsonschema.validate(data, json.loads(SCHEMA.read_text()))
-    assert (data["calls"], data["cost_usd"], data["saved_pct"], data["by_tier"]) == (0, 0, None,
-                                                                                      {})
+    assert (data["calls"], data["cost_usd"], data["saved_pct"], data["by_tier"]) == (0, 0, None, {})
     assert not (home() / DB_NAME).exists()
 
 

@@ -66,15 +66,30 @@ def test_first_commit_staged_uses_empty_tree(repo: Path) -> None:
 
 def test_awkward_files(repo: Path) -> None:
     long_text = "".join(f"line {i}\n" for i in range(40))
-    commit(repo, {"keep.txt": long_text, "mode.sh": "echo\n", "bin.dat": b"\0\1\2",
-                  "latin.py": b"s = 'caf\xe9'\n", "old name.py": "v = 1\n" * 5})
+    commit(
+        repo,
+        {
+            "keep.txt": long_text,
+            "mode.sh": "echo\n",
+            "bin.dat": b"\0\1\2",
+            "latin.py": b"s = 'caf\xe9'\n",
+            "old name.py": "v = 1\n" * 5,
+        },
+    )
     os.symlink("keep.txt", repo / "link")
     git(repo, "add", "link")
     git(repo, "commit", "-qm", "link")
     git(repo, "mv", "keep.txt", "moved.txt")
     git(repo, "mv", "old name.py", "néw name.py")
-    write(repo, {"néw name.py": "v = 1\n" * 4 + "v = 2\n", "bin.dat": b"\0\3\4",
-                 "latin.py": b"s = 'cr\xe8me'\n", "nonl.py": "a = 1"})
+    write(
+        repo,
+        {
+            "néw name.py": "v = 1\n" * 4 + "v = 2\n",
+            "bin.dat": b"\0\3\4",
+            "latin.py": b"s = 'cr\xe8me'\n",
+            "nonl.py": "a = 1",
+        },
+    )
     (repo / "mode.sh").chmod(0o755)
     (repo / "link").unlink()
     git(repo, "add", "-A")
@@ -138,9 +153,7 @@ def test_bad_revisions(repo: Path, tmp_path: Path) -> None:
 
 
 def test_parse_plain_diff_text() -> None:
-    text = (
-        "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,3 @@\n a\n-b\n+c\n+d\n"
-    )
+    text = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,3 @@\n a\n-b\n+c\n+d\n"
     (f,) = parse(text)
     assert f.path == "x.py" and f.added_lines == ((2, "c"), (3, "d")) and f.lines_removed == 1
     assert f.hunks[0].added == (2, 3) and f.hunks[0].context == (1,)
@@ -148,8 +161,9 @@ def test_parse_plain_diff_text() -> None:
 
 def test_whitespace_only_respects_indentation(repo: Path) -> None:
     commit(repo, {"a.js": "if (x) {\n  y();\n}\n", "b.py": "import os\n\ndef f():\n    pass\n"})
-    commit(repo, {"a.js": "if (x) {\n    y();\n}\n",
-                  "b.py": "\ndef f():\n    import os\n    pass\n"})
+    commit(
+        repo, {"a.js": "if (x) {\n    y();\n}\n", "b.py": "\ndef f():\n    import os\n    pass\n"}
+    )
     files = by_path(read_change(str(repo), "HEAD~1"))
     assert files["a.js"].whitespace_only  # re-indenting JavaScript changes nothing
     assert not files["b.py"].whitespace_only  # moving an import into a function does

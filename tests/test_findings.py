@@ -40,8 +40,14 @@ def files(tmp_path: Path) -> tuple[FileDiff, ...]:
 
 def finding(path: Any = "src/app.py", line: Any = 10, **kw: Any) -> Finding:
     values: dict[str, Any] = dict(
-        path=path, line=line, end_line=None, severity="medium", category="bug",
-        title="Possible bug", message="Something is off.", source="sonnet",
+        path=path,
+        line=line,
+        end_line=None,
+        severity="medium",
+        category="bug",
+        title="Possible bug",
+        message="Something is off.",
+        source="sonnet",
     )
     values.update(kw)
     return Finding(**values)
@@ -88,8 +94,11 @@ def test_filter_modes(files: tuple[FileDiff, ...], mode: str) -> None:
 
 
 def test_unknown_path_is_moved_with_a_note(files: tuple[FileDiff, ...]) -> None:
-    raw = [finding(path="src/elsewhere.py"), finding(path=None, title="n"),
-           finding(path=42, title="i")]
+    raw = [
+        finding(path="src/elsewhere.py"),
+        finding(path=None, title="n"),
+        finding(path=42, title="i"),
+    ]
     kept, moved, notes = anchor(raw, files, "added")
     assert kept == [] and len(moved) == 3
     assert notes == ["3 findings on files not in the change moved to the summary"]
@@ -107,8 +116,14 @@ def test_deleted_file_has_no_new_side(files: tuple[FileDiff, ...]) -> None:
 
 def test_model_paths_are_normalised(files: tuple[FileDiff, ...]) -> None:
     variants = [
-        "./src/app.py", "b/src/app.py", "a/src/app.py", "/src/app.py", " src/app.py ",
-        "`src/app.py`", "src\\app.py", "/home/runner/work/proj/proj/src/app.py",
+        "./src/app.py",
+        "b/src/app.py",
+        "a/src/app.py",
+        "/src/app.py",
+        " src/app.py ",
+        "`src/app.py`",
+        "src\\app.py",
+        "/home/runner/work/proj/proj/src/app.py",
     ]
     kept, moved, _ = anchor([finding(path=p, title=p) for p in variants], files, "added")
     assert moved == []
@@ -124,11 +139,24 @@ def test_a_real_directory_named_b_is_not_stripped(tmp_path: Path) -> None:
     assert [f.path for f in kept] == ["b/src/x.py"]
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    (None, None), (-3, None), (0, None), ("12", 12), (" 7 ", 7), ("ten", None), (10.0, 10),
-    (10.5, None), (float("nan"), None), (float("inf"), None), (True, None), ([10], None),
-    ({"line": 10}, None),
-])
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (None, None),
+        (-3, None),
+        (0, None),
+        ("12", 12),
+        (" 7 ", 7),
+        ("ten", None),
+        (10.0, 10),
+        (10.5, None),
+        (float("nan"), None),
+        (float("inf"), None),
+        (True, None),
+        ([10], None),
+        ({"line": 10}, None),
+    ],
+)
 def test_weird_line_values_become_file_level(
     files: tuple[FileDiff, ...], line: Any, expected: int | None
 ) -> None:
@@ -149,20 +177,34 @@ def test_end_line_clamped_to_its_hunk(files: tuple[FileDiff, ...]) -> None:
     kept, moved, notes = anchor(raw, files, "added")
     assert moved == []
     assert [(f.title, f.end_line) for f in kept] == [
-        ("a", 24), ("b", 22), ("c", None), ("d", None), ("e", None)]
+        ("a", 24),
+        ("b", 22),
+        ("c", None),
+        ("d", None),
+        ("e", None),
+    ]
     assert notes == ["1 finding range clamped to the end of its hunk"]
 
 
 def test_unknown_severity_and_confidence_values(files: tuple[FileDiff, ...]) -> None:
     raw = [
-        finding(severity="Warning", title="a"), finding(severity="purple", title="b"),
-        finding(severity=None, title="c"), finding(confidence=7, title="d"),
-        finding(confidence=-1, title="e"), finding(confidence="high", title="f"),
+        finding(severity="Warning", title="a"),
+        finding(severity="purple", title="b"),
+        finding(severity=None, title="c"),
+        finding(confidence=7, title="d"),
+        finding(confidence=-1, title="e"),
+        finding(confidence="high", title="f"),
     ]
     kept, _, notes = anchor(raw, files, "added")
     got = {f.title: (f.severity, f.confidence) for f in kept}
-    assert got == {"a": ("medium", 1.0), "b": ("info", 1.0), "c": ("info", 1.0),
-                   "d": ("medium", 1.0), "e": ("medium", 0.0), "f": ("medium", 1.0)}
+    assert got == {
+        "a": ("medium", 1.0),
+        "b": ("info", 1.0),
+        "c": ("info", 1.0),
+        "d": ("medium", 1.0),
+        "e": ("medium", 0.0),
+        "f": ("medium", 1.0),
+    }
     assert "2 findings with an unknown severity treated as info" in notes
 
 
@@ -200,8 +242,12 @@ def test_sorted_deterministically(files: tuple[FileDiff, ...]) -> None:
     ]
     kept, _, _ = anchor(raw, files, "added")
     order = [(f.path, f.line, f.severity) for f in kept]
-    assert order == [("src/app.py", 10, "info"), ("src/app.py", 21, "critical"),
-                     ("src/app.py", 21, "low"), ("src/new_name.py", 25, "low")]
+    assert order == [
+        ("src/app.py", 10, "info"),
+        ("src/app.py", 21, "critical"),
+        ("src/app.py", 21, "low"),
+        ("src/new_name.py", 25, "low"),
+    ]
     again, _, _ = anchor(list(reversed(raw)), files, "added")
     assert again == kept
 
@@ -213,13 +259,16 @@ def test_fingerprint_survives_unrelated_line_moves(tmp_path: Path) -> None:
     body = "def f(x):\n    return eval(x)\n"
     first = change_files(tmp_path / "one", {"m.py": "import os\n"}, {"m.py": "import os\n" + body})
     shifted = change_files(
-        tmp_path / "two", {"m.py": "import os\n"},
+        tmp_path / "two",
+        {"m.py": "import os\n"},
         {"m.py": "import os\nimport sys\n\n\n" + body.replace("    return", "        return")},
     )
-    a, _, _ = anchor([finding(path="m.py", line=3, title="eval of input on line 3")], first,
-                     "added")
-    b, _, _ = anchor([finding(path="m.py", line=6, title="Eval of input on line 6")], shifted,
-                     "added")
+    a, _, _ = anchor(
+        [finding(path="m.py", line=3, title="eval of input on line 3")], first, "added"
+    )
+    b, _, _ = anchor(
+        [finding(path="m.py", line=6, title="Eval of input on line 6")], shifted, "added"
+    )
     assert len(a) == len(b) == 1
     assert a[0].fingerprint == b[0].fingerprint
     assert len(a[0].fingerprint) == 16 and int(a[0].fingerprint, 16) >= 0
@@ -237,11 +286,13 @@ def test_fingerprint_separates_what_differs() -> None:
     }
     assert len(fps) == 6
     # Not affected by severity, message, source or confidence: the poster dedupes across pushes.
-    same = dataclasses.replace(base, severity="high", message="other", source="opus",
-                               confidence=0.2)
+    same = dataclasses.replace(
+        base, severity="high", message="other", source="opus", confidence=0.2
+    )
     assert fingerprint(same, "x = 1") == fingerprint(base, "x = 1")
     assert fingerprint(dataclasses.replace(base, path="./src/app.py"), "x=1") == fingerprint(
-        base, "  x = 1")
+        base, "  x = 1"
+    )
 
 
 def test_context_line_text_is_used_for_fingerprints(files: tuple[FileDiff, ...]) -> None:
@@ -253,15 +304,32 @@ def test_context_line_text_is_used_for_fingerprints(files: tuple[FileDiff, ...])
 # ----------------------------------------------------------------------- severities, fail-on
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("critical", "critical"), ("BLOCKER", "critical"), ("fatal", "critical"),
-    ("high", "high"), ("Error", "high"), ("major", "high"),
-    ("medium", "medium"), ("warning", "medium"), ("WARN", "medium"),
-    ("low", "low"), ("minor", "low"),
-    ("info", "info"), ("note", "info"), ("nit", "info"), ("Nitpick", "info"),
-    (" High ", "high"), ("**high**", "high"),
-    ("purple", None), ("", None), (None, None), (3, None),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("critical", "critical"),
+        ("BLOCKER", "critical"),
+        ("fatal", "critical"),
+        ("high", "high"),
+        ("Error", "high"),
+        ("major", "high"),
+        ("medium", "medium"),
+        ("warning", "medium"),
+        ("WARN", "medium"),
+        ("low", "low"),
+        ("minor", "low"),
+        ("info", "info"),
+        ("note", "info"),
+        ("nit", "info"),
+        ("Nitpick", "info"),
+        (" High ", "high"),
+        ("**high**", "high"),
+        ("purple", None),
+        ("", None),
+        (None, None),
+        (3, None),
+    ],
+)
 def test_normalise_severity(value: Any, expected: str | None) -> None:
     assert normalise_severity(value) == expected
 

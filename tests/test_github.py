@@ -13,19 +13,40 @@ from tierbot.records import FileDiff, Finding, Hunk
 PATCH = "@@ -1,3 +1,5 @@\n a\n+b\n+c\n d\n e\n@@ -20,2 +22,3 @@\n x\n+y\n z"
 
 
-def finding(path: str = "f.py", line: int | None = 2, end: int | None = None, *,
-            severity: str = "medium", title: str = "t", fp: str = "",
-            suggestion: str | None = None) -> Finding:
-    return Finding(path=path, line=line, end_line=end, severity=severity,  # type: ignore[arg-type]
-                   category="bug", title=title, message="m", source="sonnet",
-                   suggestion=suggestion, fingerprint=fp)
+def finding(
+    path: str = "f.py",
+    line: int | None = 2,
+    end: int | None = None,
+    *,
+    severity: str = "medium",
+    title: str = "t",
+    fp: str = "",
+    suggestion: str | None = None,
+) -> Finding:
+    return Finding(
+        path=path,
+        line=line,
+        end_line=end,
+        severity=severity,  # type: ignore[arg-type]
+        category="bug",
+        title=title,
+        message="m",
+        source="sonnet",
+        suggestion=suggestion,
+        fingerprint=fp,
+    )
 
 
 def diff_file() -> FileDiff:
-    return FileDiff(path="f.py", old_path=None, status="modified", hunks=(
-        Hunk(1, 3, 1, 5, added=(2, 3), context=(1, 4, 5), removed=0),
-        Hunk(20, 2, 22, 3, added=(23,), context=(22, 24), removed=0),
-    ))
+    return FileDiff(
+        path="f.py",
+        old_path=None,
+        status="modified",
+        hunks=(
+            Hunk(1, 3, 1, 5, added=(2, 3), context=(1, 4, 5), removed=0),
+            Hunk(20, 2, 22, 3, added=(23,), context=(22, 24), removed=0),
+        ),
+    )
 
 
 def test_diff_lines_agree_with_the_files_api_patch() -> None:
@@ -35,10 +56,14 @@ def test_diff_lines_agree_with_the_files_api_patch() -> None:
 
 def test_plan_puts_only_diff_lines_inline_most_severe_first_and_caps() -> None:
     lines = gh.diff_lines([diff_file()])
-    fs = [finding(line=2, severity="low", title="a"), finding(line=3, severity="critical",
-          title="b"), finding(line=23, severity="high", title="c"),
-          finding(line=10, title="off"), finding("other.py", 1, title="elsewhere"),
-          finding(line=None, title="file-level")]
+    fs = [
+        finding(line=2, severity="low", title="a"),
+        finding(line=3, severity="critical", title="b"),
+        finding(line=23, severity="high", title="c"),
+        finding(line=10, title="off"),
+        finding("other.py", 1, title="elsewhere"),
+        finding(line=None, title="file-level"),
+    ]
     plan = gh.plan_comments(fs, lines, set(), max_comments=2)
     assert [p.finding.title for p in plan.inline] == ["b", "c"]
     assert [f.title for f in plan.over_limit] == ["a"]
@@ -86,8 +111,12 @@ def test_pull_from_payload_and_fork_detection() -> None:
         pr = Pull(3, "1" * 40, "2" * 40, draft=True)
         payload = fake.pull_json(pr)
         info = gh.pull_from_payload(payload, fake.full_name)
-        assert (info.number, info.base_sha, info.head_sha, info.draft) == (3, "1" * 40,
-                                                                            "2" * 40, True)
+        assert (info.number, info.base_sha, info.head_sha, info.draft) == (
+            3,
+            "1" * 40,
+            "2" * 40,
+            True,
+        )
         assert not info.from_fork
         payload["head"]["repo"] = {"full_name": "someone/demo"}
         assert gh.pull_from_payload(payload, fake.full_name).from_fork
@@ -112,13 +141,21 @@ def client(fake: FakeGitHub) -> gh.Client:
 
 def test_client_posts_reviews_github_accepts_and_gets_422_for_the_rest(fake: FakeGitHub) -> None:
     c = client(fake)
-    ok = {"path": "f.py", "line": 4, "start_line": 2, "start_side": "RIGHT", "side": "RIGHT",
-          "body": "x"}
+    ok = {
+        "path": "f.py",
+        "line": 4,
+        "start_line": 2,
+        "start_side": "RIGHT",
+        "side": "RIGHT",
+        "body": "x",
+    }
     c.post_review("2" * 40, "body", "COMMENT", [ok])
     assert fake.reviews[-1]["commit_id"] == "2" * 40
-    for bad in ({**ok, "line": 10, "start_line": None},  # not a diff line
-                {**ok, "start_line": 4},  # start not below line
-                {**ok, "start_line": 3, "line": 23}):  # across hunks
+    for bad in (
+        {**ok, "line": 10, "start_line": None},  # not a diff line
+        {**ok, "start_line": 4},  # start not below line
+        {**ok, "start_line": 3, "line": 23},
+    ):  # across hunks
         bad = {k: v for k, v in bad.items() if v is not None}
         with pytest.raises(gh.ReviewRejected):
             c.post_review("2" * 40, "body", "COMMENT", [bad])
@@ -129,8 +166,9 @@ def test_client_posts_reviews_github_accepts_and_gets_422_for_the_rest(fake: Fak
 def test_client_finds_only_trusted_markers_across_pages(fake: FakeGitHub) -> None:
     for i in range(45):  # more than one page of comments
         fake.add_comment(7, f"chatter {i}", CONTRIBUTOR_USER, "CONTRIBUTOR")
-    fake.add_comment(7, f"{gh.SUMMARY_MARKER}\n<!-- tierbot:head={'9' * 40} -->",
-                     CONTRIBUTOR_USER, "CONTRIBUTOR")
+    fake.add_comment(
+        7, f"{gh.SUMMARY_MARKER}\n<!-- tierbot:head={'9' * 40} -->", CONTRIBUTOR_USER, "CONTRIBUTOR"
+    )
     ours = fake.add_comment(7, f"{gh.SUMMARY_MARKER}\n<!-- tierbot:head={'2' * 40} -->", BOT)
     c = client(fake)
     found = c.existing()

@@ -24,16 +24,15 @@ def test_history_counts_changes_fixes_authors_and_age(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "r")
     t0 = 1_600_000_000
     commit(repo, {"a.py": "1\n", "b.py": "1\n"}, "initial", when=t0)
-    commit(repo, {"a.py": "2\n"}, "Fix crash in a", author="Bob <BOB@example.com>",
-           when=t0 + 10 * DAY)
-    commit(repo, {"a.py": "3\n"}, "Add feature", author="Bob <bob@example.com>",
-           when=t0 + 20 * DAY)
+    commit(
+        repo, {"a.py": "2\n"}, "Fix crash in a", author="Bob <BOB@example.com>", when=t0 + 10 * DAY
+    )
+    commit(repo, {"a.py": "3\n"}, "Add feature", author="Bob <bob@example.com>", when=t0 + 20 * DAY)
     commit(repo, {"c.py": "1\n"}, "Add c", when=t0 + 30 * DAY)
     base = commit(repo, {"d.txt": "x\n"}, "unrelated", when=t0 + 40 * DAY)
 
     hist = file_history(str(repo), base, ["a.py", "b.py", "new.py"], 100)
-    assert hist["a.py"] == FileHistory(changes=3, fixes=1, authors=2, age_days=40.0,
-                                       last_days=20.0)
+    assert hist["a.py"] == FileHistory(changes=3, fixes=1, authors=2, age_days=40.0, last_days=20.0)
     assert hist["b.py"] == FileHistory(1, 0, 1, 40.0, 40.0)
     assert hist["new.py"] == FileHistory(0, 0, 0, None, None)
 
@@ -63,8 +62,12 @@ def test_history_never_fails_the_review(tmp_path: Path) -> None:
 def test_history_is_fast_for_many_paths(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "r")
     for i in range(30):
-        commit(repo, {f"pkg/m{j}.py": f"{i}\n" for j in range(i % 7, 250, 7)}, f"change {i}",
-               when=1_600_000_000 + i * DAY)
+        commit(
+            repo,
+            {f"pkg/m{j}.py": f"{i}\n" for j in range(i % 7, 250, 7)},
+            f"change {i}",
+            when=1_600_000_000 + i * DAY,
+        )
     paths = [f"pkg/m{j}.py" for j in range(250)]
     start = time.perf_counter()
     hist = file_history(str(repo), "HEAD", paths, 2000)
@@ -86,11 +89,23 @@ def test_history_counts_the_projects_fix_rate_without_merges(tmp_path: Path) -> 
     commit(repo, {"b.py": "1\n"}, "Fix bug in b", when=t0 + DAY)
     git(repo, "checkout", "-q", "main")
     commit(repo, {"c.py": "1\n"}, "Fix crash in c", when=t0 + 2 * DAY)
-    git(repo, "merge", "-q", "--no-ff", "-m", "Merge branch 'fix-everything'", "topic",
-        env={"GIT_AUTHOR_DATE": f"{t0 + 3 * DAY} +0000",
-             "GIT_COMMITTER_DATE": f"{t0 + 3 * DAY} +0000",
-             "GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "A",
-             "GIT_COMMITTER_EMAIL": "a@x"})
+    git(
+        repo,
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge branch 'fix-everything'",
+        "topic",
+        env={
+            "GIT_AUTHOR_DATE": f"{t0 + 3 * DAY} +0000",
+            "GIT_COMMITTER_DATE": f"{t0 + 3 * DAY} +0000",
+            "GIT_AUTHOR_NAME": "A",
+            "GIT_AUTHOR_EMAIL": "a@x",
+            "GIT_COMMITTER_NAME": "A",
+            "GIT_COMMITTER_EMAIL": "a@x",
+        },
+    )
     hist = file_history(str(repo), "HEAD", ["a.py", "b.py"], 100)
     assert (hist.commits, hist.fixes) == (3, 2)  # the merge is neither
     assert hist["b.py"].fixes == 1

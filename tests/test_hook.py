@@ -14,7 +14,6 @@ from tierbot.cli import main
 CODE = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(30))
 
 
-
 @pytest.fixture
 def staged(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     commit(repo, {"app/core.py": CODE, "README.md": "# x\n"})
@@ -30,8 +29,9 @@ def hook(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out, err
 
 
-def test_blocking_finding_fails_the_commit(staged: Path, fake: FakeAnthropic,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_blocking_finding_fails_the_commit(
+    staged: Path, fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake.script("*", answer([finding("app/core.py", 92, "eval of input", severity="high")]))
     code, out, _ = hook(capsys)
     assert code == 1
@@ -40,8 +40,9 @@ def test_blocking_finding_fails_the_commit(staged: Path, fake: FakeAnthropic,
     assert len(fake.requests) == 1
 
 
-def test_low_finding_passes_and_rerun_is_free(staged: Path, fake: FakeAnthropic,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_low_finding_passes_and_rerun_is_free(
+    staged: Path, fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake.script("*", answer([finding("app/core.py", 91, "naming", severity="low")]))
     code, out, _ = hook(capsys)
     assert code == 0 and "app/core.py:91: low: naming" in out
@@ -53,8 +54,9 @@ def test_low_finding_passes_and_rerun_is_free(staged: Path, fake: FakeAnthropic,
     assert "$0.0000 spent" in out
 
 
-def test_commit_is_capped_at_sonnet(staged: Path, fake: FakeAnthropic,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_commit_is_capped_at_sonnet(
+    staged: Path, fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
     write(staged, {".tierbot.yml": "routing:\n  thresholds: {sonnet: 0.0, opus: 0.0}\n"})
     code, _, _ = hook(capsys)
     assert code == 0
@@ -70,8 +72,9 @@ def test_no_key_runs_rules_and_says_so(staged: Path, capsys: pytest.CaptureFixtu
     assert "model review skipped" in out
 
 
-def test_outage_never_blocks(staged: Path, fake: FakeAnthropic,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_outage_never_blocks(
+    staged: Path, fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake.script("*", *[error(529)] * 10)
     code, _, err = hook(capsys)
     assert code == 0
@@ -79,16 +82,18 @@ def test_outage_never_blocks(staged: Path, fake: FakeAnthropic,
     assert len(warnings) == 1 and "not blocking" in warnings[0]
 
 
-def test_outage_blocks_when_closed(staged: Path, fake: FakeAnthropic,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_outage_blocks_when_closed(
+    staged: Path, fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
     write(staged, {".tierbot.yml": "hook:\n  on_error: closed\n"})
     fake.script("*", *[error(401)] * 3)
     code, _, err = hook(capsys)
     assert code == 3 and "ANTHROPIC_API_KEY" in err
 
 
-def test_timeout_keeps_what_finished(staged: Path, fake: FakeAnthropic,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_timeout_keeps_what_finished(
+    staged: Path, fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
     write(staged, {".tierbot.yml": "hook:\n  timeout_s: 1\n"})
     fake.script("*", answer([], delay=4.0))
     code, out, err = hook(capsys)
@@ -98,9 +103,12 @@ def test_timeout_keeps_what_finished(staged: Path, fake: FakeAnthropic,
     assert re.search(r"unit u1 \(\w+\) failed: the API did not answer within 1s", out)
 
 
-def test_docs_only_commit_makes_no_call(repo: Path, fake: FakeAnthropic,
-                                        monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_docs_only_commit_makes_no_call(
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     commit(repo, {"README.md": "# x\n", "poetry.lock": "a\n"})
     write(repo, {"README.md": "# x\n\nMore words.\n", "poetry.lock": "b\n"})
     git(repo, "add", "-A")
@@ -110,11 +118,16 @@ def test_docs_only_commit_makes_no_call(repo: Path, fake: FakeAnthropic,
     assert "[skip]" in out
 
 
-def test_push_range_reaches_opus(repo: Path, fake: FakeAnthropic,
-                                 monkeypatch: pytest.MonkeyPatch,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
-    old = commit(repo, {"app/core.py": CODE, ".tierbot.yml":
-                        "routing:\n  thresholds: {sonnet: 0.0, opus: 0.0}\n"})
+def test_push_range_reaches_opus(
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    old = commit(
+        repo,
+        {"app/core.py": CODE, ".tierbot.yml": "routing:\n  thresholds: {sonnet: 0.0, opus: 0.0}\n"},
+    )
     commit(repo, {"app/core.py": CODE + "def pushed():\n    return 1\n"})
     new = commit(repo, {"app/other.py": "X = 1\n"})
     write(repo, {"app/staged.py": "unrelated = True\n"})

@@ -14,7 +14,8 @@ from tierbot.review.ledger import DB_NAME, CallRow, Ledger
 
 
 def test_home_honours_tierbot_home_then_xdg_then_the_user_cache(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TIERBOT_HOME", str(tmp_path / "th"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert ledger.home() == tmp_path / "th"
@@ -26,19 +27,49 @@ def test_home_honours_tierbot_home_then_xdg_then_the_user_cache(
     assert ledger.home() == tmp_path / "h" / ".cache" / "tierbot"
 
 
-def test_open_creates_the_database_under_home(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_creates_the_database_under_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TIERBOT_HOME", str(tmp_path / "deep" / "home"))
     with Ledger.open() as lg:
-        lg.record(CallRow("r", "HEAD~1", "u1", "haiku", "claude-haiku-5-5", 10, 20, 30, 40,
-                          0.5, 1.5, outcome="ok"))
+        lg.record(
+            CallRow(
+                "r",
+                "HEAD~1",
+                "u1",
+                "haiku",
+                "claude-haiku-5-5",
+                10,
+                20,
+                30,
+                40,
+                0.5,
+                1.5,
+                outcome="ok",
+            )
+        )
     db = sqlite3.connect(tmp_path / "deep" / "home" / DB_NAME)
-    row = db.execute("SELECT repo, range, unit, tier, model, input_tokens, output_tokens,"
-                     " cache_write_tokens, cache_read_tokens, cost_usd, all_opus_cost_usd,"
-                     " cache_hit, outcome FROM calls").fetchone()
+    row = db.execute(
+        "SELECT repo, range, unit, tier, model, input_tokens, output_tokens,"
+        " cache_write_tokens, cache_read_tokens, cost_usd, all_opus_cost_usd,"
+        " cache_hit, outcome FROM calls"
+    ).fetchone()
     db.close()
-    assert row == ("r", "HEAD~1", "u1", "haiku", "claude-haiku-5-5", 10, 20, 30, 40, 0.5, 1.5,
-                   0, "ok")
+    assert row == (
+        "r",
+        "HEAD~1",
+        "u1",
+        "haiku",
+        "claude-haiku-5-5",
+        10,
+        20,
+        30,
+        40,
+        0.5,
+        1.5,
+        0,
+        "ok",
+    )
 
 
 def test_calls_since_filters_by_time(tmp_path: Path) -> None:
@@ -68,8 +99,11 @@ def test_threads_and_two_handles_write_without_losing_rows(tmp_path: Path) -> No
         for i in range(25):
             lg.record(CallRow("r", "", f"{name}{i}", "haiku", "m", cost_usd=0.001))
 
-    threads = [threading.Thread(target=write, args=(lg, f"{n}{lg is a}"))
-               for n in range(3) for lg in (a, b)]
+    threads = [
+        threading.Thread(target=write, args=(lg, f"{n}{lg is a}"))
+        for n in range(3)
+        for lg in (a, b)
+    ]
     for t in threads:
         t.start()
     for t in threads:

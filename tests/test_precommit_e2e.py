@@ -21,8 +21,16 @@ HERE = Path(__file__).resolve().parents[1]
 
 def snapshot_of_this_repo(dest: Path) -> str:
     """This work tree as one commit (uncommitted edits included), so its rev is stable."""
-    files = subprocess.run(("git", "ls-files", "-co", "--exclude-standard", "-z"), cwd=HERE,
-                           check=True, capture_output=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ("git", "ls-files", "-co", "--exclude-standard", "-z"),
+            cwd=HERE,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     dest.mkdir()
     git(dest, "init", "-q")
     for name in filter(None, files):
@@ -37,8 +45,15 @@ def snapshot_of_this_repo(dest: Path) -> str:
 
 def run(repo: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
     # git hooks write to stderr; keep one stream, in order, as a user sees it.
-    return subprocess.run(argv, cwd=repo, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=600)
+    return subprocess.run(
+        argv,
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.timeout(900)
@@ -48,19 +63,33 @@ def test_git_commit_and_push_through_pre_commit(repo: Path, tmp_path: Path) -> N
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", str(remote))
     code = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(20))
-    commit(repo, {
-        "app/core.py": code, "README.md": "# demo\n",
-        ".pre-commit-config.yaml": (
-            f"repos:\n- repo: {tmp_path / 'tierbot-src'}\n  rev: {rev}\n  hooks:\n"
-            "  - id: tierbot\n    verbose: true\n  - id: tierbot-push\n    verbose: true\n"
-        ),
-    })
+    commit(
+        repo,
+        {
+            "app/core.py": code,
+            "README.md": "# demo\n",
+            ".pre-commit-config.yaml": (
+                f"repos:\n- repo: {tmp_path / 'tierbot-src'}\n  rev: {rev}\n  hooks:\n"
+                "  - id: tierbot\n    verbose: true\n  - id: tierbot-push\n    verbose: true\n"
+            ),
+        },
+    )
     git(repo, "remote", "add", "origin", str(remote))
     git(repo, "push", "-q", "origin", "main")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
     env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
-    install = run(repo, env, sys.executable, "-m", "pre_commit", "install",
-                  "--hook-type", "pre-commit", "--hook-type", "pre-push")
+    install = run(
+        repo,
+        env,
+        sys.executable,
+        "-m",
+        "pre_commit",
+        "install",
+        "--hook-type",
+        "pre-commit",
+        "--hook-type",
+        "pre-push",
+    )
     assert install.returncode == 0, install.stdout
 
     with fake_anthropic() as fake:

@@ -16,22 +16,40 @@ S = fake_secrets()
 
 # (line as it would appear in real code/config, the secret planted in it, expected kind)
 POSITIVE = [
-    (f'aws_access_key_id = "{S["aws_access_key_id"]}"', S["aws_access_key_id"],
-     "aws_access_key_id"),
-    (f'AWS_SECRET_ACCESS_KEY="{S["aws_secret_access_key"]}"', S["aws_secret_access_key"],
-     "aws_secret_access_key"),
-    (f"  aws_secret_access_key: {S['aws_secret_access_key']}", S["aws_secret_access_key"],
-     "aws_secret_access_key"),
-    (f'const octokit = new Octokit({{ auth: "{S["github_token"]}" }});', S["github_token"],
-     "github_token"),
+    (
+        f'aws_access_key_id = "{S["aws_access_key_id"]}"',
+        S["aws_access_key_id"],
+        "aws_access_key_id",
+    ),
+    (
+        f'AWS_SECRET_ACCESS_KEY="{S["aws_secret_access_key"]}"',
+        S["aws_secret_access_key"],
+        "aws_secret_access_key",
+    ),
+    (
+        f"  aws_secret_access_key: {S['aws_secret_access_key']}",
+        S["aws_secret_access_key"],
+        "aws_secret_access_key",
+    ),
+    (
+        f'const octokit = new Octokit({{ auth: "{S["github_token"]}" }});',
+        S["github_token"],
+        "github_token",
+    ),
     (f"GH_TOKEN={S['github_pat']}", S["github_pat"], "github_token"),
-    (f'client = anthropic.Anthropic(api_key="{S["anthropic_api_key"]}")',
-     S["anthropic_api_key"], "anthropic_api_key"),
+    (
+        f'client = anthropic.Anthropic(api_key="{S["anthropic_api_key"]}")',
+        S["anthropic_api_key"],
+        "anthropic_api_key",
+    ),
     (f"OPENAI_API_KEY = '{S['openai_api_key']}'", S["openai_api_key"], "openai_api_key"),
     (f'slack = WebClient(token="{S["slack_token"]}")', S["slack_token"], "slack_token"),
     (f'stripe.api_key = "{S["stripe_key"]}"', S["stripe_key"], "stripe_key"),
-    (f'<meta name="maps-key" content="{S["google_api_key"]}">', S["google_api_key"],
-     "google_api_key"),
+    (
+        f'<meta name="maps-key" content="{S["google_api_key"]}">',
+        S["google_api_key"],
+        "google_api_key",
+    ),
     (f"//registry.npmjs.org/:_authToken={S['npm_token']}", S["npm_token"], "npm_token"),
     (f'headers = {{"Authorization": "Bearer {S["jwt"]}"}}', S["jwt"], "jwt"),
     (f'client_secret = "{S["generic_secret"]}"', S["generic_secret"], "generic_secret"),
@@ -41,8 +59,11 @@ POSITIVE = [
     (f"DB_PASSWORD={S['generic_secret']}", S["generic_secret"], "generic_secret"),
     (f"export SIGNING_KEY={S['generic_secret']}", S["generic_secret"], "generic_secret"),
     (f"  password: {S['generic_secret']}", S["generic_secret"], "generic_secret"),
-    (f'DATABASE_URL = "postgres://app:{S["url_password"]}@db.internal:5432/app"',
-     S["url_password"], "url_password"),
+    (
+        f'DATABASE_URL = "postgres://app:{S["url_password"]}@db.internal:5432/app"',
+        S["url_password"],
+        "url_password",
+    ),
 ]
 
 # Ordinary code that mentions tokens, keys and passwords without containing one.
@@ -94,7 +115,7 @@ def test_each_detector_finds_its_secret(line: str, secret: str, kind: str) -> No
     matches = find_secrets(line)
     assert [m.kind for m in matches] == [kind]
     m = matches[0]
-    assert secret in line[m.start:m.end]
+    assert secret in line[m.start : m.end]
     assert kind in KIND_LABELS
     redacted, count = redact(line)
     assert count == 1
@@ -111,16 +132,21 @@ def test_normal_code_is_not_a_secret(line: str) -> None:
 def test_no_secret_survives_redacting_a_realistic_patch() -> None:
     key = private_key_lines("OPENSSH", 6)
     lines = [line for line, _, _ in POSITIVE]
-    patch = "\n".join([
-        "diff --git a/settings.py b/settings.py",
-        "@@ -1,3 +1,40 @@",
-        " import os",
-        *("+" + line for line in lines),
-        "+KEY = '''",
-        *("+" + line for line in key),
-        "+'''",
-        " DEBUG = False",
-    ]) + "\n"
+    patch = (
+        "\n".join(
+            [
+                "diff --git a/settings.py b/settings.py",
+                "@@ -1,3 +1,40 @@",
+                " import os",
+                *("+" + line for line in lines),
+                "+KEY = '''",
+                *("+" + line for line in key),
+                "+'''",
+                " DEBUG = False",
+            ]
+        )
+        + "\n"
+    )
     redacted, count = redact(patch)
     for _, secret, _ in POSITIVE:
         assert secret not in redacted
@@ -191,24 +217,65 @@ def test_entropy() -> None:
     assert shannon_entropy(S["generic_secret"]) > 3.0
 
 
-@pytest.mark.parametrize("path", [
-    ".env", "config/.env", ".env.production", "deploy/.env.local", "prod.env", "certs/server.pem",
-    "tls/server.key", "home/.ssh/id_rsa", "id_rsa.pub", "keys/id_ed25519", "id_ecdsa", "id_dsa",
-    "store.p12", "cert.PFX", "android/release.keystore", "app.jks", ".netrc", ".aws/credentials",
-    "ops/.aws/credentials", ".git-credentials", ".npmrc", ".pypirc", "credentials.json",
-    "gcp/service-account-prod.json", "infra/terraform.tfstate", "prod.tfvars", ".htpasswd",
-    ".docker/config.json", "config/secrets.yml", "AuthKey_ABC123.p8",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".env",
+        "config/.env",
+        ".env.production",
+        "deploy/.env.local",
+        "prod.env",
+        "certs/server.pem",
+        "tls/server.key",
+        "home/.ssh/id_rsa",
+        "id_rsa.pub",
+        "keys/id_ed25519",
+        "id_ecdsa",
+        "id_dsa",
+        "store.p12",
+        "cert.PFX",
+        "android/release.keystore",
+        "app.jks",
+        ".netrc",
+        ".aws/credentials",
+        "ops/.aws/credentials",
+        ".git-credentials",
+        ".npmrc",
+        ".pypirc",
+        "credentials.json",
+        "gcp/service-account-prod.json",
+        "infra/terraform.tfstate",
+        "prod.tfvars",
+        ".htpasswd",
+        ".docker/config.json",
+        "config/secrets.yml",
+        "AuthKey_ABC123.p8",
+    ],
+)
 def test_never_send_paths(path: str) -> None:
     assert never_send(path)
     assert never_send("./" + path)
 
 
-@pytest.mark.parametrize("path", [
-    "app.py", ".env.example", "config/.env.sample", ".env.template", "src/credentials/views.py",
-    "docs/secrets.md", "keyboard.py", "src/env.py", "environment.yml", "monkey.js",
-    "tests/test_tokens.py", "src/auth/keys.py", "docker/config.yaml", "package.json",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "app.py",
+        ".env.example",
+        "config/.env.sample",
+        ".env.template",
+        "src/credentials/views.py",
+        "docs/secrets.md",
+        "keyboard.py",
+        "src/env.py",
+        "environment.yml",
+        "monkey.js",
+        "tests/test_tokens.py",
+        "src/auth/keys.py",
+        "docker/config.yaml",
+        "package.json",
+    ],
+)
 def test_normal_paths_are_sent(path: str) -> None:
     assert not never_send(path)
 
@@ -231,11 +298,14 @@ def test_import_is_cheap() -> None:
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("line", [
-    'URL = "http://user:password123@example.org/"',
-    'URL = "https://a%20secret:x9Fk2mQ7zL@example.com/path"',
-    'URL = "https://bob:Zq81LmX0pW4r@api.example"',
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        'URL = "http://user:password123@example.org/"',
+        'URL = "https://a%20secret:x9Fk2mQ7zL@example.com/path"',
+        'URL = "https://bob:Zq81LmX0pW4r@api.example"',
+    ],
+)
 def test_example_domain_credentials_are_not_secrets(line: str) -> None:
     assert find_secrets(line) == []
 

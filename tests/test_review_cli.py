@@ -16,8 +16,9 @@ SCHEMA = json.loads(
 )
 
 
-def run(capsys: pytest.CaptureFixture[str], repo: Path, monkeypatch: pytest.MonkeyPatch,
-        *argv: str) -> tuple[int, str, str]:
+def run(
+    capsys: pytest.CaptureFixture[str], repo: Path, monkeypatch: pytest.MonkeyPatch, *argv: str
+) -> tuple[int, str, str]:
     monkeypatch.chdir(repo)
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -33,8 +34,9 @@ def history(repo: Path) -> Path:
     return repo
 
 
-def test_review_head3_offline(history: Path, capsys: pytest.CaptureFixture[str],
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_review_head3_offline(
+    history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, out, err = run(capsys, history, monkeypatch, "review", "HEAD~3")
     assert code == 0
     assert "src/ (2 files)" in out and "lockfile" in out
@@ -43,8 +45,9 @@ def test_review_head3_offline(history: Path, capsys: pytest.CaptureFixture[str],
 
 
 @pytest.mark.parametrize("dry", [True, False])
-def test_json_validates(history: Path, capsys: pytest.CaptureFixture[str],
-                        monkeypatch: pytest.MonkeyPatch, dry: bool) -> None:
+def test_json_validates(
+    history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, dry: bool
+) -> None:
     argv = ["review", "HEAD~3", "--format", "json"] + (["--dry-run"] if dry else [])
     code, out, _ = run(capsys, history, monkeypatch, *argv)
     doc = json.loads(out)
@@ -62,14 +65,27 @@ def test_json_validates(history: Path, capsys: pytest.CaptureFixture[str],
     assert doc["estimate"]["all_opus_cost_usd"] > doc["estimate"]["cost_usd"] > 0
 
 
-def test_findings_fail_and_output_file(history: Path, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_findings_fail_and_output_file(
+    history: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     key = "AKIA" + "QWERTYUIOPASDFGH"
     write(history, {"src/conf.py": f'AWS_KEY = "{key}"\n<<<<<<< HEAD\n'})
     git(history, "add", "-A")
     out_file = tmp_path / "r.json"
-    code, out, _ = run(capsys, history, monkeypatch, "review", "--staged", "--format", "json",
-                       "--output", str(out_file))
+    code, out, _ = run(
+        capsys,
+        history,
+        monkeypatch,
+        "review",
+        "--staged",
+        "--format",
+        "json",
+        "--output",
+        str(out_file),
+    )
     assert code == 1 and out == ""
     doc = json.loads(out_file.read_text())
     severities = {f["severity"] for f in doc["findings"]}
@@ -79,20 +95,35 @@ def test_findings_fail_and_output_file(history: Path, capsys: pytest.CaptureFixt
     assert code == 0
 
 
-def test_forced_tier_and_path_filter(history: Path, capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out, _ = run(capsys, history, monkeypatch, "review", "HEAD~3", "--dry-run",
-                       "--format", "json", "--tier", "opus", "--", "src")
+def test_forced_tier_and_path_filter(
+    history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, _ = run(
+        capsys,
+        history,
+        monkeypatch,
+        "review",
+        "HEAD~3",
+        "--dry-run",
+        "--format",
+        "json",
+        "--tier",
+        "opus",
+        "--",
+        "src",
+    )
     doc = json.loads(out)
     assert code == 0 and doc["route"]["tier"] == "opus"
     assert {s["path"] for s in doc["analysis"]["file_stats"]} == {"src/app.py", "src/util.py"}
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "sarif", "github"])
-def test_every_format_renders(history: Path, capsys: pytest.CaptureFixture[str],
-                              monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
-    code, out, _ = run(capsys, history, monkeypatch, "review", "HEAD~3", "--dry-run",
-                       "--format", fmt)
+def test_every_format_renders(
+    history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    code, out, _ = run(
+        capsys, history, monkeypatch, "review", "HEAD~3", "--dry-run", "--format", fmt
+    )
     assert code == 0
     # Annotations exist only for findings; every other format always says something.
     assert out.strip() or fmt == "github"
@@ -109,30 +140,46 @@ BAD = [
 
 
 @pytest.mark.parametrize(("argv", "message"), BAD)
-def test_bad_input_exit_2(history: Path, capsys: pytest.CaptureFixture[str],
-                          monkeypatch: pytest.MonkeyPatch, argv: list[str], message: str) -> None:
+def test_bad_input_exit_2(
+    history: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    message: str,
+) -> None:
     code, _, err = run(capsys, history, monkeypatch, *argv)
     assert code == 2
     assert message in err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 3
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("routing:\n  treshold: 1\n", "unknown key 'routing.treshold' (did you mean 'thresholds'?)"),
-    ("fail_on: [\n", "line 2"),
-    ("hook:\n  timeout_s: soon\n", "'hook.timeout_s' must be a number"),
-    ("- a\n- b\n", "top level must be a mapping"),
-])
-def test_invalid_config(history: Path, capsys: pytest.CaptureFixture[str],
-                        monkeypatch: pytest.MonkeyPatch, text: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "routing:\n  treshold: 1\n",
+            "unknown key 'routing.treshold' (did you mean 'thresholds'?)",
+        ),
+        ("fail_on: [\n", "line 2"),
+        ("hook:\n  timeout_s: soon\n", "'hook.timeout_s' must be a number"),
+        ("- a\n- b\n", "top level must be a mapping"),
+    ],
+)
+def test_invalid_config(
+    history: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    message: str,
+) -> None:
     write(history, {".tierbot.yml": text})
     code, _, err = run(capsys, history, monkeypatch, "review", "HEAD~1", "--dry-run")
     assert code == 2 and message in err and "Traceback" not in err
 
 
-def test_not_a_repo_and_empty_repo(tmp_path: Path, repo: Path,
-                                   capsys: pytest.CaptureFixture[str],
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_not_a_repo_and_empty_repo(
+    tmp_path: Path, repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
     code, _, err = run(capsys, plain, monkeypatch, "review")
@@ -143,18 +190,19 @@ def test_not_a_repo_and_empty_repo(tmp_path: Path, repo: Path,
     assert code == 2 and "no commits yet" in err
 
 
-def test_empty_range_and_unmatched_paths(history: Path, capsys: pytest.CaptureFixture[str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    code, out, err = run(capsys, history, monkeypatch, "review", "HEAD..HEAD", "--format",
-                         "json")
+def test_empty_range_and_unmatched_paths(
+    history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = run(capsys, history, monkeypatch, "review", "HEAD..HEAD", "--format", "json")
     assert code == 0 and "nothing to review" in err
     assert json.loads(out)["route"]["tier"] == "skip"
     code, _, err = run(capsys, history, monkeypatch, "review", "HEAD~3", "--", "no/such/dir")
     assert code == 0 and "nothing to review" in err and "no/such/dir" in err
 
 
-def test_binary_only_and_non_utf8(history: Path, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_binary_only_and_non_utf8(
+    history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     commit(history, {"img.png": b"\x89PNG\0\0\1"})
     code, out, _ = run(capsys, history, monkeypatch, "review", "HEAD~1", "--format", "json")
     doc = json.loads(out)
@@ -166,8 +214,9 @@ def test_binary_only_and_non_utf8(history: Path, capsys: pytest.CaptureFixture[s
     assert json.loads(out)["analysis"]["lines_added"] == 2
 
 
-def test_huge_generated_file(history: Path, capsys: pytest.CaptureFixture[str],
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_huge_generated_file(
+    history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     line = "window.__DATA__ = " + "[1,2,3,4,5,6,7,8,9,0]," * 20 + "\n"
     size = 20 * 1024 * 1024
     commit(history, {"static/data.js": line * (size // len(line))})
@@ -178,8 +227,9 @@ def test_huge_generated_file(history: Path, capsys: pytest.CaptureFixture[str],
     assert doc["route"]["tier"] == "skip"
 
 
-def test_init_writes_defaults_once(repo: Path, capsys: pytest.CaptureFixture[str],
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_writes_defaults_once(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tierbot import config
 
     code, _, _ = run(capsys, repo, monkeypatch, "init")
@@ -195,9 +245,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("tierbot 0.")
 
 
-def test_weights_may_be_negative_but_must_be_numbers(history: Path,
-                                                    capsys: pytest.CaptureFixture[str],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_weights_may_be_negative_but_must_be_numbers(
+    history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tierbot import config
 
     assert config.parse("routing:\n  weights: {base: -2.5}\n").routing.weights == {"base": -2.5}
@@ -207,15 +257,18 @@ def test_weights_may_be_negative_but_must_be_numbers(history: Path,
 
 
 def test_each_unit_is_routed_and_explained_by_its_own_files(
-        history: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    risky = "".join(f"def check{i}(user, token):\n    if token == user.secret{i}:\n"
-                    f"        return subprocess.run(token, shell=True)\n    return None\n\n"
-                    for i in range(15))
+    history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    risky = "".join(
+        f"def check{i}(user, token):\n    if token == user.secret{i}:\n"
+        f"        return subprocess.run(token, shell=True)\n    return None\n\n"
+        for i in range(15)
+    )
     tests = "".join(f"def test_{i}():\n    assert check{i}(1, 2) is None\n\n" for i in range(15))
     commit(history, {"src/auth.py": risky, "tests/test_checks.py": tests})
-    code, out, _ = run(capsys, history, monkeypatch, "review", "HEAD~1", "--dry-run",
-                       "--format", "json")
+    code, out, _ = run(
+        capsys, history, monkeypatch, "review", "HEAD~1", "--dry-run", "--format", "json"
+    )
     units = {p: u for u in json.loads(out)["route"]["units"] for p in u["paths"]}
     assert code == 0
     assert units["src/auth.py"]["tier"] == "opus"
@@ -224,8 +277,9 @@ def test_each_unit_is_routed_and_explained_by_its_own_files(
     assert "below the change's" in units["tests/test_checks.py"]["reasons"][0]
 
 
-def test_quiet_prints_findings_only(history: Path, capsys: pytest.CaptureFixture[str],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_quiet_prints_findings_only(
+    history: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     commit(history, {"src/late.py": "def later():\n    # TODO: handle errors\n    return 1\n"})
     code, out, err = run(capsys, history, monkeypatch, "review", "HEAD~1", "-q")
     assert code == 0 and err == ""

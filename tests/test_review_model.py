@@ -18,7 +18,6 @@ COSTS_SCHEMA = json.loads((DATA / "costs-1.schema.json").read_text())
 CODE = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(30))
 
 
-
 @pytest.fixture
 def three_commits(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     commit(repo, {"app/core.py": CODE, "docs/guide.md": "# guide\n"})
@@ -35,14 +34,25 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_review_head3_with_claude_then_costs(three_commits: Path, fake: FakeAnthropic,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-    fake.script("*", answer([
-        finding("app/core.py", 92, "IndexError on empty list", severity="high",
-                suggestion="    return items[0] if items else None"),
-        finding("app/core.py", 5, "not part of this change", severity="medium"),
-        finding("elsewhere.py", 1, "unknown file", severity="low"),
-    ]))
+def test_review_head3_with_claude_then_costs(
+    three_commits: Path, fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.script(
+        "*",
+        answer(
+            [
+                finding(
+                    "app/core.py",
+                    92,
+                    "IndexError on empty list",
+                    severity="high",
+                    suggestion="    return items[0] if items else None",
+                ),
+                finding("app/core.py", 5, "not part of this change", severity="medium"),
+                finding("elsewhere.py", 1, "unknown file", severity="low"),
+            ]
+        ),
+    )
     code, out, _ = cli(capsys, "review", "HEAD~3", "--format", "json")
     doc = json.loads(out)
     jsonschema.Draft202012Validator(REVIEW_SCHEMA).validate(doc)
@@ -50,7 +60,8 @@ def test_review_head3_with_claude_then_costs(three_commits: Path, fake: FakeAnth
     assert doc["status"] == "complete"
     model_findings = [f for f in doc["findings"] if f["source"] != "rules"]
     assert [(f["path"], f["line"], f["severity"]) for f in model_findings] == [
-        ("app/core.py", 92, "high")]
+        ("app/core.py", 92, "high")
+    ]
     assert model_findings[0]["suggestion"] == "    return items[0] if items else None"
     assert model_findings[0]["fingerprint"]
     # The two findings that do not belong on a diff line are counted, never posted.
@@ -77,8 +88,9 @@ def test_review_head3_with_claude_then_costs(three_commits: Path, fake: FakeAnth
     assert json.loads(out)["cache_hits"] >= 1
 
 
-def test_rejected_key_is_exit_3_with_json(three_commits: Path, fake: FakeAnthropic,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_rejected_key_is_exit_3_with_json(
+    three_commits: Path, fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake.script("*", error(401, message="invalid x-api-key"))
     code, out, err = cli(capsys, "review", "HEAD~3", "--format", "json")
     assert code == 3
@@ -88,8 +100,9 @@ def test_rejected_key_is_exit_3_with_json(three_commits: Path, fake: FakeAnthrop
     assert doc["status"] == "failed"
 
 
-def test_fail_open_config_warns_and_exits_0(three_commits: Path, fake: FakeAnthropic,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_fail_open_config_warns_and_exits_0(
+    three_commits: Path, fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
     (three_commits / ".tierbot.yml").write_text("on_error: open\n")
     fake.script("*", *[error(529)] * 10)
     code, _, err = cli(capsys, "review", "HEAD~3")
@@ -97,10 +110,12 @@ def test_fail_open_config_warns_and_exits_0(three_commits: Path, fake: FakeAnthr
     assert len([line for line in err.splitlines() if line.startswith("tierbot: warning")]) == 1
 
 
-def test_budget_never_exceeded(three_commits: Path, fake: FakeAnthropic,
-                               capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, "review", "HEAD~3", "--format", "json", "--tier", "opus",
-                       "--budget", "0.0001")
+def test_budget_never_exceeded(
+    three_commits: Path, fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(
+        capsys, "review", "HEAD~3", "--format", "json", "--tier", "opus", "--budget", "0.0001"
+    )
     doc = json.loads(out)
     assert code == 0 and doc["usage"]["cost_usd"] <= 0.0001
     assert fake.requests == []  # not even one Opus call fits in $0.0001

@@ -26,12 +26,28 @@ def change(
     files, stats = [], []
     for path, (added, removed) in spec.items():
         lines = tuple((i + 1, text) for i in range(added))
-        files.append(FileDiff(path=path, old_path=None, status=status,  # type: ignore[arg-type]
-                              added_lines=lines, lines_removed=removed))
-        stats.append(FileStat(path=path, old_path=None, status=status,  # type: ignore[arg-type]
-                              language=None, lines_added=added, lines_removed=removed,
-                              hunks=1, complexity_delta=0,
-                              skip_reason=(skip or {}).get(path)))
+        files.append(
+            FileDiff(
+                path=path,
+                old_path=None,
+                status=status,  # type: ignore[arg-type]
+                added_lines=lines,
+                lines_removed=removed,
+            )
+        )
+        stats.append(
+            FileStat(
+                path=path,
+                old_path=None,
+                status=status,  # type: ignore[arg-type]
+                language=None,
+                lines_added=added,
+                lines_removed=removed,
+                hunks=1,
+                complexity_delta=0,
+                skip_reason=(skip or {}).get(path),
+            )
+        )
     return files, stats
 
 
@@ -46,12 +62,24 @@ def logit(p: float) -> float:
 
 @pytest.mark.parametrize(
     ("path", "role"),
-    [("src/click/core.py", "code"), ("tests/test_core.py", "test"), ("pkg/x_test.go", "test"),
-     ("web/a.spec.ts", "test"), ("docs/index.rst", "docs"), ("README.md", "docs"),
-     ("CHANGES.rst", "docs"), ("examples/demo/app.py", "example"), ("pyproject.toml", "other"),
-     (".github/workflows/ci.yml", "other"), ("requirements.txt", "other"),
-     ("src/types.pyi", "other"), ("logrus.go", "code"), ("docs/conf.py", "docs"),
-     ("doc/conf.py", "code"), ("doc/guide.html", "docs")],
+    [
+        ("src/click/core.py", "code"),
+        ("tests/test_core.py", "test"),
+        ("pkg/x_test.go", "test"),
+        ("web/a.spec.ts", "test"),
+        ("docs/index.rst", "docs"),
+        ("README.md", "docs"),
+        ("CHANGES.rst", "docs"),
+        ("examples/demo/app.py", "example"),
+        ("pyproject.toml", "other"),
+        (".github/workflows/ci.yml", "other"),
+        ("requirements.txt", "other"),
+        ("src/types.pyi", "other"),
+        ("logrus.go", "code"),
+        ("docs/conf.py", "docs"),
+        ("doc/conf.py", "code"),
+        ("doc/guide.html", "docs"),
+    ],
 )
 def test_file_roles(path: str, role: str) -> None:
     assert file_role(path) == role
@@ -80,8 +108,9 @@ def test_signals_explain_the_score_exactly() -> None:
 
 def test_skipped_files_count_for_nothing() -> None:
     base = score({"src/a.py": (10, 0)})
-    with_lock = score({"src/a.py": (10, 0), "poetry.lock": (5000, 4000)},
-                      skip={"poetry.lock": "lockfile"})
+    with_lock = score(
+        {"src/a.py": (10, 0), "poetry.lock": (5000, 4000)}, skip={"poetry.lock": "lockfile"}
+    )
     assert with_lock == pytest.approx(base)
     files, stats = change({"poetry.lock": (5000, 0)}, skip={"poetry.lock": "lockfile"})
     assert "poetry.lock" not in assess(files, stats, {}, CFG).file_scores
@@ -95,8 +124,9 @@ def test_code_outranks_tests_docs_and_config_of_the_same_size() -> None:
 
 
 def test_file_scores_share_the_change_tier_for_code_and_discount_the_rest() -> None:
-    files, stats = change({"src/a.py": (50, 5), "src/b.py": (2, 0), "tests/test_a.py": (50, 0),
-                           "docs/a.md": (10, 0)})
+    files, stats = change(
+        {"src/a.py": (50, 5), "src/b.py": (2, 0), "tests/test_a.py": (50, 0), "docs/a.md": (10, 0)}
+    )
     result = assess(files, stats, {}, CFG)
     fs = result.file_scores
     assert fs["src/a.py"] == fs["src/b.py"] == pytest.approx(result.score)
@@ -112,10 +142,24 @@ def test_history_of_bug_fixes_raises_risk() -> None:
 
 
 def test_renamed_files_keep_their_history() -> None:
-    f = FileDiff(path="src/new.py", old_path="src/old.py", status="renamed",
-                 added_lines=((1, "x = 1"),), lines_removed=1)
-    s = FileStat(path="src/new.py", old_path="src/old.py", status="renamed", language="Python",
-                 lines_added=1, lines_removed=1, hunks=1, complexity_delta=0, skip_reason=None)
+    f = FileDiff(
+        path="src/new.py",
+        old_path="src/old.py",
+        status="renamed",
+        added_lines=((1, "x = 1"),),
+        lines_removed=1,
+    )
+    s = FileStat(
+        path="src/new.py",
+        old_path="src/old.py",
+        status="renamed",
+        language="Python",
+        lines_added=1,
+        lines_removed=1,
+        hunks=1,
+        complexity_delta=0,
+        skip_reason=None,
+    )
     feats = {x.id: x for x in features([f], [s], {"src/old.py": FileHistory(5, 2, 2, 10.0, 1.0)})}
     assert feats["history.fixes"].value == pytest.approx(math.log1p(2))
 
@@ -137,8 +181,8 @@ def test_sensitive_paths_and_code_raise_risk() -> None:
 def test_weights_come_from_config_overrides() -> None:
     files, stats = change({"src/a.py": (20, 0)})
     tuned = dataclasses.replace(
-        CFG, routing=dataclasses.replace(CFG.routing, weights={"base": 5.0,
-                                                              "size.lines_added": 0.0})
+        CFG,
+        routing=dataclasses.replace(CFG.routing, weights={"base": 5.0, "size.lines_added": 0.0}),
     )
     result = assess(files, stats, {}, tuned)
     assert all(s.id != "size.lines_added" for s in result.signals)
@@ -161,8 +205,14 @@ def test_every_feature_has_a_shipped_weight_and_no_weight_is_orphaned() -> None:
     weights = set(shipped_model().weights)
     roles = {w for w in weights if w.startswith("role.")}
     assert ids == weights - roles
-    assert roles == {"role.code", "role.test", "role.docs", "role.example", "role.other",
-                     "role.comments"}
+    assert roles == {
+        "role.code",
+        "role.test",
+        "role.docs",
+        "role.example",
+        "role.other",
+        "role.comments",
+    }
 
 
 def test_empty_change_scores_low_and_finite() -> None:
@@ -171,43 +221,47 @@ def test_empty_change_scores_low_and_finite() -> None:
     assert result.file_scores == {}
 
 
-PY_DIFF = "\n".join([
-    "diff --git a/src/m.py b/src/m.py",
-    "--- a/src/m.py",
-    "+++ b/src/m.py",
-    "@@ -1,7 +1,13 @@",
-    " def f(x):",
-    '-    """Old summary."""',
-    '+    """New summary.',
-    "+",
-    "+    More words that explain.",
-    '+    """',
-    "     # a comment",
-    "-    return x",
-    "+    # another comment",
-    "+    return x + 1",
-    " ",
-    " ",
-    " def g():",
-    "+    return [",
-    "+    ]",
-    "",
-])
+PY_DIFF = "\n".join(
+    [
+        "diff --git a/src/m.py b/src/m.py",
+        "--- a/src/m.py",
+        "+++ b/src/m.py",
+        "@@ -1,7 +1,13 @@",
+        " def f(x):",
+        '-    """Old summary."""',
+        '+    """New summary.',
+        "+",
+        "+    More words that explain.",
+        '+    """',
+        "     # a comment",
+        "-    return x",
+        "+    # another comment",
+        "+    return x + 1",
+        " ",
+        " ",
+        " def g():",
+        "+    return [",
+        "+    ]",
+        "",
+    ]
+)
 
-GO_DIFF = "\n".join([
-    "diff --git a/entry.go b/entry.go",
-    "--- a/entry.go",
-    "+++ b/entry.go",
-    "@@ -1,4 +1,6 @@",
-    "-// Old doc.",
-    "+// New doc that explains more.",
-    "+// And more.",
-    " func (e *Entry) Log() {",
-    "+\t*e.count++",
-    " \tx := 1",
-    " }",
-    "",
-])
+GO_DIFF = "\n".join(
+    [
+        "diff --git a/entry.go b/entry.go",
+        "--- a/entry.go",
+        "+++ b/entry.go",
+        "@@ -1,4 +1,6 @@",
+        "-// Old doc.",
+        "+// New doc that explains more.",
+        "+// And more.",
+        " func (e *Entry) Log() {",
+        "+\t*e.count++",
+        " \tx := 1",
+        " }",
+        "",
+    ]
+)
 
 
 def test_substantive_lines_ignore_comments_docstrings_and_punctuation() -> None:
@@ -224,11 +278,20 @@ def test_substantive_lines_ignore_comments_docstrings_and_punctuation() -> None:
 def test_comment_only_code_changes_are_not_code() -> None:
     from tierbot.git.diff import parse
 
-    f = parse(GO_DIFF.replace("+\t*e.count++\n", "").replace("@@ -1,4 +1,6 @@",
-                                                              "@@ -1,4 +1,5 @@"))[0]
-    s = FileStat(path=f.path, old_path=None, status="modified", language="Go",
-                 lines_added=f.lines_added, lines_removed=f.lines_removed, hunks=1,
-                 complexity_delta=0, skip_reason=None)
+    f = parse(GO_DIFF.replace("+\t*e.count++\n", "").replace("@@ -1,4 +1,6 @@", "@@ -1,4 +1,5 @@"))[
+        0
+    ]
+    s = FileStat(
+        path=f.path,
+        old_path=None,
+        status="modified",
+        language="Go",
+        lines_added=f.lines_added,
+        lines_removed=f.lines_removed,
+        hunks=1,
+        complexity_delta=0,
+        skip_reason=None,
+    )
     result = assess([f], [s], {}, CFG)
     by_id = {x.id: x for x in result.signals}
     assert "kind.no_code" in by_id
@@ -255,16 +318,18 @@ def test_a_project_that_fixes_more_bugs_scores_higher() -> None:
 
 
 def test_sensitive_non_code_files_share_the_change_tier() -> None:
-    files, stats = change({"src/a.py": (60, 5), ".github/workflows/release.yml": (5, 1),
-                           "setup.cfg": (5, 1)})
+    files, stats = change(
+        {"src/a.py": (60, 5), ".github/workflows/release.yml": (5, 1), "setup.cfg": (5, 1)}
+    )
     result = assess(files, stats, {}, CFG)
     fs = result.file_scores
     assert fs[".github/workflows/release.yml"] == pytest.approx(fs["src/a.py"])
     assert fs["setup.cfg"] < fs["src/a.py"]
 
 
-def test_a_model_file_can_replace_the_shipped_one(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_file_can_replace_the_shipped_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tierbot.analysis.risk import MODEL_PATH
 
     files, stats = change({"src/a.py": (20, 0)})
@@ -309,8 +374,11 @@ def _repo_with_tests(tmp_path: Path) -> Path:
 
 def test_deleting_a_test_file_is_reported_and_raises_risk(tmp_path: Path) -> None:
     repo = _repo_with_tests(tmp_path)
-    commit(repo, {"app.py": APP + "\n\ndef sub(a, b):\n    return a - b\n",
-                  "tests/test_app.py": None}, "add sub")
+    commit(
+        repo,
+        {"app.py": APP + "\n\ndef sub(a, b):\n    return a - b\n", "tests/test_app.py": None},
+        "add sub",
+    )
     signals = _analyze_head(repo)
     sig = signals["tests.weakened"]
     assert sig.paths == ("tests/test_app.py",)
@@ -320,8 +388,10 @@ def test_deleting_a_test_file_is_reported_and_raises_risk(tmp_path: Path) -> Non
 
 def test_removing_assertions_is_reported_but_adding_tests_is_not(tmp_path: Path) -> None:
     repo = _repo_with_tests(tmp_path)
-    weaker = TESTS.replace("    assert add(-1, 1) == 0\n    assert add(0, 0) == 0\n",
-                           "    # assert add(-1, 1) == 0\n    add(0, 0)\n")
+    weaker = TESTS.replace(
+        "    assert add(-1, 1) == 0\n    assert add(0, 0) == 0\n",
+        "    # assert add(-1, 1) == 0\n    add(0, 0)\n",
+    )
     commit(repo, {"tests/test_app.py": weaker}, "simplify tests")
     sig = _analyze_head(repo)["tests.weakened"]
     assert sig.paths == ("tests/test_app.py",)

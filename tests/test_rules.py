@@ -18,8 +18,9 @@ S = fake_secrets()
 CONFIG = Config()
 
 
-def run(repo: Path, before: dict[str, str], after: dict[str, str | None],
-        config: Config = CONFIG) -> list[Finding]:
+def run(
+    repo: Path, before: dict[str, str], after: dict[str, str | None], config: Config = CONFIG
+) -> list[Finding]:
     return rules.check(change_files(repo, before, after), config)
 
 
@@ -52,7 +53,12 @@ def test_secret_on_added_line_only(tmp_path: Path) -> None:
     assert len(secrets) == 1  # the old, unchanged key is not this change's finding
     f = secrets[0]
     assert (f.path, f.line, f.end_line, f.severity, f.source) == (
-        "app/settings.py", 5, None, "critical", "rules")
+        "app/settings.py",
+        5,
+        None,
+        "critical",
+        "rules",
+    )
     assert "GitHub token" in f.title
     assert f.confidence == 1.0 and f.suggestion is None and len(f.fingerprint) == 16
     assert_no_secret_leaks(found, [S["github_token"], old_key])
@@ -65,21 +71,26 @@ def test_removed_secret_is_not_flagged(tmp_path: Path) -> None:
 
 
 def test_every_secret_kind_is_found_and_never_echoed(tmp_path: Path) -> None:
-    body = "\n".join([
-        f'AWS_KEY = "{S["aws_access_key_id"]}"',
-        f'aws_secret_access_key = "{S["aws_secret_access_key"]}"',
-        f'GH = "{S["github_token"]}"',
-        f'PAT = "{S["github_pat"]}"',
-        f'ANTHROPIC = "{S["anthropic_api_key"]}"',
-        f'OPENAI = "{S["openai_api_key"]}"',
-        f'SLACK = "{S["slack_token"]}"',
-        f'STRIPE = "{S["stripe_key"]}"',
-        f'MAPS = "{S["google_api_key"]}"',
-        f'NPM = "{S["npm_token"]}"',
-        f'AUTH_HEADER = "Bearer {S["jwt"]}"',
-        f'client_secret = "{S["generic_secret"]}"',
-        f'DB = "mysql://root:{S["url_password"]}@localhost/app"',
-    ]) + "\n"
+    body = (
+        "\n".join(
+            [
+                f'AWS_KEY = "{S["aws_access_key_id"]}"',
+                f'aws_secret_access_key = "{S["aws_secret_access_key"]}"',
+                f'GH = "{S["github_token"]}"',
+                f'PAT = "{S["github_pat"]}"',
+                f'ANTHROPIC = "{S["anthropic_api_key"]}"',
+                f'OPENAI = "{S["openai_api_key"]}"',
+                f'SLACK = "{S["slack_token"]}"',
+                f'STRIPE = "{S["stripe_key"]}"',
+                f'MAPS = "{S["google_api_key"]}"',
+                f'NPM = "{S["npm_token"]}"',
+                f'AUTH_HEADER = "Bearer {S["jwt"]}"',
+                f'client_secret = "{S["generic_secret"]}"',
+                f'DB = "mysql://root:{S["url_password"]}@localhost/app"',
+            ]
+        )
+        + "\n"
+    )
     found = run(tmp_path / "r", {}, {"service/keys.py": body})
     assert [f.line for f in found] == list(range(1, 14))
     assert {f.severity for f in found} == {"critical"}
@@ -116,14 +127,16 @@ def test_extra_redact_patterns_become_findings(tmp_path: Path) -> None:
 
 def test_conflict_block_is_one_high_finding(tmp_path: Path) -> None:
     before = {"lib/calc.py": "def add(a, b):\n    return a + b\n"}
-    after: dict[str, str | None] = {"lib/calc.py": (
-        "def add(a, b):\n"
-        "<<<<<<< HEAD\n"
-        "    return a + b\n"
-        "=======\n"
-        "    return sum((a, b))\n"
-        ">>>>>>> feature/sum\n"
-    )}
+    after: dict[str, str | None] = {
+        "lib/calc.py": (
+            "def add(a, b):\n"
+            "<<<<<<< HEAD\n"
+            "    return a + b\n"
+            "=======\n"
+            "    return sum((a, b))\n"
+            ">>>>>>> feature/sum\n"
+        )
+    }
     found = run(tmp_path / "r", before, after)
     conflicts = [f for f in found if f.category == "conflict-marker"]
     assert [(f.line, f.end_line, f.severity) for f in conflicts] == [(2, 6, "high")]
@@ -151,7 +164,7 @@ def test_focused_tests(tmp_path: Path) -> None:
         "web/cart.test.ts": (
             "describe.only('cart', () => {\n"
             "  it.only('adds items', () => {});\n"
-            "  fit(\"removes items\", () => {});\n"
+            '  fit("removes items", () => {});\n'
             "  fdescribe(`totals`, () => {});\n"
             "  test.only('rounds', async () => {});\n"
             "  // it.only('commented out', () => {});\n"
@@ -167,9 +180,13 @@ def test_focused_tests(tmp_path: Path) -> None:
     found = run(tmp_path / "r", {}, after)
     focused = {(f.path, f.line) for f in found if f.category == "focused-test"}
     assert focused == {
-        ("web/cart.test.ts", 1), ("web/cart.test.ts", 2), ("web/cart.test.ts", 3),
-        ("web/cart.test.ts", 4), ("web/cart.test.ts", 5),
-        ("spec/user_spec.rb", 1), ("spec/user_spec.rb", 3),
+        ("web/cart.test.ts", 1),
+        ("web/cart.test.ts", 2),
+        ("web/cart.test.ts", 3),
+        ("web/cart.test.ts", 4),
+        ("web/cart.test.ts", 5),
+        ("spec/user_spec.rb", 1),
+        ("spec/user_spec.rb", 3),
     }
     assert {f.severity for f in found if f.category == "focused-test"} == {"high"}
 
@@ -191,32 +208,38 @@ def test_debugger_and_print_leftovers(tmp_path: Path) -> None:
         "pkg/debug_tools.py": "import ipdb\nfrom pudb import set_trace\n",
         "src/app.js": (
             "function f(x) {\n  debugger;\n  console.log(x);\n  console.error('failed', x);\n"
-            "  const mode = \"debugger\";\n  options.debugger = true;\n  // console.log(x)\n}\n"
+            '  const mode = "debugger";\n  options.debugger = true;\n  // console.log(x)\n}\n'
         ),
         "scripts/release.js": "console.log('releasing');\n",
         "src/app.test.ts": "console.log(result);\n",
-        "cmd/tool/main.go": "package main\nfunc main() {\n\tfmt.Println(\"hi\")\n}\n",
-        "internal/store/store.go": "package store\nfunc f() {\n\tprintln(\"here\")\n"
-                                   "\tspew.Dump(x)\n\tfmt.Println(\"ok\")\n}\n",
+        "cmd/tool/main.go": 'package main\nfunc main() {\n\tfmt.Println("hi")\n}\n',
+        "internal/store/store.go": 'package store\nfunc f() {\n\tprintln("here")\n'
+        '\tspew.Dump(x)\n\tfmt.Println("ok")\n}\n',
         "app/models/user.rb": "def save\n  binding.pry\n  puts 'saving'\nend\n",
         "src/main/java/App.java": (
-            "class App {\n  void f() {\n    System.out.println(\"x\");\n    e.printStackTrace();\n"
-            "    LOG.info(\"fine\");\n  }\n}\n"
+            'class App {\n  void f() {\n    System.out.println("x");\n    e.printStackTrace();\n'
+            '    LOG.info("fine");\n  }\n}\n'
         ),
-        "src/lib.rs": "fn f(x: u32) -> u32 {\n    dbg!(x);\n    println!(\"{}\", x);\n    x\n}\n",
+        "src/lib.rs": 'fn f(x: u32) -> u32 {\n    dbg!(x);\n    println!("{}", x);\n    x\n}\n',
         "src/Controller.php": "<?php\nvar_dump($user);\ndd($request);\n$this->dd($x);\n",
     }
     found = run(tmp_path / "r", {}, after)
     got = {(f.path, f.line) for f in found if f.category == "debug-leftover"}
     assert got == {
-        ("pkg/core.py", 3), ("pkg/core.py", 4),
-        ("pkg/debug_tools.py", 1), ("pkg/debug_tools.py", 2),
-        ("src/app.js", 2), ("src/app.js", 3),
-        ("internal/store/store.go", 3), ("internal/store/store.go", 4),
+        ("pkg/core.py", 3),
+        ("pkg/core.py", 4),
+        ("pkg/debug_tools.py", 1),
+        ("pkg/debug_tools.py", 2),
+        ("src/app.js", 2),
+        ("src/app.js", 3),
+        ("internal/store/store.go", 3),
+        ("internal/store/store.go", 4),
         ("app/models/user.rb", 2),
-        ("src/main/java/App.java", 3), ("src/main/java/App.java", 4),
+        ("src/main/java/App.java", 3),
+        ("src/main/java/App.java", 4),
         ("src/lib.rs", 2),
-        ("src/Controller.php", 2), ("src/Controller.php", 3),
+        ("src/Controller.php", 2),
+        ("src/Controller.php", 3),
     }
     assert {f.severity for f in found if f.category == "debug-leftover"} == {"medium"}
 
@@ -238,18 +261,21 @@ def test_skipped_tests(tmp_path: Path) -> None:
             "def test_d(): ...\n"
         ),
         "web/a.spec.js": "it.skip('x', () => {});\nxit('y', () => {});\nexit(1);\n",
-        "store_test.go": "func TestX(t *testing.T) {\n\tt.Skip(\"slow\")\n}\n",
+        "store_test.go": 'func TestX(t *testing.T) {\n\tt.Skip("slow")\n}\n',
         "src/test/java/AppTest.java": "@Disabled\nvoid a() {}\n@Ignore\nvoid b() {}\n"
-                                      "@JsonIgnore\nint c;\n",
+        "@JsonIgnore\nint c;\n",
         "src/lib.rs": "#[test]\n#[ignore]\nfn slow() {}\n",
     }
     found = run(tmp_path / "r", {}, after)
     got = {(f.path, f.line) for f in found if f.category == "skipped-test"}
     assert got == {
-        ("tests/test_api.py", 2), ("tests/test_api.py", 6),
-        ("web/a.spec.js", 1), ("web/a.spec.js", 2),
+        ("tests/test_api.py", 2),
+        ("tests/test_api.py", 6),
+        ("web/a.spec.js", 1),
+        ("web/a.spec.js", 2),
         ("store_test.go", 2),
-        ("src/test/java/AppTest.java", 1), ("src/test/java/AppTest.java", 3),
+        ("src/test/java/AppTest.java", 1),
+        ("src/test/java/AppTest.java", 3),
         ("src/lib.rs", 2),
     }
     assert {f.severity for f in found if f.category == "skipped-test"} == {"low"}
@@ -292,8 +318,10 @@ def test_todo_comments(tmp_path: Path) -> None:
     found = run(tmp_path / "r", {}, after)
     got = [(f.path, f.line, f.title) for f in found if f.category == "todo"]
     assert got == [
-        ("a.py", 1, "TODO comment added"), ("a.py", 2, "FIXME comment added"),
-        ("b.go", 1, "XXX comment added"), ("b.go", 3, "HACK comment added"),
+        ("a.py", 1, "TODO comment added"),
+        ("a.py", 2, "FIXME comment added"),
+        ("b.go", 1, "XXX comment added"),
+        ("b.go", 3, "HACK comment added"),
     ]
     assert {f.severity for f in found if f.category == "todo"} == {"info"}
 
@@ -307,35 +335,45 @@ def test_binary_and_deleted_files_are_skipped(tmp_path: Path) -> None:
     files = change_files(repo, before, {"old.py": None})
     assert by_path(files)["old.py"].status == "deleted"
     assert rules.check(files, CONFIG) == []
-    binary = FileDiff(path="img.png", old_path=None, status="added", binary=True,
-                      added_lines=((1, f"TOKEN = '{S['github_token']}'"),))
+    binary = FileDiff(
+        path="img.png",
+        old_path=None,
+        status="added",
+        binary=True,
+        added_lines=((1, f"TOKEN = '{S['github_token']}'"),),
+    )
     assert rules.check([binary], CONFIG) == []
 
 
 def test_normal_code_change_has_no_findings(tmp_path: Path) -> None:
     before = {"svc/auth.py": "import os\n\n\ndef token_for(user):\n    return None\n"}
-    after: dict[str, str | None] = {"svc/auth.py": (
-        "import os\nimport secrets\n\n\n"
-        "def token_for(user):\n"
-        "    secret = os.environ['APP_SECRET']\n"
-        "    token = secrets.token_urlsafe(32)\n"
-        "    password_hash = hasher.hash(user.password)\n"
-        "    print(f'issued token for {user.id}')\n"
-        "    return sign(token, secret)\n"
-    ), "web/login.ts": (
-        "export async function login(password: string): Promise<string> {\n"
-        "  const token = await api.post('/login', { password });\n"
-        "  if (!token) throw new Error('login failed');\n"
-        "  return token;\n"
-        "}\n"
-    )}
+    after: dict[str, str | None] = {
+        "svc/auth.py": (
+            "import os\nimport secrets\n\n\n"
+            "def token_for(user):\n"
+            "    secret = os.environ['APP_SECRET']\n"
+            "    token = secrets.token_urlsafe(32)\n"
+            "    password_hash = hasher.hash(user.password)\n"
+            "    print(f'issued token for {user.id}')\n"
+            "    return sign(token, secret)\n"
+        ),
+        "web/login.ts": (
+            "export async function login(password: string): Promise<string> {\n"
+            "  const token = await api.post('/login', { password });\n"
+            "  if (!token) throw new Error('login failed');\n"
+            "  return token;\n"
+            "}\n"
+        ),
+    }
     assert run(tmp_path / "r", before, after) == []
 
 
 def test_rule_findings_all_anchor_on_added_lines(tmp_path: Path) -> None:
-    after: dict[str, str | None] = {"x.py": (
-        f"# TODO\nbreakpoint()\nK = '{S['google_api_key']}'\n<<<<<<< HEAD\n=======\n>>>>>>> b\n"
-    )}
+    after: dict[str, str | None] = {
+        "x.py": (
+            f"# TODO\nbreakpoint()\nK = '{S['google_api_key']}'\n<<<<<<< HEAD\n=======\n>>>>>>> b\n"
+        )
+    }
     files = change_files(tmp_path / "r", {"x.py": "a = 1\n"}, after)
     found = rules.check(files, CONFIG)
     assert len(found) == 4
@@ -363,7 +401,7 @@ _NORMAL = [
     "const password = form.elements.namedItem('password') as HTMLInputElement;",
     "func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {",
     "\tif err := s.db.QueryRowContext(ctx, query, key).Scan(&value); err != nil {",
-    "\t\treturn nil, fmt.Errorf(\"get %s: %w\", key, err)",
+    '\t\treturn nil, fmt.Errorf("get %s: %w", key, err)',
     "\t}",
     "",
     "    # compute the checksum over the normalised payload",
@@ -377,13 +415,28 @@ def test_fifty_thousand_added_lines_are_fast() -> None:
     per_file = 2000
     for n in range(25):
         ext = (".py", ".ts", ".go", ".js", ".java")[n % 5]
-        lines = tuple((i + 1, _NORMAL[(i * 7 + n) % len(_NORMAL)] + ("  # TODO" if i % 997 == 0
-                                                                    else ""))
-                      for i in range(per_file))
-        hunk = Hunk(old_start=0, old_length=0, new_start=1, new_length=per_file,
-                    added=tuple(range(1, per_file + 1)), context=(), removed=0)
-        files.append(FileDiff(path=f"src/mod{n}{ext}", old_path=None, status="modified",
-                              hunks=(hunk,), added_lines=lines))
+        lines = tuple(
+            (i + 1, _NORMAL[(i * 7 + n) % len(_NORMAL)] + ("  # TODO" if i % 997 == 0 else ""))
+            for i in range(per_file)
+        )
+        hunk = Hunk(
+            old_start=0,
+            old_length=0,
+            new_start=1,
+            new_length=per_file,
+            added=tuple(range(1, per_file + 1)),
+            context=(),
+            removed=0,
+        )
+        files.append(
+            FileDiff(
+                path=f"src/mod{n}{ext}",
+                old_path=None,
+                status="modified",
+                hunks=(hunk,),
+                added_lines=lines,
+            )
+        )
     assert sum(f.lines_added for f in files) == 50_000
     start = time.perf_counter()
     found = rules.check(files, CONFIG)

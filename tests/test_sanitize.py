@@ -9,11 +9,14 @@ import pytest
 from tierbot.github import sanitize
 
 
-@pytest.mark.parametrize("raw,expected", [
-    ("ask @octocat", "ask `@octocat`"),
-    ("ping @my-org/security-team now", "ping `@my-org/security-team` now"),
-    ("(@alice)", "(`@alice`)"),
-])
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        ("ask @octocat", "ask `@octocat`"),
+        ("ping @my-org/security-team now", "ping `@my-org/security-team` now"),
+        ("(@alice)", "(`@alice`)"),
+    ],
+)
 def test_mentions_do_not_ping(raw: str, expected: str) -> None:
     assert sanitize.text(raw) == expected
 
@@ -31,12 +34,15 @@ def test_raw_html_is_escaped_outside_code() -> None:
     assert "&lt;img" in out and "&lt;details open&gt;" in out
 
 
-@pytest.mark.parametrize("forged", [
-    "<!-- tierbot:summary -->",
-    "<!--tierbot:head=" + "a" * 40 + "-->",
-    "<!--   TierBot:fp=abc -->",
-    "```\n<!-- tierbot:summary -->\n```",  # even inside code: markers are read from raw bodies
-])
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "<!-- tierbot:summary -->",
+        "<!--tierbot:head=" + "a" * 40 + "-->",
+        "<!--   TierBot:fp=abc -->",
+        "```\n<!-- tierbot:summary -->\n```",  # even inside code: markers are read from raw bodies
+    ],
+)
 def test_forged_markers_are_removed_everywhere(forged: str) -> None:
     for out in (sanitize.text(forged), sanitize.code_fence(forged), sanitize.cell(forged)):
         assert re.search(r"<!--\s*tierbot", out, re.IGNORECASE) is None, out

@@ -40,8 +40,17 @@ def test_sensitive_paths(path: str, category: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["src/author.py", "docs/authoring.md", "src/tokenizer.py", "lib/hashmap.go", "README.md",
-     "src/click/core.py", "go.sum", "src/rolesque.py", "tests/test_formatting.py"],
+    [
+        "src/author.py",
+        "docs/authoring.md",
+        "src/tokenizer.py",
+        "lib/hashmap.go",
+        "README.md",
+        "src/click/core.py",
+        "go.sum",
+        "src/rolesque.py",
+        "tests/test_formatting.py",
+    ],
 )
 def test_ordinary_paths_are_not_sensitive(path: str) -> None:
     assert path_categories(path) == ()
@@ -97,9 +106,16 @@ def test_sensitive_code(line: str, category: str) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["x = evaluate(y)", "# eval(x) is dangerous", "// exec.Command here", "name = 'system'",
-     "selection = select_items(data)", "yaml.load(f, Loader=yaml.SafeLoader)", "return a + b",
-     "x" * 500 + "eval(x)"],
+    [
+        "x = evaluate(y)",
+        "# eval(x) is dangerous",
+        "// exec.Command here",
+        "name = 'system'",
+        "selection = select_items(data)",
+        "yaml.load(f, Loader=yaml.SafeLoader)",
+        "return a + b",
+        "x" * 500 + "eval(x)",
+    ],
 )
 def test_ordinary_code_is_not_sensitive(line: str) -> None:
     assert code_hits([(1, line)]) == ()

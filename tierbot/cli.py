@@ -43,11 +43,21 @@ def review(obj: dict[str, Any], /, range_: str | None, **kw: Any) -> int:
     """Review RANGE (read as `git diff` reads it) [-- PATH...]."""
     from tierbot.commands import review as cmd
 
-    args = cmd.Args(range=range_, paths=obj["paths"], staged=kw["staged"],
-                    dry_run=kw["dry_run"], format=kw["fmt"], output=kw["output"],
-                    tier=kw["tier"], fail_on=kw["fail_on"], config=kw["config_path"],
-                    budget=kw["budget"], no_cache=kw["no_cache"], verbose=kw["verbose"],
-                    quiet=kw["quiet"])
+    args = cmd.Args(
+        range=range_,
+        paths=obj["paths"],
+        staged=kw["staged"],
+        dry_run=kw["dry_run"],
+        format=kw["fmt"],
+        output=kw["output"],
+        tier=kw["tier"],
+        fail_on=kw["fail_on"],
+        config=kw["config_path"],
+        budget=kw["budget"],
+        no_cache=kw["no_cache"],
+        verbose=kw["verbose"],
+        quiet=kw["quiet"],
+    )
     return cmd.main(args)
 
 
@@ -63,24 +73,43 @@ def init(force: bool) -> int:
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file.")
 @click.option("--fail-on", type=SEVERITY, help="Block at or above this severity [hook.fail_on].")
-@click.option("--max-tier", type=click.Choice(["haiku", "sonnet", "opus"]),
-              help="Highest tier [sonnet on commit, opus on push].")
+@click.option(
+    "--max-tier",
+    type=click.Choice(["haiku", "sonnet", "opus"]),
+    help="Highest tier [sonnet on commit, opus on push].",
+)
 @click.option("--dry-run", is_flag=True, help="Analyze and route only; no model call.")
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached reviews.")
-def hook(config_path: str | None, fail_on: str | None, max_tier: str | None, dry_run: bool,
-         no_cache: bool) -> int:
+def hook(
+    config_path: str | None,
+    fail_on: str | None,
+    max_tier: str | None,
+    dry_run: bool,
+    no_cache: bool,
+) -> int:
     """The pre-commit entry: review the staged change (or the pushed range)."""
     from tierbot.commands import hook as cmd
 
-    return cmd.main(cmd.Args(config=config_path, fail_on=fail_on, max_tier=max_tier,
-                             dry_run=dry_run, no_cache=no_cache))
+    return cmd.main(
+        cmd.Args(
+            config=config_path,
+            fail_on=fail_on,
+            max_tier=max_tier,
+            dry_run=dry_run,
+            no_cache=no_cache,
+        )
+    )
 
 
 @cli.command()
 @click.option("--repo", metavar="OWNER/NAME", help="Repository [GITHUB_REPOSITORY].")
 @click.option("--number", type=int, help="Pull request number [from GITHUB_EVENT_PATH].")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Config file (default: .tierbot.yml of the base branch).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: .tierbot.yml of the base branch).",
+)
 @click.option("--fail-on", type=SEVERITY, help="Exit 1 at or above this severity [none].")
 @click.option("--dry-run", is_flag=True, help="Analyze and route only; no model call.")
 @click.option("--format", "fmt", type=FORMAT, help="Also print the report in this format.")
@@ -96,8 +125,9 @@ def pr(**kw: Any) -> int:
 
 @cli.command()
 @click.option("--since", help="Only calls since this date (YYYY-MM-DD) or age (7d, 12h).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def costs(since: str | None, fmt: str) -> int:
     """Spending and savings from the local ledger."""
     from tierbot.commands import costs as cmd
@@ -123,10 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths: tuple[str, ...] = ()
     if "--" in args:
         i = args.index("--")
-        args, paths = args[:i], tuple(args[i + 1:])
+        args, paths = args[:i], tuple(args[i + 1 :])
     try:
-        rv = cli.main(args=args, prog_name="tierbot", standalone_mode=False,
-                      obj={"paths": paths})
+        rv = cli.main(args=args, prog_name="tierbot", standalone_mode=False, obj={"paths": paths})
         return rv if isinstance(rv, int) else 0
     except click.exceptions.Exit as e:
         return e.exit_code
@@ -142,8 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except TierbotError as e:
         message = str(e)
-        print(message if message.startswith("tierbot") else f"tierbot: {message}",
-              file=sys.stderr)
+        print(message if message.startswith("tierbot") else f"tierbot: {message}", file=sys.stderr)
         return e.exit_code
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); nothing left to report to.
@@ -155,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             where = "(no crash log could be written)"
         first = (str(e).splitlines() or [""])[0]
-        print(f"tierbot: internal error: {type(e).__name__}: {first}; details in {where}",
-              file=sys.stderr)
+        print(
+            f"tierbot: internal error: {type(e).__name__}: {first}; details in {where}",
+            file=sys.stderr,
+        )
         return EXIT_INCOMPLETE

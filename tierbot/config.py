@@ -207,9 +207,7 @@ def _build(cls: type[Any], data: Any, path: str) -> Any:
             raise BadInput(f"config: unknown key '{key_path}'{_closest(str(key), names)}")
         values[key] = _coerce(hints[key], value, key_path)
     for f in dataclasses.fields(cls):
-        no_default = (
-            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        )
+        no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if f.name not in values and no_default:
             raise BadInput(f"config: '{path}.{f.name}' is required")
     return cls(**values)

@@ -18,13 +18,33 @@ from tierbot.records import SEVERITIES, FileDiff, Filter, Finding, Severity, sev
 
 _SEVERITY_WORDS: dict[str, Severity] = {
     **{w: "critical" for w in ("critical", "blocker", "fatal", "emergency", "crit", "sev0", "p0")},
-    **{w: "high" for w in ("high", "error", "err", "major", "important", "serious", "severe",
-                           "sev1", "p1")},
-    **{w: "medium" for w in ("medium", "med", "warning", "warn", "moderate", "normal", "sev2",
-                             "p2")},
+    **{
+        w: "high"
+        for w in ("high", "error", "err", "major", "important", "serious", "severe", "sev1", "p1")
+    },
+    **{
+        w: "medium"
+        for w in ("medium", "med", "warning", "warn", "moderate", "normal", "sev2", "p2")
+    },
     **{w: "low" for w in ("low", "minor", "sev3", "p3")},
-    **{w: "info" for w in ("info", "information", "informational", "note", "notice", "nit",
-                           "nitpick", "suggestion", "style", "trivial", "hint", "sev4", "p4")},
+    **{
+        w: "info"
+        for w in (
+            "info",
+            "information",
+            "informational",
+            "note",
+            "notice",
+            "nit",
+            "nitpick",
+            "suggestion",
+            "style",
+            "trivial",
+            "hint",
+            "sev4",
+            "p4",
+        )
+    },
 }
 _HUNK_HEADER = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 _BARE_NUMBER = re.compile(r"\b\d+\b")
@@ -64,10 +84,14 @@ def fingerprint(f: Finding, line_text: str | None = None) -> str:
         where = f"line:{f.line}"
     else:
         where = "file"
-    key = "\0".join((
-        _clean_path(f.path) or "", str(f.category).strip().lower(), _normal_title(str(f.title)),
-        where,
-    ))
+    key = "\0".join(
+        (
+            _clean_path(f.path) or "",
+            str(f.category).strip().lower(),
+            _normal_title(str(f.title)),
+            where,
+        )
+    )
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
@@ -212,9 +236,14 @@ def anchor(
             unknown_severity += 1
             severity = "info"
         f = dataclasses.replace(
-            raw, path=path or "", line=line, end_line=end_line, severity=severity,
+            raw,
+            path=path or "",
+            line=line,
+            end_line=end_line,
+            severity=severity,
             category=str(raw.category or "general").strip() or "general",
-            title=str(raw.title or "").strip(), message=str(raw.message or ""),
+            title=str(raw.title or "").strip(),
+            message=str(raw.message or ""),
             confidence=_as_confidence(raw.confidence),
         )
         text = fi.text(line) if fi is not None and line is not None else None
@@ -263,15 +292,17 @@ def anchor(
     if duplicates:
         notes.append(f"{_plural(duplicates, 'duplicate finding')} merged")
     if unknown_severity:
-        notes.append(f"{_plural(unknown_severity, 'finding')} with an unknown severity "
-                     "treated as info")
+        notes.append(
+            f"{_plural(unknown_severity, 'finding')} with an unknown severity treated as info"
+        )
     if off_diff:
         notes.append(f"{_plural(off_diff, 'finding')} outside the diff moved to the summary")
     if no_line:
         notes.append(f"{_plural(no_line, 'finding')} without a line moved to the summary")
     if unknown_path:
-        notes.append(f"{_plural(unknown_path, 'finding')} on files not in the change moved to "
-                     "the summary")
+        notes.append(
+            f"{_plural(unknown_path, 'finding')} on files not in the change moved to the summary"
+        )
     if clamped:
         notes.append(f"{_plural(clamped, 'finding range')} clamped to the end of its hunk")
     return sorted(kept, key=_order), sorted(moved, key=_order), notes

@@ -7,39 +7,138 @@ import posixpath
 import re
 
 _EXT = {
-    ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript",
-    ".cjs": "javascript", ".jsx": "javascript", ".ts": "typescript", ".tsx": "typescript",
-    ".go": "go", ".rs": "rust", ".java": "java", ".kt": "kotlin", ".kts": "kotlin",
-    ".scala": "scala", ".rb": "ruby", ".php": "php", ".c": "c", ".h": "c", ".cc": "cpp",
-    ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp", ".cs": "csharp",
-    ".swift": "swift", ".m": "objective-c", ".mm": "objective-c", ".lua": "lua",
-    ".pl": "perl", ".pm": "perl", ".sh": "shell", ".bash": "shell", ".zsh": "shell",
-    ".sql": "sql", ".r": "r", ".dart": "dart", ".ex": "elixir", ".exs": "elixir",
-    ".erl": "erlang", ".hs": "haskell", ".ml": "ocaml", ".clj": "clojure", ".vue": "vue",
-    ".svelte": "svelte", ".tf": "terraform", ".hcl": "terraform", ".proto": "protobuf",
-    ".yml": "yaml", ".yaml": "yaml", ".json": "json", ".toml": "toml", ".xml": "xml",
-    ".html": "html", ".htm": "html", ".css": "css", ".scss": "css", ".md": "markdown",
-    ".rst": "rst", ".txt": "text", ".adoc": "asciidoc", ".ini": "ini", ".cfg": "ini",
-    ".gradle": "gradle", ".sol": "solidity", ".zig": "zig", ".nim": "nim",
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".jsx": "javascript",
+    ".ts": "typescript",
+    ".tsx": "typescript",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+    ".kt": "kotlin",
+    ".kts": "kotlin",
+    ".scala": "scala",
+    ".rb": "ruby",
+    ".php": "php",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".cxx": "cpp",
+    ".hpp": "cpp",
+    ".hh": "cpp",
+    ".cs": "csharp",
+    ".swift": "swift",
+    ".m": "objective-c",
+    ".mm": "objective-c",
+    ".lua": "lua",
+    ".pl": "perl",
+    ".pm": "perl",
+    ".sh": "shell",
+    ".bash": "shell",
+    ".zsh": "shell",
+    ".sql": "sql",
+    ".r": "r",
+    ".dart": "dart",
+    ".ex": "elixir",
+    ".exs": "elixir",
+    ".erl": "erlang",
+    ".hs": "haskell",
+    ".ml": "ocaml",
+    ".clj": "clojure",
+    ".vue": "vue",
+    ".svelte": "svelte",
+    ".tf": "terraform",
+    ".hcl": "terraform",
+    ".proto": "protobuf",
+    ".yml": "yaml",
+    ".yaml": "yaml",
+    ".json": "json",
+    ".toml": "toml",
+    ".xml": "xml",
+    ".html": "html",
+    ".htm": "html",
+    ".css": "css",
+    ".scss": "css",
+    ".md": "markdown",
+    ".rst": "rst",
+    ".txt": "text",
+    ".adoc": "asciidoc",
+    ".ini": "ini",
+    ".cfg": "ini",
+    ".gradle": "gradle",
+    ".sol": "solidity",
+    ".zig": "zig",
+    ".nim": "nim",
 }
-_NAMES = {"dockerfile": "dockerfile", "makefile": "make", "gnumakefile": "make",
-          "jenkinsfile": "groovy", "rakefile": "ruby", "gemfile": "ruby", "vagrantfile": "ruby"}
+_NAMES = {
+    "dockerfile": "dockerfile",
+    "makefile": "make",
+    "gnumakefile": "make",
+    "jenkinsfile": "groovy",
+    "rakefile": "ruby",
+    "gemfile": "ruby",
+    "vagrantfile": "ruby",
+}
 
 # lizard falls back to its C reader for unknown files; only trust it for these.
-_LIZARD_LANGUAGES = frozenset({
-    "python", "javascript", "typescript", "go", "rust", "java", "kotlin", "scala", "ruby",
-    "php", "c", "cpp", "csharp", "swift", "objective-c", "lua", "erlang", "solidity", "zig",
-    "vue",
-})
+_LIZARD_LANGUAGES = frozenset(
+    {
+        "python",
+        "javascript",
+        "typescript",
+        "go",
+        "rust",
+        "java",
+        "kotlin",
+        "scala",
+        "ruby",
+        "php",
+        "c",
+        "cpp",
+        "csharp",
+        "swift",
+        "objective-c",
+        "lua",
+        "erlang",
+        "solidity",
+        "zig",
+        "vue",
+    }
+)
 
-_LOCKFILES = frozenset({
-    "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb",
-    "poetry.lock", "pipfile.lock", "uv.lock", "pdm.lock", "cargo.lock", "gemfile.lock",
-    "composer.lock", "go.sum", "podfile.lock", "packages.lock.json", "mix.lock", "flake.lock",
-    "pubspec.lock", "gradle.lockfile", "package.resolved", "deno.lock",
-})
-_VENDORED = re.compile(r"(^|/)(vendor|vendored|third_party|thirdparty|node_modules|bower_components"
-                       r"|external|\.yarn)/")
+_LOCKFILES = frozenset(
+    {
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "yarn.lock",
+        "pnpm-lock.yaml",
+        "bun.lockb",
+        "poetry.lock",
+        "pipfile.lock",
+        "uv.lock",
+        "pdm.lock",
+        "cargo.lock",
+        "gemfile.lock",
+        "composer.lock",
+        "go.sum",
+        "podfile.lock",
+        "packages.lock.json",
+        "mix.lock",
+        "flake.lock",
+        "pubspec.lock",
+        "gradle.lockfile",
+        "package.resolved",
+        "deno.lock",
+    }
+)
+_VENDORED = re.compile(
+    r"(^|/)(vendor|vendored|third_party|thirdparty|node_modules|bower_components"
+    r"|external|\.yarn)/"
+)
 _GENERATED = re.compile(
     r"(\.min\.(js|css)$|\.bundle\.js$|[._]pb2(_grpc)?\.pyi?$|\.pb\.go$|\.pb\.(cc|h)$|_generated\."
     r"|\.generated\.|(^|/)(dist|build|gen|generated|__generated__)/|\.snap$|\.map$)"
@@ -51,8 +150,13 @@ _DOCS = re.compile(
     re.IGNORECASE,
 )
 _DOCS_CODE = re.compile(r"\.(py|js|ts|go|rs|java|rb|php|c|h|cpp|cs|sh)$")
-_GENERATED_MARKERS = (b"@generated", b"Code generated", b"DO NOT EDIT", b"autogenerated",
-                      b"auto-generated")
+_GENERATED_MARKERS = (
+    b"@generated",
+    b"Code generated",
+    b"DO NOT EDIT",
+    b"autogenerated",
+    b"auto-generated",
+)
 _TEST = re.compile(
     r"((^|/)(tests?|__tests__|spec|testing)/|(^|/)test_[^/]*\.py$|_test\.(py|go)$"
     r"|\.(test|spec)\.[jt]sx?$|Tests?\.(java|kt|cs)$|_spec\.rb$)",

@@ -54,9 +54,17 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
         if budget is None:
             budget = config.budget.max_usd_per_review
         outcome = model.review(
-            change, analysis, route, rule_findings, config, budget_usd=budget,
-            use_cache=options.use_cache, max_tier=options.max_tier, deadline=options.deadline,
-            repo_label=options.repo_label, range_label=change.range.spec,
+            change,
+            analysis,
+            route,
+            rule_findings,
+            config,
+            budget_usd=budget,
+            use_cache=options.use_cache,
+            max_tier=options.max_tier,
+            deadline=options.deadline,
+            repo_label=options.repo_label,
+            range_label=change.range.spec,
         )
         raw.extend(outcome.findings)
         usage = outcome.usage
@@ -71,9 +79,17 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
     kept, moved, anchor_notes = findings.anchor(raw, change.files, config.filter)
     notes.extend(anchor_notes)
     # Findings that may not sit on a line are kept in the summary, never dropped silently.
-    notes.extend(f"not on a diff line: {f.path}{f':{f.line}' if f.line else ''}: {f.severity}:"
-                 f" {f.title}" for f in moved)
+    notes.extend(
+        f"not on a diff line: {f.path}{f':{f.line}' if f.line else ''}: {f.severity}: {f.title}"
+        for f in moved
+    )
     return ReviewResult(
-        status=status, range=change.range, analysis=analysis, route=route, estimate=est,
-        findings=tuple(kept), usage=usage, notes=tuple(notes),
+        status=status,
+        range=change.range,
+        analysis=analysis,
+        route=route,
+        estimate=est,
+        findings=tuple(kept),
+        usage=usage,
+        notes=tuple(notes),
     )

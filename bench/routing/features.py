@@ -72,33 +72,49 @@ def extract(args: tuple[str, dict[str, Any]]) -> dict[str, Any]:
     for s in captured["stats"]:
         f = by_path[s.path]
         h = hist.get(s.old_path or s.path) or hist.get(s.path)
-        files.append({
-            "path": s.path, "old_path": s.old_path, "status": s.status,
-            "role": kinds[s.path].role if s.path in kinds else risk.file_role(s.path),
-            "skip": s.skip_reason,
-            "sub": list(kinds[s.path][1:]) if s.path in kinds else [0, 0],
-            "la": s.lines_added, "ld": s.lines_removed, "hunks": s.hunks,
-            "cd": s.complexity_delta,
-            "hist": list(h) if h is not None else None,
-            "sens": list(sensitive.path_categories(s.path)),
-            "code": sorted({c.category for c in sensitive.code_hits(f.added_lines)}),
-            "buggy": s.path in (row.get("buggy_paths") or ()),
-            "chars": row["file_chars"].get(s.path, 0),
-        })
+        files.append(
+            {
+                "path": s.path,
+                "old_path": s.old_path,
+                "status": s.status,
+                "role": kinds[s.path].role if s.path in kinds else risk.file_role(s.path),
+                "skip": s.skip_reason,
+                "sub": list(kinds[s.path][1:]) if s.path in kinds else [0, 0],
+                "la": s.lines_added,
+                "ld": s.lines_removed,
+                "hunks": s.hunks,
+                "cd": s.complexity_delta,
+                "hist": list(h) if h is not None else None,
+                "sens": list(sensitive.path_categories(s.path)),
+                "code": sorted({c.category for c in sensitive.code_hits(f.added_lines)}),
+                "buggy": s.path in (row.get("buggy_paths") or ()),
+                "chars": row["file_chars"].get(s.path, 0),
+            }
+        )
     return {
-        "repo": row["repo"], "sha": row["sha"], "label": row["label"],
-        "la": row["la"], "ld": row["ld"], "nf": row["nf"], "nd": row["nd"],
-        "entropy": row["entropy"], "diff_chars": row["diff_chars"],
-        "file_chars": row["file_chars"], "buggy_paths": row.get("buggy_paths") or [],
+        "repo": row["repo"],
+        "sha": row["sha"],
+        "label": row["label"],
+        "la": row["la"],
+        "ld": row["ld"],
+        "nf": row["nf"],
+        "nd": row["nd"],
+        "entropy": row["entropy"],
+        "diff_chars": row["diff_chars"],
+        "file_chars": row["file_chars"],
+        "buggy_paths": row.get("buggy_paths") or [],
         "features": {ft.id: ft.value for ft in result.features},
-        "score": result.score, "files": files, "secs": round(elapsed, 3),
+        "score": result.score,
+        "files": files,
+        "secs": round(elapsed, 3),
         "project": [getattr(hist, "commits", 0), getattr(hist, "fixes", 0)],
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--bench-root", default=os.environ.get("BENCH_ROOT", "/tmp/tierbot-bench"))
     ap.add_argument("--split", default="dev", help="reads <bench-root>/<split>.jsonl")
     ap.add_argument("--out", required=True)
@@ -112,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
             out.write(json.dumps(rec) + "\n")
             if (i + 1) % 200 == 0:
                 print(f"{i + 1}/{len(rows)} {time.perf_counter() - start:.0f}s", file=sys.stderr)
-    print(f"wrote {a.out}: {len(rows)} commits in {time.perf_counter() - start:.0f}s",
-          file=sys.stderr)
+    print(
+        f"wrote {a.out}: {len(rows)} commits in {time.perf_counter() - start:.0f}s", file=sys.stderr
+    )
     return 0
 
 

@@ -29,8 +29,9 @@ from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-SHARED = os.environ.get("TIERBOT_SHARED_BENCH",
-                        os.path.join(os.path.dirname(ROOT), "shared", "bench", "routing"))
+SHARED = os.environ.get(
+    "TIERBOT_SHARED_BENCH", os.path.join(os.path.dirname(ROOT), "shared", "bench", "routing")
+)
 sys.path.insert(0, SHARED)
 sys.path.insert(0, ROOT)
 
@@ -42,37 +43,70 @@ Row = dict[str, Any]
 
 # The features tierbot computes (risk.features), in a fixed order.
 FEATURES = (
-    "size.lines_added", "size.lines_removed", "spread.files", "spread.directories",
-    "spread.entropy", "complexity.delta", "history.changes", "history.fixes", "history.authors",
-    "history.last_change", "history.new_files", "history.unseen", "sensitive.paths",
-    "sensitive.manifests", "sensitive.code", "project.fix_rate", "kind.no_code", "tests.weakened",
+    "size.lines_added",
+    "size.lines_removed",
+    "spread.files",
+    "spread.directories",
+    "spread.entropy",
+    "complexity.delta",
+    "history.changes",
+    "history.fixes",
+    "history.authors",
+    "history.last_change",
+    "history.new_files",
+    "history.unseen",
+    "sensitive.paths",
+    "sensitive.manifests",
+    "sensitive.code",
+    "project.fix_rate",
+    "kind.no_code",
+    "tests.weakened",
 )
 # Weights that are priors, not fitted: the dev repositories have too few sensitive changes to
 # estimate them, and their job is a floor for security review, not ranking these three projects.
-PRIORS = {"sensitive.paths": 0.6, "sensitive.code": 0.3, "sensitive.manifests": 0.0,
-          # Odds of a bug-inducing change proportional to the project's fix rate: a calibration
-          # across projects that three repositories cannot estimate, so it is set, not fitted.
-          "project.fix_rate": 1.0,
-          # Tests deleted or losing assertions: 39 of the 1,200 dev commits, too rare to estimate
-          # (fitted: 0.14, 0.03-0.25 across LORO folds), so a small nudge toward a closer look.
-          "tests.weakened": 0.3}
+PRIORS = {
+    "sensitive.paths": 0.6,
+    "sensitive.code": 0.3,
+    "sensitive.manifests": 0.0,
+    # Odds of a bug-inducing change proportional to the project's fix rate: a calibration
+    # across projects that three repositories cannot estimate, so it is set, not fitted.
+    "project.fix_rate": 1.0,
+    # Tests deleted or losing assertions: 39 of the 1,200 dev commits, too rare to estimate
+    # (fitted: 0.14, 0.03-0.25 across LORO folds), so a small nudge toward a closer look.
+    "tests.weakened": 0.3,
+}
 # Signs known from the defect-prediction literature (Kamei et al. 2013; Zeng et al. 2021): more
 # code, more spread, more complexity and a history of fixes and churn never make a change safer,
 # and a change without production code is safer.  Fitting under these signs keeps collinear
 # features (lines, files, entropy) from cancelling each other out with opposite weights that no
 # one could explain, and generalises better across projects.  0 = free.
 SIGNS = {
-    "size.lines_added": 1, "size.lines_removed": 1, "spread.files": 1, "spread.directories": 1,
-    "spread.entropy": 1, "complexity.delta": 1, "history.changes": 1, "history.fixes": 1,
-    "history.authors": 1, "history.last_change": 0, "history.new_files": 0, "history.unseen": 0,
+    "size.lines_added": 1,
+    "size.lines_removed": 1,
+    "spread.files": 1,
+    "spread.directories": 1,
+    "spread.entropy": 1,
+    "complexity.delta": 1,
+    "history.changes": 1,
+    "history.fixes": 1,
+    "history.authors": 1,
+    "history.last_change": 0,
+    "history.new_files": 0,
+    "history.unseen": 0,
     "kind.no_code": -1,
 }
 # Per-file offsets on the calibrated scale (where Sonnet starts at logit -0.62 and Opus at 0.41):
 # tests, examples and configuration stay on Haiku unless the change is far past the Opus cut.
 # Set, not fitted: buggy files are production code by construction of the labels, so the dev
 # split cannot say how much a test file deserves.
-ROLE_OFFSETS = {"code": 0.0, "test": -4.0, "example": -4.0, "other": -4.0, "docs": -6.0,
-                "comments": -6.0}
+ROLE_OFFSETS = {
+    "code": 0.0,
+    "test": -4.0,
+    "example": -4.0,
+    "other": -4.0,
+    "docs": -6.0,
+    "comments": -6.0,
+}
 SONNET_P, OPUS_P = 0.35, 0.6  # the config defaults the shipped weights are calibrated to
 OPUS_TARGET, SONNET_TARGET = 0.65, 0.93  # recall the cutpoints must reach on the training repos
 
@@ -103,8 +137,9 @@ def sigmoid(z: float) -> float:
     return 1 / (1 + math.exp(-max(-60.0, min(60.0, z))))
 
 
-def logistic(xs: list[list[float]], ys: list[float], ws: list[float], l2: float,
-             offsets: list[float]) -> list[float]:
+def logistic(
+    xs: list[list[float]], ys: list[float], ws: list[float], l2: float, offsets: list[float]
+) -> list[float]:
     """Coefficients (intercept first) of a weighted L2 logistic regression; offsets are fixed."""
     d = len(xs[0]) + 1
     beta = [0.0] * d
@@ -151,8 +186,9 @@ class Model:
 
     def scaled(self, a: float, b: float) -> Model:
         """a * (logit - b): the same ranking, thresholds moved."""
-        return Model(a * (self.base - b), {k: a * w for k, w in self.weights.items()},
-                     a * self.file_slope)
+        return Model(
+            a * (self.base - b), {k: a * w for k, w in self.weights.items()}, a * self.file_slope
+        )
 
 
 def file_adjust(row: Row, slope: float) -> dict[str, float]:
@@ -160,8 +196,11 @@ def file_adjust(row: Row, slope: float) -> dict[str, float]:
     most lines of code keeps the change's logit, smaller ones go lower."""
     if not slope:
         return {}
-    code = {f["path"]: math.log1p(f["sub"][0]) for f in row["files"]
-            if f["role"] == "code" and not f["skip"]}
+    code = {
+        f["path"]: math.log1p(f["sub"][0])
+        for f in row["files"]
+        if f["role"] == "code" and not f["skip"]
+    }
     top = max(code.values(), default=0.0)
     return {p: slope * (v - top) for p, v in code.items()}
 
@@ -172,8 +211,9 @@ def weakest_buggy(row: Row, z: float, slope: float) -> float:
     return z + min((adj[p] for p in row["buggy_paths"] if p in adj), default=0.0)
 
 
-def fit(rows: Sequence[Row], l2: float, features: Sequence[str] = FEATURES,
-        trivial_weight: float = 0.3) -> Model:
+def fit(
+    rows: Sequence[Row], l2: float, features: Sequence[str] = FEATURES, trivial_weight: float = 0.3
+) -> Model:
     """Sign-constrained fit by active set: a feature whose weight takes the wrong sign is fixed
     at zero and the rest refitted, until every weight has its expected sign."""
     active = [f for f in features if f not in PRIORS]
@@ -189,12 +229,19 @@ def fit(rows: Sequence[Row], l2: float, features: Sequence[str] = FEATURES,
     return model
 
 
-def _fit(rows: Sequence[Row], l2: float, free: Sequence[str], priors: Sequence[str],
-         trivial_weight: float) -> Model:
+def _fit(
+    rows: Sequence[Row],
+    l2: float,
+    free: Sequence[str],
+    priors: Sequence[str],
+    trivial_weight: float,
+) -> Model:
     raw = [[r["features"].get(f, 0.0) for f in free] for r in rows]
     mean = [sum(col) / len(raw) for col in zip(*raw, strict=True)]
-    sd = [max(1e-9, math.sqrt(sum((v - m) ** 2 for v in col) / len(raw)))
-          for col, m in zip(zip(*raw, strict=True), mean, strict=True)]
+    sd = [
+        max(1e-9, math.sqrt(sum((v - m) ** 2 for v in col) / len(raw)))
+        for col, m in zip(zip(*raw, strict=True), mean, strict=True)
+    ]
     xs = [[(v - m) / s for v, m, s in zip(x, mean, sd, strict=True)] for x in raw]
     ys = [1.0 if r["label"] == "buggy" else 0.0 for r in rows]
     ws = [trivial_weight if r["label"] == "trivial" else 1.0 for r in rows]
@@ -216,16 +263,27 @@ def _lg(p: float) -> float:
 CUT_SONNET, CUT_OPUS = _lg(SONNET_P), _lg(OPUS_P)
 
 
-def choose_cutpoints(rows: Sequence[Row], zs: Sequence[float], opus_recall: float,
-                     sonnet_recall: float, file_slope: float = 0.0) -> tuple[float, float]:
+def choose_cutpoints(
+    rows: Sequence[Row],
+    zs: Sequence[float],
+    opus_recall: float,
+    sonnet_recall: float,
+    file_slope: float = 0.0,
+) -> tuple[float, float]:
     """The highest logit cutpoints (cheapest routing) that reach the recall targets on `rows`.
 
     Buggy files are code files, which get the change's logit, so file-level recall at a cutpoint
     is the share of buggy commits whose logit reaches it (with a file slope: whose weakest buggy
     file's logit does).
     """
-    bz = sorted((weakest_buggy(r, z, file_slope) for r, z in zip(rows, zs, strict=True)
-                 if r["label"] == "buggy"), reverse=True)
+    bz = sorted(
+        (
+            weakest_buggy(r, z, file_slope)
+            for r, z in zip(rows, zs, strict=True)
+            if r["label"] == "buggy"
+        ),
+        reverse=True,
+    )
     ko = max(0, math.ceil(opus_recall * len(bz)) - 1)
     ks = max(0, math.ceil(sonnet_recall * len(bz)) - 1)
     # Midway to the next lower score keeps the cut from sitting exactly on a training commit.
@@ -234,8 +292,14 @@ def choose_cutpoints(rows: Sequence[Row], zs: Sequence[float], opus_recall: floa
     return min(cs, co - 0.05), co
 
 
-def fit_calibrated(rows: Sequence[Row], l2: float, opus_recall: float, sonnet_recall: float,
-                   features: Sequence[str] = FEATURES, file_slope: float = 0.0) -> Model:
+def fit_calibrated(
+    rows: Sequence[Row],
+    l2: float,
+    opus_recall: float,
+    sonnet_recall: float,
+    features: Sequence[str] = FEATURES,
+    file_slope: float = 0.0,
+) -> Model:
     """Fit, then rescale the logit so that the chosen cutpoints land on the default thresholds
     (risk 0.35 -> Sonnet, 0.6 -> Opus): same ranking, and no config change needed to route."""
     model = fit(rows, l2, features)
@@ -276,46 +340,76 @@ def evaluate(rows: Sequence[Row], zs: Sequence[float], file_slope: float = 0.0) 
     m: dict[str, Any] = metrics.compute_metrics(list(rows), routings)
     m["la_auc"] = metrics.auc_mann_whitney(
         [float(r["la"]) for r in rows if r["label"] == "buggy"],
-        [float(r["la"]) for r in rows if r["label"] == "clean"])
+        [float(r["la"]) for r in rows if r["label"] == "clean"],
+    )
     return m
 
 
 def result_line(m: dict[str, Any]) -> str:
-    keys = ("auc", "la_auc", "file_opus_recall", "file_sonnet_plus_recall", "unit_cost_fraction",
-            "trivial_cheap")
+    keys = (
+        "auc",
+        "la_auc",
+        "file_opus_recall",
+        "file_sonnet_plus_recall",
+        "unit_cost_fraction",
+        "trivial_cheap",
+    )
     parts = [f"{k}={m[k]:.3f}" for k in keys]
     parts.insert(2, f"auc_delta={m['auc'] - m['la_auc']:.3f}")
     return " ".join(parts)
 
 
-def loro_models(rows: Sequence[Row], l2: float, opus_recall: float, sonnet_recall: float,
-                features: Sequence[str] = FEATURES, file_slope: float = 0.0) -> dict[str, Model]:
+def loro_models(
+    rows: Sequence[Row],
+    l2: float,
+    opus_recall: float,
+    sonnet_recall: float,
+    features: Sequence[str] = FEATURES,
+    file_slope: float = 0.0,
+) -> dict[str, Model]:
     """For each repository, the calibrated model fitted on the others."""
-    return {repo: fit_calibrated([r for r in rows if r["repo"] != repo], l2, opus_recall,
-                                 sonnet_recall, features, file_slope)
-            for repo in sorted({r["repo"] for r in rows})}
+    return {
+        repo: fit_calibrated(
+            [r for r in rows if r["repo"] != repo],
+            l2,
+            opus_recall,
+            sonnet_recall,
+            features,
+            file_slope,
+        )
+        for repo in sorted({r["repo"] for r in rows})
+    }
 
 
-def loro(rows: Sequence[Row], l2: float, opus_recall: float, sonnet_recall: float,
-         features: Sequence[str] = FEATURES, say: Callable[[str], None] = print,
-         file_slope: float = 0.0) -> dict[str, Any]:
+def loro(
+    rows: Sequence[Row],
+    l2: float,
+    opus_recall: float,
+    sonnet_recall: float,
+    features: Sequence[str] = FEATURES,
+    say: Callable[[str], None] = print,
+    file_slope: float = 0.0,
+) -> dict[str, Any]:
     held_rows: list[Row] = []
     held_z: list[float] = []
     held_m: list[Model] = []
-    for repo, model in loro_models(rows, l2, opus_recall, sonnet_recall, features,
-                                   file_slope).items():
+    for repo, model in loro_models(
+        rows, l2, opus_recall, sonnet_recall, features, file_slope
+    ).items():
         test = [r for r in rows if r["repo"] == repo]
         z = [model.logit(r["features"]) for r in test]
         say(f"held-out {repo:20s} {result_line(evaluate(test, z, model.file_slope))}")
         held_rows += test
         held_z += z
         held_m += [model] * len(test)
-    routings = [route(r, z, m.file_slope) for r, z, m in zip(held_rows, held_z, held_m,
-                                                             strict=True)]
+    routings = [
+        route(r, z, m.file_slope) for r, z, m in zip(held_rows, held_z, held_m, strict=True)
+    ]
     m: dict[str, Any] = metrics.compute_metrics(held_rows, routings)
     m["la_auc"] = metrics.auc_mann_whitney(
         [float(r["la"]) for r in held_rows if r["label"] == "buggy"],
-        [float(r["la"]) for r in held_rows if r["label"] == "clean"])
+        [float(r["la"]) for r in held_rows if r["label"] == "clean"],
+    )
     say(f"pooled   {'(3 held-out repos)':20s} {result_line(m)}")
     return m
 
@@ -323,13 +417,17 @@ def loro(rows: Sequence[Row], l2: float, opus_recall: float, sonnet_recall: floa
 def curve(rows: Sequence[Row], l2: float, sonnet_recall: float, file_slope: float = 0.0) -> None:
     """The trade-off: held-out (pooled LORO) cost against Opus recall, as the Opus cutpoint
     chosen on the training repositories moves."""
-    print(f"{'target':>6} {'opus_rec':>8} {'s+_rec':>7} {'ucost':>6} {'triv':>5} "
-          "tiers skip/haiku/sonnet/opus")
+    print(
+        f"{'target':>6} {'opus_rec':>8} {'s+_rec':>7} {'ucost':>6} {'triv':>5} "
+        "tiers skip/haiku/sonnet/opus"
+    )
     for target in (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
         m = loro(rows, l2, target, sonnet_recall, say=lambda _: None, file_slope=file_slope)
         shares = "/".join(f"{m['tier_shares'][t]:.2f}" for t in metrics.TIERS)
-        print(f"{target:6.2f} {m['file_opus_recall']:8.3f} {m['file_sonnet_plus_recall']:7.3f} "
-              f"{m['unit_cost_fraction']:6.3f} {m['trivial_cheap']:5.2f} {shares}")
+        print(
+            f"{target:6.2f} {m['file_opus_recall']:8.3f} {m['file_sonnet_plus_recall']:7.3f} "
+            f"{m['unit_cost_fraction']:6.3f} {m['trivial_cheap']:5.2f} {shares}"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,24 +463,42 @@ def write_model(model: Model, path: str, provenance: str, template: str | None =
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--features", required=True, help="features.py output (jsonl)")
     ap.add_argument("--l2", type=float, default=3.0)
-    ap.add_argument("--opus-recall", type=float, default=OPUS_TARGET,
-                    help="share of buggy training commits the opus cutpoint must reach")
+    ap.add_argument(
+        "--opus-recall",
+        type=float,
+        default=OPUS_TARGET,
+        help="share of buggy training commits the opus cutpoint must reach",
+    )
     ap.add_argument("--sonnet-recall", type=float, default=SONNET_TARGET)
-    ap.add_argument("--write", action="store_true",
-                    help="refit on every repository and rewrite tierbot/data/risk_model.yml")
-    ap.add_argument("--fold-configs", metavar="DIR",
-                    help="write DIR/<owner>/<name>.yml: the model fitted without that repository, "
-                         "for TIERBOT_RISK_MODEL (run.py loro routes each commit with it)")
-    ap.add_argument("--curve", action="store_true",
-                    help="print held-out cost against Opus recall for a range of targets")
-    ap.add_argument("--file-slope", type=float, default=0.0,
-                    help="experiment (LORO report and curve only, never written): code files of a "
-                         "change below the change's logit by SLOPE x log-ratio of their lines "
-                         "added to the largest file's, cutpoints chosen on the weakest buggy file")
+    ap.add_argument(
+        "--write",
+        action="store_true",
+        help="refit on every repository and rewrite tierbot/data/risk_model.yml",
+    )
+    ap.add_argument(
+        "--fold-configs",
+        metavar="DIR",
+        help="write DIR/<owner>/<name>.yml: the model fitted without that repository, "
+        "for TIERBOT_RISK_MODEL (run.py loro routes each commit with it)",
+    )
+    ap.add_argument(
+        "--curve",
+        action="store_true",
+        help="print held-out cost against Opus recall for a range of targets",
+    )
+    ap.add_argument(
+        "--file-slope",
+        type=float,
+        default=0.0,
+        help="experiment (LORO report and curve only, never written): code files of a "
+        "change below the change's logit by SLOPE x log-ratio of their lines "
+        "added to the largest file's, cutpoints chosen on the weakest buggy file",
+    )
     a = ap.parse_args(argv)
     with open(a.features, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
@@ -395,15 +511,22 @@ def main(argv: list[str] | None = None) -> int:
             name = os.path.join(a.fold_configs, repo + ".yml")
             os.makedirs(os.path.dirname(name), exist_ok=True)
             others = ", ".join(sorted({r["repo"] for r in rows} - {repo}))
-            write_model(model, name, f"LORO fold without {repo}: fitted on {others}",
-                        template=risk.MODEL_PATH.as_posix())
+            write_model(
+                model,
+                name,
+                f"LORO fold without {repo}: fitted on {others}",
+                template=risk.MODEL_PATH.as_posix(),
+            )
             print(f"wrote {name}")
     if a.write:
         model = fit_calibrated(rows, a.l2, a.opus_recall, a.sonnet_recall)
         repos = ", ".join(sorted({r["repo"] for r in rows}))
-        write_model(model, risk.MODEL_PATH.as_posix(),
-                    f"{len(rows)} commits of {repos}; l2={a.l2}; cutpoints for "
-                    f"{a.opus_recall:.0%} / {a.sonnet_recall:.0%} recall")
+        write_model(
+            model,
+            risk.MODEL_PATH.as_posix(),
+            f"{len(rows)} commits of {repos}; l2={a.l2}; cutpoints for "
+            f"{a.opus_recall:.0%} / {a.sonnet_recall:.0%} recall",
+        )
         print(f"wrote {risk.MODEL_PATH}")
     return 0
 

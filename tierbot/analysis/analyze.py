@@ -64,19 +64,29 @@ def analyze(change: Change, config: Config) -> tuple[Analysis, dict[str, float],
         notes.append(f"complexity not measured for {left_out} large files (analysis bound)")
     stats = [
         FileStat(
-            path=f.path, old_path=f.old_path, status=f.status, language=language_for(f.path),
-            lines_added=f.lines_added, lines_removed=f.lines_removed, hunks=len(f.hunks),
-            complexity_delta=deltas.get(f.path, 0), skip_reason=reasons[f.path],
+            path=f.path,
+            old_path=f.old_path,
+            status=f.status,
+            language=language_for(f.path),
+            lines_added=f.lines_added,
+            lines_removed=f.lines_removed,
+            hunks=len(f.hunks),
+            complexity_delta=deltas.get(f.path, 0),
+            skip_reason=reasons[f.path],
         )
         for f in change.files
     ]
     hist = history.file_history(
-        change.root, change.range.base, [f.old_path or f.path for f in reviewable],
+        change.root,
+        change.range.base,
+        [f.old_path or f.path for f in reviewable],
         config.routing.history_commits,
     )
     assessment = risk.assess(change.files, stats, hist, config)
-    stats = [dataclasses.replace(s, risk_score=round(assessment.file_scores.get(s.path, 0.0), 4))
-             for s in stats]
+    stats = [
+        dataclasses.replace(s, risk_score=round(assessment.file_scores.get(s.path, 0.0), 4))
+        for s in stats
+    ]
     analysis = Analysis(
         files=tuple(stats),
         lines_added=sum(s.lines_added for s in stats),

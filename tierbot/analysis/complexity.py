@@ -30,8 +30,9 @@ def _functions(path: str, source: str) -> dict[str, tuple[int, int, int]]:
     from lizard import analyze_file
 
     info = analyze_file.analyze_source_code(path, source)
-    return {f.long_name: (f.start_line, f.end_line, f.cyclomatic_complexity)
-            for f in info.function_list}
+    return {
+        f.long_name: (f.start_line, f.end_line, f.cyclomatic_complexity) for f in info.function_list
+    }
 
 
 def _delta(path: str, old: str | None, new: str, added: set[int]) -> int:

@@ -45,14 +45,71 @@ MODEL_PATH = Path(__file__).parents[1] / "data" / "risk_model.yml"
 # --------------------------------------------------------------------------------------------
 # File roles
 # --------------------------------------------------------------------------------------------
-CODE_EXTENSIONS = frozenset({
-    ".py", ".pyx", ".pxd", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts", ".tsx", ".vue",
-    ".svelte", ".go", ".rs", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".m",
-    ".mm", ".java", ".kt", ".kts", ".scala", ".groovy", ".clj", ".cljs", ".rb", ".php", ".cs",
-    ".fs", ".swift", ".dart", ".lua", ".pl", ".pm", ".r", ".jl", ".ex", ".exs", ".erl", ".hrl",
-    ".hs", ".ml", ".mli", ".elm", ".zig", ".nim", ".sol", ".sh", ".bash", ".zsh", ".ps1", ".sql",
-    ".tf", ".hcl",
-})
+CODE_EXTENSIONS = frozenset(
+    {
+        ".py",
+        ".pyx",
+        ".pxd",
+        ".js",
+        ".mjs",
+        ".cjs",
+        ".jsx",
+        ".ts",
+        ".mts",
+        ".cts",
+        ".tsx",
+        ".vue",
+        ".svelte",
+        ".go",
+        ".rs",
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".cxx",
+        ".hpp",
+        ".hh",
+        ".hxx",
+        ".m",
+        ".mm",
+        ".java",
+        ".kt",
+        ".kts",
+        ".scala",
+        ".groovy",
+        ".clj",
+        ".cljs",
+        ".rb",
+        ".php",
+        ".cs",
+        ".fs",
+        ".swift",
+        ".dart",
+        ".lua",
+        ".pl",
+        ".pm",
+        ".r",
+        ".jl",
+        ".ex",
+        ".exs",
+        ".erl",
+        ".hrl",
+        ".hs",
+        ".ml",
+        ".mli",
+        ".elm",
+        ".zig",
+        ".nim",
+        ".sol",
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".ps1",
+        ".sql",
+        ".tf",
+        ".hcl",
+    }
+)
 TEST_RE = re.compile(
     r"(?:^|/)(?:tests?|testing|__tests__|__mocks__|specs?|testdata|test[_-]?data|fixtures?"
     r"|test[_-]?utils?|e2e|integration[_-]tests?)/"
@@ -78,8 +135,28 @@ FIX_RATE_PSEUDO = 50  # smoothing: pseudo-commits at the prior rate
 
 # Comment syntax by extension family.  `#` is a comment only where it is one (in C it starts a
 # preprocessor line, which is code).
-HASH_COMMENT = frozenset({".py", ".pyx", ".pxd", ".rb", ".sh", ".bash", ".zsh", ".pl", ".pm", ".r",
-                          ".jl", ".ex", ".exs", ".tf", ".hcl", ".ps1", ".nim", ".php"})
+HASH_COMMENT = frozenset(
+    {
+        ".py",
+        ".pyx",
+        ".pxd",
+        ".rb",
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".pl",
+        ".pm",
+        ".r",
+        ".jl",
+        ".ex",
+        ".exs",
+        ".tf",
+        ".hcl",
+        ".ps1",
+        ".nim",
+        ".php",
+    }
+)
 DASH_COMMENT = frozenset({".sql", ".lua", ".hs", ".elm"})
 DOCSTRING = frozenset({".py", ".pyx", ".pxd"})
 _PUNCTUATION = " \t{}()[];,.:"  # a line of only these says nothing
@@ -142,8 +219,11 @@ def substantive_lines(f: FileDiff) -> tuple[int, int]:
         if not started or kind not in ("+", "-", " ") or (kind == " " and not docs):
             continue
         text = line[1:].strip()
-        comment = (not text.strip(_PUNCTUATION) or text.startswith(prefixes)
-                   or (text[:1] == "*" and text[1:2] in ("", " ", "\t")))
+        comment = (
+            not text.strip(_PUNCTUATION)
+            or text.startswith(prefixes)
+            or (text[:1] == "*" and text[1:2] in ("", " ", "\t"))
+        )
         if docs:
             quotes = text.count('"""') + text.count("'''") if "''" in text or '""' in text else 0
             was_inside = inside_old if kind == "-" else inside_new
@@ -186,8 +266,9 @@ def assertion_lines(f: FileDiff) -> tuple[int, int]:
     return added, removed
 
 
-def weakened_tests(files: Sequence[FileDiff], stats: Sequence[FileStat]) -> tuple[
-        list[str], list[tuple[str, int, int]]]:
+def weakened_tests(
+    files: Sequence[FileDiff], stats: Sequence[FileStat]
+) -> tuple[list[str], list[tuple[str, int, int]]]:
     """Test files the change deletes, and reviewed test files whose change removes more assertion
     lines than it adds (path, assertions removed, added).  Files the user ignores count for
     nothing; a deleted file is skipped from review but still a test that no longer runs."""
@@ -338,24 +419,55 @@ def features(
     counts = {s.path: (kinds[s.path].added, kinds[s.path].removed) for s in code}
     la = sum(a for a, _ in counts.values())
     ld = sum(r for _, r in counts.values())
-    out.append(Feature("size.lines_added", math.log1p(la),
-                       f"{_plural(la, 'line')} of code added", code_paths))
-    out.append(Feature("size.lines_removed", math.log1p(ld),
-                       f"{_plural(ld, 'line')} of code removed", code_paths))
+    out.append(
+        Feature(
+            "size.lines_added", math.log1p(la), f"{_plural(la, 'line')} of code added", code_paths
+        )
+    )
+    out.append(
+        Feature(
+            "size.lines_removed",
+            math.log1p(ld),
+            f"{_plural(ld, 'line')} of code removed",
+            code_paths,
+        )
+    )
     dirs = {_dir(s.path) for s in code}
-    out.append(Feature("spread.files", math.log1p(len(code)),
-                       f"{_plural(len(code), 'code file')} changed", code_paths))
-    out.append(Feature("spread.directories", math.log1p(len(dirs)),
-                       f"code in {_plural(len(dirs), 'directory')}".replace("directorys",
-                                                                            "directories"),
-                       code_paths))
+    out.append(
+        Feature(
+            "spread.files",
+            math.log1p(len(code)),
+            f"{_plural(len(code), 'code file')} changed",
+            code_paths,
+        )
+    )
+    out.append(
+        Feature(
+            "spread.directories",
+            math.log1p(len(dirs)),
+            f"code in {_plural(len(dirs), 'directory')}".replace("directorys", "directories"),
+            code_paths,
+        )
+    )
     ent = max(0.0, _entropy([a + r for a, r in counts.values()]))
-    out.append(Feature("spread.entropy", ent,
-                       f"changed lines spread over code files: {ent:.2f} bits", code_paths))
+    out.append(
+        Feature(
+            "spread.entropy",
+            ent,
+            f"changed lines spread over code files: {ent:.2f} bits",
+            code_paths,
+        )
+    )
     cd = sum(max(0, s.complexity_delta) for s in code)
     cd_paths = tuple(s.path for s in code if s.complexity_delta > 0)
-    out.append(Feature("complexity.delta", math.log1p(cd),
-                       f"cyclomatic complexity +{cd} in changed functions", cd_paths))
+    out.append(
+        Feature(
+            "complexity.delta",
+            math.log1p(cd),
+            f"cyclomatic complexity +{cd} in changed functions",
+            cd_paths,
+        )
+    )
 
     # History (code files only): Kamei's NUC, NFIX, NDEV and AGE.
     hist = [(s.path, _lookup(history, by_path.get(s.path), s.path)) for s in code]
@@ -369,24 +481,61 @@ def features(
         changes = fixes = authors = 0
         last = 0.0
     seen_paths = tuple(p for p, _ in seen)
-    out.append(Feature("history.changes", math.log1p(changes),
-                       f"{changes:.1f} prior changes per touched code file", seen_paths))
+    out.append(
+        Feature(
+            "history.changes",
+            math.log1p(changes),
+            f"{changes:.1f} prior changes per touched code file",
+            seen_paths,
+        )
+    )
     fix_paths = tuple(p for p, h in seen if h.fixes)
-    out.append(Feature("history.fixes", math.log1p(fixes),
-                       f"{_plural(int(fixes), 'prior bug-fix commit')} touched these files",
-                       fix_paths))
-    out.append(Feature("history.authors", math.log1p(authors),
-                       f"up to {_plural(int(authors), 'author')} per touched code file",
-                       seen_paths))
-    out.append(Feature("history.last_change", math.log1p(last),
-                       f"code files last changed {last:.0f} days before, on average", seen_paths))
+    out.append(
+        Feature(
+            "history.fixes",
+            math.log1p(fixes),
+            f"{_plural(int(fixes), 'prior bug-fix commit')} touched these files",
+            fix_paths,
+        )
+    )
+    out.append(
+        Feature(
+            "history.authors",
+            math.log1p(authors),
+            f"up to {_plural(int(authors), 'author')} per touched code file",
+            seen_paths,
+        )
+    )
+    out.append(
+        Feature(
+            "history.last_change",
+            math.log1p(last),
+            f"code files last changed {last:.0f} days before, on average",
+            seen_paths,
+        )
+    )
     new = [s.path for s in code if s.status == "added"]
-    unseen = [s.path for s, (_, h) in zip(code, hist, strict=True)
-              if h.changes == 0 and s.status != "added"]
-    out.append(Feature("history.new_files", len(new) / len(code) if code else 0.0,
-                       f"{len(new)} of {_plural(len(code), 'code file')} are new", tuple(new)))
-    out.append(Feature("history.unseen", len(unseen) / len(code) if code else 0.0,
-                       f"{len(unseen)} code files have no history in the window", tuple(unseen)))
+    unseen = [
+        s.path
+        for s, (_, h) in zip(code, hist, strict=True)
+        if h.changes == 0 and s.status != "added"
+    ]
+    out.append(
+        Feature(
+            "history.new_files",
+            len(new) / len(code) if code else 0.0,
+            f"{len(new)} of {_plural(len(code), 'code file')} are new",
+            tuple(new),
+        )
+    )
+    out.append(
+        Feature(
+            "history.unseen",
+            len(unseen) / len(code) if code else 0.0,
+            f"{len(unseen)} code files have no history in the window",
+            tuple(unseen),
+        )
+    )
 
     # Sensitivity (every reviewed file, any role).
     cats: dict[str, list[str]] = {}
@@ -394,12 +543,22 @@ def features(
         for cat in sensitive.path_categories(s.path, extra_sensitive):
             cats.setdefault(cat, []).append(s.path)
     manifest = cats.pop("dependencies", [])
-    out.append(Feature("sensitive.paths", float(min(len(cats), 3)),
-                       "sensitive paths: " + ", ".join(sorted(cats)) if cats else
-                       "no sensitive paths",
-                       tuple(sorted({p for ps in cats.values() for p in ps}))))
-    out.append(Feature("sensitive.manifests", float(bool(manifest)),
-                       "dependency manifest changed", tuple(manifest)))
+    out.append(
+        Feature(
+            "sensitive.paths",
+            float(min(len(cats), 3)),
+            "sensitive paths: " + ", ".join(sorted(cats)) if cats else "no sensitive paths",
+            tuple(sorted({p for ps in cats.values() for p in ps})),
+        )
+    )
+    out.append(
+        Feature(
+            "sensitive.manifests",
+            float(bool(manifest)),
+            "dependency manifest changed",
+            tuple(manifest),
+        )
+    )
     code_cats: dict[str, list[str]] = {}
     for s in reviewed:
         if kinds[s.path].role not in ("code", "other"):
@@ -411,20 +570,32 @@ def features(
             paths = code_cats.setdefault(hit.category, [])
             if s.path not in paths:
                 paths.append(s.path)
-    out.append(Feature("sensitive.code", float(min(len(code_cats), 3)),
-                       "added code uses: " + ", ".join(sorted(code_cats)) if code_cats else
-                       "no sensitive constructs added",
-                       tuple(sorted({p for ps in code_cats.values() for p in ps}))))
+    out.append(
+        Feature(
+            "sensitive.code",
+            float(min(len(code_cats), 3)),
+            "added code uses: " + ", ".join(sorted(code_cats))
+            if code_cats
+            else "no sensitive constructs added",
+            tuple(sorted({p for ps in code_cats.values() for p in ps})),
+        )
+    )
 
     # The project's recent bug-fix rate: where more commits fix bugs, more changes introduce them.
     # Smoothed toward a typical 10% so that a young repository does not swing the score.
     commits = int(getattr(history, "commits", 0))
     fix_commits = int(getattr(history, "fixes", 0))
     rate = (fix_commits + FIX_RATE_PRIOR * FIX_RATE_PSEUDO) / (commits + FIX_RATE_PSEUDO)
-    out.append(Feature("project.fix_rate", _logit(rate) - _logit(FIX_RATE_PRIOR),
-                       f"{fix_commits} of the last {commits} commits look like bug fixes "
-                       f"({100 * fix_commits / max(1, commits):.0f}%; typical: "
-                       f"{100 * FIX_RATE_PRIOR:.0f}%)", ()))
+    out.append(
+        Feature(
+            "project.fix_rate",
+            _logit(rate) - _logit(FIX_RATE_PRIOR),
+            f"{fix_commits} of the last {commits} commits look like bug fixes "
+            f"({100 * fix_commits / max(1, commits):.0f}%; typical: "
+            f"{100 * FIX_RATE_PRIOR:.0f}%)",
+            (),
+        )
+    )
 
     # Tests deleted or weakened: the safety net shrinks, so the change deserves a closer look.
     deleted, weakened = weakened_tests(files, stats)
@@ -433,16 +604,28 @@ def features(
         parts.append(f"{_plural(len(deleted), 'test file')} deleted")
     if weakened:
         lost = sum(r - a for _, r, a in weakened)
-        parts.append(f"{_plural(len(weakened), 'test file')} lost "
-                     f"{_plural(lost, 'assertion line')} (removed more than added)")
-    out.append(Feature("tests.weakened", float(bool(parts)),
-                       "; ".join(parts) if parts else "no test files deleted or weakened",
-                       tuple(deleted) + tuple(p for p, _, _ in weakened)))
+        parts.append(
+            f"{_plural(len(weakened), 'test file')} lost "
+            f"{_plural(lost, 'assertion line')} (removed more than added)"
+        )
+    out.append(
+        Feature(
+            "tests.weakened",
+            float(bool(parts)),
+            "; ".join(parts) if parts else "no test files deleted or weakened",
+            tuple(deleted) + tuple(p for p, _, _ in weakened),
+        )
+    )
 
     others = tuple(s.path for s in reviewed if kinds[s.path].role != "code")
-    out.append(Feature("kind.no_code", float(not code),
-                       "no production code changed (only tests, docs, comments, examples or "
-                       "configuration)", others))
+    out.append(
+        Feature(
+            "kind.no_code",
+            float(not code),
+            "no production code changed (only tests, docs, comments, examples or configuration)",
+            others,
+        )
+    )
     return tuple(out)
 
 

@@ -90,13 +90,16 @@ def render_text(data: dict[str, Any], since: str | None) -> str:
     span = f"since {since}" if since else "all time"
     lines = [f"tierbot costs ({span})"]
     hits = data["cache_hits"]
-    lines.append(f"  model calls   {data['calls']}"
-                 + (f"  (+{hits} answered from the review cache)" if hits else ""))
+    lines.append(
+        f"  model calls   {data['calls']}"
+        + (f"  (+{hits} answered from the review cache)" if hits else "")
+    )
     lines.append(f"  spent         ${data['cost_usd']:.4f}")
     lines.append(f"  all-Opus      ${data['all_opus_cost_usd']:.4f}")
     pct = data["saved_pct"]
-    lines.append(f"  saved         ${data['saved_usd']:.4f}"
-                 + (f"  ({pct:.1f}%)" if pct is not None else ""))
+    lines.append(
+        f"  saved         ${data['saved_usd']:.4f}" + (f"  ({pct:.1f}%)" if pct is not None else "")
+    )
     if data["by_tier"]:
         lines.append("  by tier")
         for tier, t in data["by_tier"].items():

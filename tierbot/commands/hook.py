@@ -47,8 +47,10 @@ def render(result: ReviewResult) -> str:
     lines = finding_lines(result)
     lines.extend(f"tierbot: {one_line(n)}" for n in result.notes)
     tiers = sorted({u.tier for u in result.route.units if u.tier != "skip"})
-    lines.append(f"tierbot: {cost_line(result)} [{result.route.tier}"
-                 f"{' via ' + ', '.join(tiers) if len(tiers) > 1 else ''}]")
+    lines.append(
+        f"tierbot: {cost_line(result)} [{result.route.tier}"
+        f"{' via ' + ', '.join(tiers) if len(tiers) > 1 else ''}]"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -60,8 +62,11 @@ def main(args: Args, cwd: str = ".") -> int:
     started = time.monotonic()
     change = read_change(root, pushed, staged=pushed is None)
     options = Options(
-        dry_run=args.dry_run, use_cache=not args.no_cache, max_tier=_tier(max_tier),
-        deadline=started + cfg.hook.timeout_s, repo_label=root,
+        dry_run=args.dry_run,
+        use_cache=not args.no_cache,
+        max_tier=_tier(max_tier),
+        deadline=started + cfg.hook.timeout_s,
+        repo_label=root,
     )
     result = run_review(change, cfg, options)
     sys.stdout.write(render(result))

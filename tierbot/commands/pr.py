@@ -67,8 +67,11 @@ def main(
     if token:
         # Tests and Enterprise servers without secondary rate limits may drop PyGithub's pauses.
         throttle = env.get("TIERBOT_GITHUB_THROTTLE")
-        delays = {} if throttle is None else {
-            "write_delay": float(throttle), "request_delay": float(throttle) / 4}
+        delays = (
+            {}
+            if throttle is None
+            else {"write_delay": float(throttle), "request_delay": float(throttle) / 4}
+        )
         client = gh.Client(token, api_url, **delays)
     elif not isinstance(target, gh.PullInfo):
         raise BadInput("tierbot pr: GITHUB_TOKEN is not set (needed to read the pull request)")
@@ -76,12 +79,27 @@ def main(
         run.fallback = "no GITHUB_TOKEN, so nothing can be posted to the pull request"
 
     try:
-        return _review(target, client, run, config_path=config_path, fail_on=fail_on,
-                       dry_run=dry_run, fmt=fmt, tier=tier, budget=budget,
-                       no_cache=no_cache, cwd=cwd, out=out, err=err)
+        return _review(
+            target,
+            client,
+            run,
+            config_path=config_path,
+            fail_on=fail_on,
+            dry_run=dry_run,
+            fmt=fmt,
+            tier=tier,
+            budget=budget,
+            no_cache=no_cache,
+            cwd=cwd,
+            out=out,
+            err=err,
+        )
     except TierbotError as e:
-        _step_summary(env, f"## tierbot review\n\n**tierbot could not review this pull request:** "
-                           f"{sanitize.text(str(e))}\n")
+        _step_summary(
+            env,
+            f"## tierbot review\n\n**tierbot could not review this pull request:** "
+            f"{sanitize.text(str(e))}\n",
+        )
         raise
     finally:
         if client is not None:
@@ -100,24 +118,43 @@ def _identify(
         return repo, number
     event_path = env.get("GITHUB_EVENT_PATH")
     if not event_path:
-        raise BadInput("tierbot pr: give --repo OWNER/NAME --number N, or run it in a GitHub "
-                       "Actions workflow triggered by pull_request")
+        raise BadInput(
+            "tierbot pr: give --repo OWNER/NAME --number N, or run it in a GitHub "
+            "Actions workflow triggered by pull_request"
+        )
     name = env.get("GITHUB_EVENT_NAME", "")
     payload = gh.read_event(event_path)
     pr = payload.get("pull_request")
     if (name and name not in gh.PR_EVENTS) or not isinstance(pr, dict):
-        print(f"tierbot: nothing to do: the {name or 'workflow'} event is not a pull request "
-              "(tierbot pr reviews pull_request and pull_request_target events)", file=err)
-        _step_summary(env, f"tierbot: skipped, the `{name or 'unknown'}` event is not a "
-                           "pull request.\n")
+        print(
+            f"tierbot: nothing to do: the {name or 'workflow'} event is not a pull request "
+            "(tierbot pr reviews pull_request and pull_request_target events)",
+            file=err,
+        )
+        _step_summary(
+            env, f"tierbot: skipped, the `{name or 'unknown'}` event is not a pull request.\n"
+        )
         return None
     full = (payload.get("repository") or {}).get("full_name") or env.get("GITHUB_REPOSITORY", "")
     return gh.pull_from_payload(pr, str(full))
 
 
-def _review(target: gh.PullInfo | tuple[str, int], client: gh.Client | None, run: _Run, *,
-            config_path: str | None, fail_on: str | None, dry_run: bool, fmt: str | None, tier: str,
-            budget: float | None, no_cache: bool, cwd: str, out: TextIO, err: TextIO) -> int:
+def _review(
+    target: gh.PullInfo | tuple[str, int],
+    client: gh.Client | None,
+    run: _Run,
+    *,
+    config_path: str | None,
+    fail_on: str | None,
+    dry_run: bool,
+    fmt: str | None,
+    tier: str,
+    budget: float | None,
+    no_cache: bool,
+    cwd: str,
+    out: TextIO,
+    err: TextIO,
+) -> int:
     from tierbot.pipeline import Options, run_review
 
     env = os.environ
@@ -139,8 +176,10 @@ def _review(target: gh.PullInfo | tuple[str, int], client: gh.Client | None, run
     cfg, cfg_fail_on = _base_config(info, root, client, config_path, run)
 
     if info.draft and not cfg.github.review_drafts:
-        msg = (f"tierbot: skipped: pull request #{info.number} is a draft "
-               "(set github.review_drafts: true to review drafts)")
+        msg = (
+            f"tierbot: skipped: pull request #{info.number} is a draft "
+            "(set github.review_drafts: true to review drafts)"
+        )
         print(msg, file=err)
         _step_summary(env, msg + "\n")
         return 0
@@ -154,16 +193,20 @@ def _review(target: gh.PullInfo | tuple[str, int], client: gh.Client | None, run
             client = None
 
     full, review_change = _changes(info, root, client, existing, run, fetch=from_event)
-    opts = Options(dry_run=dry_run, tier=tier, budget_usd=budget, use_cache=not no_cache,
-                   repo_label=info.repo)
+    opts = Options(
+        dry_run=dry_run, tier=tier, budget_usd=budget, use_cache=not no_cache, repo_label=info.repo
+    )
     result = run_review(review_change, cfg, opts)
     if result.status == "offline":
-        run.notes.append("No ANTHROPIC_API_KEY: this is the offline review (analysis, routing, "
-                         "cost estimate and local rule checks; no model was called).")
+        run.notes.append(
+            "No ANTHROPIC_API_KEY: this is the offline review (analysis, routing, "
+            "cost estimate and local rule checks; no model was called)."
+        )
 
     lines = gh.diff_lines(full.files)
-    plan = gh.plan_comments(result.findings, lines, set(existing.fingerprints),
-                            cfg.github.max_comments)
+    plan = gh.plan_comments(
+        result.findings, lines, set(existing.fingerprints), cfg.github.max_comments
+    )
     posted, refused = 0, ()
     if not dry_run and client is not None and run.fallback is None:
         try:
@@ -184,15 +227,20 @@ def _review(target: gh.PullInfo | tuple[str, int], client: gh.Client | None, run
         reason = run.fallback
         if info.from_fork:
             reason += " (pull requests from forks get a read-only token)"
-        print(f"tierbot: could not post to the pull request: {reason}; "
-              "findings follow as annotations", file=err)
+        print(
+            f"tierbot: could not post to the pull request: {reason}; "
+            "findings follow as annotations",
+            file=err,
+        )
         from tierbot import reporters
 
         annotations = reporters.render("github", result)
         if annotations:
             out.write(annotations if annotations.endswith("\n") else annotations + "\n")
-        body = (f"> **tierbot could not post to the pull request:** {sanitize.text(reason)}. "
-                "The findings are shown as annotations and below.\n\n" + body)
+        body = (
+            f"> **tierbot could not post to the pull request:** {sanitize.text(reason)}. "
+            "The findings are shown as annotations and below.\n\n" + body
+        )
     elif dry_run:
         print("tierbot: dry run: nothing posted", file=err)
         if fmt is None:
@@ -209,26 +257,38 @@ def _review(target: gh.PullInfo | tuple[str, int], client: gh.Client | None, run
     _outputs(env, result, blocking=bool(outcome.blocking(result.findings, threshold)))
     if decision.warning:
         print(f"tierbot: {decision.warning}", file=err)
-    print(f"tierbot: {len(result.findings)} finding(s), tier {result.route.tier}, "
-          f"{posted} inline comment(s) posted, {gh.cost_line(result)}", file=err)
+    print(
+        f"tierbot: {len(result.findings)} finding(s), tier {result.route.tier}, "
+        f"{posted} inline comment(s) posted, {gh.cost_line(result)}",
+        file=err,
+    )
     return decision.code
 
 
-def _context(info: gh.PullInfo, run: _Run, posted: int,
-             refused: Sequence[Any]) -> gh.SummaryContext:
+def _context(
+    info: gh.PullInfo, run: _Run, posted: int, refused: Sequence[Any]
+) -> gh.SummaryContext:
     return gh.SummaryContext(
-        head_sha=info.head_sha, base_sha=info.base_sha, reviewed_spec=run.reviewed_spec,
-        incremental_from=run.incremental_from, posted_inline=posted,
-        inline_failed=tuple(refused), notes=tuple(run.notes))
+        head_sha=info.head_sha,
+        base_sha=info.base_sha,
+        reviewed_spec=run.reviewed_spec,
+        incremental_from=run.incremental_from,
+        posted_inline=posted,
+        inline_failed=tuple(refused),
+        notes=tuple(run.notes),
+    )
 
 
-def _post_review(client: gh.Client, info: gh.PullInfo, plan: gh.Plan, event: str,
-                 run: _Run) -> tuple[int, tuple[Any, ...]]:
+def _post_review(
+    client: gh.Client, info: gh.PullInfo, plan: gh.Plan, event: str, run: _Run
+) -> tuple[int, tuple[Any, ...]]:
     """Post one review; on 422 retry without what GitHub cannot place, then without any."""
     if not plan.inline:
         return 0, ()
-    body = (f"tierbot: {len(plan.inline)} new finding(s) on this push; "
-            "the summary comment has the routing, cost and full list.")
+    body = (
+        f"tierbot: {len(plan.inline)} new finding(s) on this push; "
+        "the summary comment has the routing, cost and full list."
+    )
     items = list(plan.inline)
     try:
         client.post_review(info.head_sha, body, event, [p.comment for p in items])
@@ -244,13 +304,17 @@ def _post_review(client: gh.Client, info: gh.PullInfo, plan: gh.Plan, event: str
         try:
             # A 422 that no comment explains may be the event (e.g. Actions may not approve).
             client.post_review(info.head_sha, body, "COMMENT", [p.comment for p in keep])
-            run.notes.append(f"GitHub rejected the first review ({first}); posted it again "
-                             f"without {len(refused)} comment(s) it could not place.")
+            run.notes.append(
+                f"GitHub rejected the first review ({first}); posted it again "
+                f"without {len(refused)} comment(s) it could not place."
+            )
             return len(keep), tuple(refused)
         except gh.ReviewRejected:
             pass
-    run.notes.append(f"GitHub rejected the review ({first}); its {len(items)} inline "
-                     "comment(s) are listed in this summary instead.")
+    run.notes.append(
+        f"GitHub rejected the review ({first}); its {len(items)} inline "
+        "comment(s) are listed in this summary instead."
+    )
     return 0, tuple(p.finding for p in items)
 
 
@@ -273,14 +337,21 @@ def _local_root(cwd: str) -> str | None:
         return None
 
 
-def _base_config(info: gh.PullInfo, root: str | None, client: gh.Client | None,
-                 config_path: str | None, run: _Run) -> tuple[config_mod.Config, str | None]:
+def _base_config(
+    info: gh.PullInfo,
+    root: str | None,
+    client: gh.Client | None,
+    config_path: str | None,
+    run: _Run,
+) -> tuple[config_mod.Config, str | None]:
     """The review settings as the base commit has them; the PR's own edits never count."""
     name = config_path or config_mod.CONFIG_NAME
     text: str | None = None
     where = f"{name} at the base commit {info.base_sha[:12]}"
-    if config_path and os.path.isabs(config_path) and (
-        root is None or os.path.commonpath([root, os.path.abspath(config_path)]) != root
+    if (
+        config_path
+        and os.path.isabs(config_path)
+        and (root is None or os.path.commonpath([root, os.path.abspath(config_path)]) != root)
     ):
         # A file outside the checkout was put there by the workflow, not by the pull request.
         cfg = config_mod.load(config_path, None)
@@ -326,7 +397,12 @@ def _fetch(root: str, *shas: str) -> bool:
     try:
         proc = subprocess.run(
             [*repository.GIT, "fetch", "--no-tags", "--quiet", "origin", *shas],
-            cwd=root, capture_output=True, env=env, timeout=300, check=False)
+            cwd=root,
+            capture_output=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0 and _have(root, *shas)
@@ -340,30 +416,45 @@ def _is_ancestor(root: str, old: str, new: str) -> bool:
         return False
 
 
-def _changes(info: gh.PullInfo, root: str | None, client: gh.Client | None,
-             existing: gh.Existing, run: _Run, *, fetch: bool) -> tuple[Change, Change]:
+def _changes(
+    info: gh.PullInfo,
+    root: str | None,
+    client: gh.Client | None,
+    existing: gh.Existing,
+    run: _Run,
+    *,
+    fetch: bool,
+) -> tuple[Change, Change]:
     """(the whole pull request's diff, the part to review this run)."""
     from tierbot.git.diff import read_change
 
     spec = f"{info.base_sha}...{info.head_sha}"
     full: Change | None = None
     # Only a workflow's own checkout is worth fetching into; elsewhere the API is the source.
-    if root is not None and (_have(root, info.base_sha, info.head_sha)
-                             or (fetch and _fetch(root, info.base_sha, info.head_sha))):
+    if root is not None and (
+        _have(root, info.base_sha, info.head_sha)
+        or (fetch and _fetch(root, info.base_sha, info.head_sha))
+    ):
         try:
             full = read_change(root, spec)
         except BadInput as e:  # e.g. a shallow clone without the merge base
-            run.notes.append(f"The local checkout could not diff {spec[:30]}… ({e}); "
-                             "used the API's diff instead.")
+            run.notes.append(
+                f"The local checkout could not diff {spec[:30]}… ({e}); "
+                "used the API's diff instead."
+            )
     run.reviewed_spec = spec
     last = gh.last_head(existing.summary_body)
     if full is None:
         if client is None:
-            raise BadInput("tierbot pr: the checkout lacks the pull request's commits and there "
-                           "is no GITHUB_TOKEN to read its diff from the API")
+            raise BadInput(
+                "tierbot pr: the checkout lacks the pull request's commits and there "
+                "is no GITHUB_TOKEN to read its diff from the API"
+            )
         if last is not None and last != info.head_sha:
-            run.notes.append("Without the commits in a local checkout the whole pull request was "
-                             "reviewed again; findings already posted are not repeated.")
+            run.notes.append(
+                "Without the commits in a local checkout the whole pull request was "
+                "reviewed again; findings already posted are not repeated."
+            )
         api = _api_change(client, info, root)
         return api, api
     if last is None or last == info.head_sha or root is None:
@@ -372,8 +463,10 @@ def _changes(info: gh.PullInfo, root: str | None, client: gh.Client | None,
         run.incremental_from = last
         run.reviewed_spec = f"{last}..{info.head_sha}"
         return full, read_change(root, f"{last}..{info.head_sha}")
-    run.notes.append(f"The last reviewed commit {last[:12]} is no longer in this pull request's "
-                     "history (force-push): reviewed the whole pull request again.")
+    run.notes.append(
+        f"The last reviewed commit {last[:12]} is no longer in this pull request's "
+        "history (force-push): reviewed the whole pull request again."
+    )
     return full, full
 
 
@@ -384,10 +477,13 @@ def _api_change(client: gh.Client, info: gh.PullInfo, root: str | None) -> Chang
     _, entries = client.patches()
     text = "".join(_file_diff(e) for e in entries)
     files: tuple[FileDiff, ...] = parse(text)
-    return Change(root=root or os.path.abspath("."),
-                  range=Range(f"{info.base_sha}...{info.head_sha}", info.base_sha, info.head_sha),
-                  files=files, diff_bytes=len(text.encode("utf-8", "surrogateescape")),
-                  notes=("The diff came from the GitHub API (the checkout lacks the commits).",))
+    return Change(
+        root=root or os.path.abspath("."),
+        range=Range(f"{info.base_sha}...{info.head_sha}", info.base_sha, info.head_sha),
+        files=files,
+        diff_bytes=len(text.encode("utf-8", "surrogateescape")),
+        notes=("The diff came from the GitHub API (the checkout lacks the commits).",),
+    )
 
 
 def _file_diff(e: dict[str, Any]) -> str:

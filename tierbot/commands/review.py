@@ -36,8 +36,9 @@ def say(message: str, quiet: bool = False) -> None:
         print(message, file=sys.stderr)
 
 
-def emit(result: ReviewResult, fmt: str, output: str | None, verbose: bool,
-         quiet: bool = False) -> None:
+def emit(
+    result: ReviewResult, fmt: str, output: str | None, verbose: bool, quiet: bool = False
+) -> None:
     """Write the report to `output` or stdout; colour only on a terminal."""
     from tierbot import reporters
     from tierbot.reporters.text import finding_lines
@@ -73,10 +74,17 @@ def main(args: Args, cwd: str = ".") -> int:
     change = read_change(cwd, args.range, staged=args.staged, paths=args.paths)
     if not change.files:
         where = f" under {' '.join(args.paths)}" if args.paths else ""
-        say(f"tierbot: nothing to review: no changes in {args.range or 'the work tree'}{where}",
-            args.quiet)
-    opts = Options(dry_run=args.dry_run, tier=args.tier, budget_usd=args.budget,
-                   use_cache=not args.no_cache, repo_label=root)
+        say(
+            f"tierbot: nothing to review: no changes in {args.range or 'the work tree'}{where}",
+            args.quiet,
+        )
+    opts = Options(
+        dry_run=args.dry_run,
+        tier=args.tier,
+        budget_usd=args.budget,
+        use_cache=not args.no_cache,
+        repo_label=root,
+    )
     result = run_review(change, cfg, opts)
     emit(result, args.format, args.output, args.verbose, args.quiet)
     decision = outcome.decide(result, args.fail_on or cfg.fail_on, cfg.on_error)

@@ -21,8 +21,15 @@ from tierbot.records import Change, FileDiff, FileStatus, Hunk
 # A file bigger than this is not parsed line by line: it is generated data, not code to review.
 MAX_PARSED_BYTES = 1 << 20
 _ZERO = "0" * 40
-_STATUS: dict[str, FileStatus] = {"A": "added", "D": "deleted", "M": "modified", "T": "modified",
-                                  "R": "renamed", "C": "copied", "U": "modified"}
+_STATUS: dict[str, FileStatus] = {
+    "A": "added",
+    "D": "deleted",
+    "M": "modified",
+    "T": "modified",
+    "R": "renamed",
+    "C": "copied",
+    "U": "modified",
+}
 
 
 class RawEntry(NamedTuple):
@@ -56,8 +63,9 @@ def parse_raw(out: bytes) -> list[RawEntry]:
             entries.append(RawEntry(status, old_mode, new_mode, old_sha, new_sha, old, new))
             i += 3
         else:
-            entries.append(RawEntry(status, old_mode, new_mode, old_sha, new_sha, None,
-                                    _decode(tokens[i + 1])))
+            entries.append(
+                RawEntry(status, old_mode, new_mode, old_sha, new_sha, None, _decode(tokens[i + 1]))
+            )
             i += 2
     return entries
 
@@ -75,8 +83,10 @@ def parse_numstat(out: bytes) -> dict[str, tuple[int | None, int | None]]:
         if not path:  # a rename: "a\tr\t" then the old and the new path as their own tokens
             path = _decode(tokens[i + 2])
             i += 2
-        counts[path] = (None if added == "-" else int(added),
-                        None if removed == "-" else int(removed))
+        counts[path] = (
+            None if added == "-" else int(added),
+            None if removed == "-" else int(removed),
+        )
         i += 1
     return counts
 
@@ -98,7 +108,7 @@ def _side(name: str, prefix: str) -> str | None:
     name = _unquote(name)
     if name == "/dev/null":
         return None
-    return name[len(prefix):] if name.startswith(prefix) else name
+    return name[len(prefix) :] if name.startswith(prefix) else name
 
 
 # Languages where indentation is syntax: re-indenting a line there changes what it does.
@@ -138,9 +148,9 @@ def _parse_section(section: str) -> tuple[FileDiff, bool]:
         i += 1
     if old is None and new is None and rename_to is None:
         # No ---/+++ lines (binary, mode-only): "diff --git a/X b/X" names the same path twice.
-        body = lines[0][len("diff --git "):]
+        body = lines[0][len("diff --git ") :]
         half = (len(body) - 1) // 2
-        new = _side(body[half + 1:], "b/") if body[:half][2:] == body[half + 1:][2:] else body
+        new = _side(body[half + 1 :], "b/") if body[:half][2:] == body[half + 1 :][2:] else body
     hunks: list[Hunk] = []
     added_lines: list[tuple[int, str]] = []
     minus: list[str] = []
@@ -169,9 +179,17 @@ def _parse_section(section: str) -> tuple[FileDiff, bool]:
                 removed += 1
                 minus.append(line[1:])
             i += 1
-        hunks.append(Hunk(int(o_start), 1 if o_len is None else int(o_len), int(n_start),
-                          1 if n_len is None else int(n_len), tuple(added), tuple(context),
-                          removed))
+        hunks.append(
+            Hunk(
+                int(o_start),
+                1 if o_len is None else int(o_len),
+                int(n_start),
+                1 if n_len is None else int(n_len),
+                tuple(added),
+                tuple(context),
+                removed,
+            )
+        )
     path = rename_to or new or old or ""
     fd = FileDiff(
         path=path,
@@ -225,8 +243,14 @@ def read_change(
     entries = parse_raw(raw)
     sizes = _new_sizes(root, entries)
     wanted = [e for e in entries if _needs_patch(e, sizes.get(e.path, 0))]
-    counted = [e for e in entries if e not in wanted and e.old_sha != e.new_sha
-               and not _is_special(e.old_mode) and not _is_special(e.new_mode)]
+    counted = [
+        e
+        for e in entries
+        if e not in wanted
+        and e.old_sha != e.new_sha
+        and not _is_special(e.old_mode)
+        and not _is_special(e.new_mode)
+    ]
 
     parsed: dict[str, tuple[FileDiff, bool]] = {}
     diff_bytes = 0
@@ -237,10 +261,21 @@ def read_change(
             parsed[fd.path] = (fd, ws)
     counts: dict[str, tuple[int | None, int | None]] = {}
     if counted:  # lockfiles and huge files: line counts only
-        counts = parse_numstat(repository.run(root, "diff", *repository.DIFF_OPTS, "--numstat",
-                                              "-z", *args, "--", *_literals(counted)))
-    files = tuple(_merge(e, parsed.get(e.path), counts.get(e.path), sizes.get(e.path, 0))
-                  for e in entries)
+        counts = parse_numstat(
+            repository.run(
+                root,
+                "diff",
+                *repository.DIFF_OPTS,
+                "--numstat",
+                "-z",
+                *args,
+                "--",
+                *_literals(counted),
+            )
+        )
+    files = tuple(
+        _merge(e, parsed.get(e.path), counts.get(e.path), sizes.get(e.path, 0)) for e in entries
+    )
     return Change(root=root, range=rng, files=files, diff_bytes=diff_bytes)
 
 
@@ -253,8 +288,12 @@ def _new_sizes(root: str, entries: Sequence[RawEntry]) -> dict[str, int]:
     sizes: dict[str, int] = {}
     blobs = [e for e in entries if e.status != "deleted" and e.new_sha != _ZERO]
     if blobs:
-        out = repository.run(root, "cat-file", "--batch-check=%(objectsize)",
-                        stdin="".join(f"{e.new_sha}\n" for e in blobs).encode())
+        out = repository.run(
+            root,
+            "cat-file",
+            "--batch-check=%(objectsize)",
+            stdin="".join(f"{e.new_sha}\n" for e in blobs).encode(),
+        )
         for e, line in zip(blobs, out.decode().splitlines(), strict=False):
             sizes[e.path] = int(line) if line.isdigit() else 0
     for e in entries:
@@ -280,8 +319,12 @@ def _needs_patch(e: RawEntry, size: int) -> bool:
     return skip_reason_for_path(e.path) not in ("lockfile", "minified", "vendored")
 
 
-def _merge(e: RawEntry, parsed: tuple[FileDiff, bool] | None,
-           count: tuple[int | None, int | None] | None, size: int) -> FileDiff:
+def _merge(
+    e: RawEntry,
+    parsed: tuple[FileDiff, bool] | None,
+    count: tuple[int | None, int | None] | None,
+    size: int,
+) -> FileDiff:
     mode_changed = e.old_mode != e.new_mode and e.status in ("modified", "renamed")
     added, removed = count or (0, 0)
     base = FileDiff(
@@ -301,6 +344,11 @@ def _merge(e: RawEntry, parsed: tuple[FileDiff, bool] | None,
         return base
     fd, whitespace_only = parsed
     return dataclasses.replace(
-        base, binary=fd.binary, hunks=fd.hunks, added_lines=fd.added_lines,
-        lines_removed=fd.lines_removed, patch=fd.patch, whitespace_only=whitespace_only,
+        base,
+        binary=fd.binary,
+        hunks=fd.hunks,
+        added_lines=fd.added_lines,
+        lines_removed=fd.lines_removed,
+        patch=fd.patch,
+        whitespace_only=whitespace_only,
     )

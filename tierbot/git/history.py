@@ -62,9 +62,7 @@ def is_fix_subject(subject: str) -> bool:
     return bool(FIX_RE.search(subject)) and not NOT_FIX_RE.search(subject)
 
 
-def file_history(
-    root: str, rev: str, paths: Sequence[str], max_commits: int
-) -> History:
+def file_history(root: str, rev: str, paths: Sequence[str], max_commits: int) -> History:
     """History of `paths` in the last `max_commits` commits reachable from `rev` (inclusive).
 
     Paths never seen in the window map to FileHistory(0, 0, 0, None, None).  A missing revision
@@ -132,9 +130,18 @@ def _log(root: str, rev: str, max_commits: int) -> str | None:
     # No pathspec: with one, git may walk the whole history to find max_commits matches.  Merges
     # list no files (no -m), and --no-renames keeps the names as git stores them.
     cmd = [
-        "git", "-c", "core.quotePath=false", "-C", root, "log", f"--max-count={max_commits}",
-        "--no-renames", "--name-only", f"--format={_REC}%H{_SEP}%P{_SEP}%aE{_SEP}%ct{_SEP}%s",
-        rev, "--",
+        "git",
+        "-c",
+        "core.quotePath=false",
+        "-C",
+        root,
+        "log",
+        f"--max-count={max_commits}",
+        "--no-renames",
+        "--name-only",
+        f"--format={_REC}%H{_SEP}%P{_SEP}%aE{_SEP}%ct{_SEP}%s",
+        rev,
+        "--",
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)

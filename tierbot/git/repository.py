@@ -16,8 +16,15 @@ from tierbot.records import Range
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 # Readable non-ASCII paths; never page, colour or run external diff/textconv programs.
 GIT = ("git", "-c", "core.quotePath=false", "-c", "color.ui=never", "--no-pager")
-DIFF_OPTS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M", "--src-prefix=a/",
-             "--dst-prefix=b/", "--submodule=short")
+DIFF_OPTS = (
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "-M",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+    "--submodule=short",
+)
 
 
 class GitError(Exception):
@@ -35,9 +42,7 @@ def _env() -> dict[str, str]:
 
 def run(cwd: str, *args: str, stdin: bytes | None = None, check: bool = True) -> bytes:
     try:
-        proc = subprocess.run(
-            (*GIT, *args), cwd=cwd, input=stdin, capture_output=True, env=_env()
-        )
+        proc = subprocess.run((*GIT, *args), cwd=cwd, input=stdin, capture_output=True, env=_env())
     except FileNotFoundError:
         raise BadInput("git is not installed or not on PATH") from None
     if check and proc.returncode != 0:
@@ -62,8 +67,15 @@ def resolve(root: str, rev: str) -> str | None:
     """The commit sha `rev` names, or None."""
     if not rev or rev.startswith("-"):
         return None
-    out = run(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
-              check=False)
+    out = run(
+        root,
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "--end-of-options",
+        f"{rev}^{{commit}}",
+        check=False,
+    )
     return out.decode().strip() or None
 
 
@@ -108,8 +120,12 @@ def cat_files(root: str, objects: Iterable[str]) -> list[bytes | None]:
     names = list(objects)
     if not names:
         return []
-    out = run(root, "cat-file", "--batch",
-              stdin="".join(f"{n}\n" for n in names).encode("utf-8", "surrogateescape"))
+    out = run(
+        root,
+        "cat-file",
+        "--batch",
+        stdin="".join(f"{n}\n" for n in names).encode("utf-8", "surrogateescape"),
+    )
     results: list[bytes | None] = []
     pos = 0
     for _ in names:
@@ -123,6 +139,6 @@ def cat_files(root: str, objects: Iterable[str]) -> list[bytes | None]:
             results.append(None)
             continue
         size = int(header[2])
-        results.append(out[pos:pos + size])
+        results.append(out[pos : pos + size])
         pos += size + 1
     return results

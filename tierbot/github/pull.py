@@ -240,8 +240,13 @@ def comment_body(f: Finding, fp: str, *, suggest: bool = True) -> str:
     return sanitize.cap(body, sanitize.GITHUB_BODY_LIMIT - len(marker) - 2) + "\n\n" + marker
 
 
-_BADGES = {"critical": "🛑 critical", "high": "🔴 high", "medium": "🟠 medium",
-           "low": "🟡 low", "info": "🔵 info"}
+_BADGES = {
+    "critical": "🛑 critical",
+    "high": "🔴 high",
+    "medium": "🟠 medium",
+    "low": "🟡 low",
+    "info": "🔵 info",
+}
 
 
 def _badge(severity: str) -> str:
@@ -336,8 +341,10 @@ def summary_body(result: ReviewResult, plan: Plan, ctx: SummaryContext) -> str:
         lines.append("<details><summary>Skipped and dropped</summary>")
         lines.append("")
         for fs in skipped:
-            lines.append(f"- `{sanitize.cell(fs.path).replace('`', '')}`: "
-                         f"{sanitize.cell(fs.skip_reason or '')}")
+            lines.append(
+                f"- `{sanitize.cell(fs.path).replace('`', '')}`: "
+                f"{sanitize.cell(fs.skip_reason or '')}"
+            )
         for note in dropped:
             lines.append(f"- {sanitize.cell(note)}")
         lines += ["", "</details>", ""]
@@ -393,8 +400,9 @@ class Existing:
 class Client:
     """The handful of REST calls `tierbot pr` makes, with GitHub errors turned into ours."""
 
-    def __init__(self, token: str, api_url: str, *, write_delay: float = 1.0,
-                 request_delay: float = 0.25) -> None:
+    def __init__(
+        self, token: str, api_url: str, *, write_delay: float = 1.0, request_delay: float = 0.25
+    ) -> None:
         from github import Auth, Github
 
         self._gh = Github(
@@ -462,14 +470,14 @@ class Client:
                 summary_id, body, self._summary = c.id, c.body, c
                 break
         fps: set[str] = set()
-        for c in self._call("read review comments",
-                            lambda: list(self._pull.get_review_comments())):
+        for c in self._call("read review comments", lambda: list(self._pull.get_review_comments())):
             if _trusted(c):
                 fps |= fingerprints_in(c.body or "")
         return Existing(summary_id, body, frozenset(fps))
 
-    def post_review(self, head_sha: str, body: str, event: str,
-                    comments: Sequence[dict[str, Any]]) -> None:
+    def post_review(
+        self, head_sha: str, body: str, event: str, comments: Sequence[dict[str, Any]]
+    ) -> None:
         commit = self._repo.get_commit(head_sha)  # lazy: the sha comes from the url
         self._call(
             "review",

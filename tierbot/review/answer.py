@@ -32,8 +32,15 @@ ANSWER_SCHEMA: dict[str, Any] = {
                     "confidence": {"type": "number"},
                 },
                 "required": [
-                    "path", "line", "end_line", "severity", "category", "title", "message",
-                    "suggestion", "confidence",
+                    "path",
+                    "line",
+                    "end_line",
+                    "severity",
+                    "category",
+                    "title",
+                    "message",
+                    "suggestion",
+                    "confidence",
                 ],
                 "additionalProperties": False,
             },
@@ -50,8 +57,15 @@ SCHEMA_TEXT = json.dumps(ANSWER_SCHEMA)
 
 # Names models use for severities outside the schema; anything unknown becomes "medium".
 _SEVERITY_ALIASES: dict[str, Severity] = {
-    "error": "high", "major": "high", "warning": "medium", "warn": "medium", "minor": "low",
-    "note": "info", "notice": "info", "blocker": "critical", "moderate": "medium",
+    "error": "high",
+    "major": "high",
+    "warning": "medium",
+    "warn": "medium",
+    "minor": "low",
+    "note": "info",
+    "notice": "info",
+    "blocker": "critical",
+    "moderate": "medium",
 }
 _SEVERITY_NAMES: dict[str, Severity] = {**_SEVERITY_ALIASES, **{s: s for s in SEVERITIES}}
 _FENCED = re.compile(r"^\s*```(?:json)?\s*\n(.*)\n\s*```\s*$", re.DOTALL)

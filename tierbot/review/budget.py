@@ -43,8 +43,9 @@ def min_need(config: Config, model: str, text: str) -> float:
     return input_cost + MIN_OUTPUT_TOKENS * p.output / 1e6
 
 
-def fit_call(price: Price, tier: Tier, text: str, left: float, others: float,
-             can_wait: bool) -> tuple[int, float] | None:
+def fit_call(
+    price: Price, tier: Tier, text: str, left: float, others: float, can_wait: bool
+) -> tuple[int, float] | None:
     """`max_tokens` and the money to reserve for a call sending `text`, or None: it cannot start.
 
     `left` is the budget neither spent nor reserved; `others` is the least the units still waiting
@@ -65,8 +66,13 @@ def fit_call(price: Price, tier: Tier, text: str, left: float, others: float,
     return max_tokens, input_cost + max_tokens * p.output / 1e6
 
 
-def plan(units: Mapping[str, Unit], live: Sequence[str], expected: Callable[[Unit], float],
-         budget: float, config: Config) -> tuple[dict[str, Unit], list[str]]:
+def plan(
+    units: Mapping[str, Unit],
+    live: Sequence[str],
+    expected: Callable[[Unit], float],
+    budget: float,
+    config: Config,
+) -> tuple[dict[str, Unit], list[str]]:
     """Fit the expected cost of the `live` units (in route order) into `budget`.
 
     Returns the units re-tiered and a note for every unit downgraded or skipped.
@@ -80,10 +86,12 @@ def plan(units: Mapping[str, Unit], live: Sequence[str], expected: Callable[[Uni
         u = units[uid]
         if u.tier in ("sonnet", "opus"):
             lower: Tier = "sonnet" if u.tier == "opus" else "haiku"
-            units[uid] = retier(u, lower, config,
-                                f"downgraded from {u.tier} to fit the budget (${budget:.2f})")
-            notes.append(f"model: unit {uid} downgraded {u.tier} -> {lower} to fit the "
-                         f"${budget:.2f} budget")
+            units[uid] = retier(
+                u, lower, config, f"downgraded from {u.tier} to fit the budget (${budget:.2f})"
+            )
+            notes.append(
+                f"model: unit {uid} downgraded {u.tier} -> {lower} to fit the ${budget:.2f} budget"
+            )
         else:
             units[uid] = skip(u, f"skipped: over the budget (${budget:.2f})")
             notes.append(f"model: unit {uid} skipped to fit the ${budget:.2f} budget")
@@ -91,8 +99,9 @@ def plan(units: Mapping[str, Unit], live: Sequence[str], expected: Callable[[Uni
     return units, notes
 
 
-def _least_risky(units: Mapping[str, Unit], live: Sequence[str],
-                 costs: Mapping[str, float]) -> str | None:
+def _least_risky(
+    units: Mapping[str, Unit], live: Sequence[str], costs: Mapping[str, float]
+) -> str | None:
     """The unit to give up next: one that can go a tier down if any, else one that still costs."""
 
     def rank(uid: str) -> tuple[float, int]:
@@ -106,8 +115,9 @@ def _least_risky(units: Mapping[str, Unit], live: Sequence[str],
 
 
 def retier(u: Unit, tier: Tier, config: Config, reason: str) -> Unit:
-    return dataclasses.replace(u, tier=tier, model=config.model_for(tier),
-                               reasons=(*u.reasons, reason))
+    return dataclasses.replace(
+        u, tier=tier, model=config.model_for(tier), reasons=(*u.reasons, reason)
+    )
 
 
 def skip(u: Unit, reason: str) -> Unit:

@@ -110,7 +110,12 @@ def cache_key(tier: Tier, model: str, prompt: P.UnitPrompt, config: Config) -> s
     """Unit content + model + prompt version + the config that shapes the answer."""
     h = hashlib.sha256()
     for part in (
-        P.prompt_version(), tier, model, P.system_static(tier), config.instructions, prompt.text,
+        P.prompt_version(),
+        tier,
+        model,
+        P.system_static(tier),
+        config.instructions,
+        prompt.text,
         json.dumps(ANSWER_SCHEMA, sort_keys=True),
     ):
         h.update(part.encode("utf-8", "surrogateescape"))
@@ -141,8 +146,10 @@ def handle(ctx: Context, st: Tally, job: Job, res: CallResult) -> None:
         return
     record(ctx, st, job, res, "repaired" if job.repair else "ok")
     if job.repair:
-        st.notes.append(f"model: unit {job.unit_id}: the answer did not match the schema; "
-                        "repaired with one follow-up call")
+        st.notes.append(
+            f"model: unit {job.unit_id}: the answer did not match the schema; "
+            "repaired with one follow-up call"
+        )
     _cache_put(ctx, st, job, answer)
     accept(ctx, st, job, answer)
 
@@ -154,11 +161,15 @@ def accept(ctx: Context, st: Tally, job: Job, answer: Answer) -> None:
     if job.kind == "escalate" and job.from_tier is not None:
         u = st.units[job.unit_id]
         st.units[job.unit_id] = dataclasses.replace(
-            u, tier=job.tier, model=job.model, escalated_from=u.escalated_from or job.from_tier,
+            u,
+            tier=job.tier,
+            model=job.model,
+            escalated_from=u.escalated_from or job.from_tier,
             reasons=(*u.reasons, f"escalated from {job.from_tier}: {job.reason}"),
         )
-        st.notes.append(f"model: unit {job.unit_id} escalated {job.from_tier} -> {job.tier}: "
-                        f"{job.reason}")
+        st.notes.append(
+            f"model: unit {job.unit_id} escalated {job.from_tier} -> {job.tier}: {job.reason}"
+        )
     if answer.escalate and answer.escalate_reason and ctx.config.escalation:
         _escalate(ctx, st, job, answer.escalate_reason)
 
@@ -178,16 +189,22 @@ def over_budget(st: Tally, job: Job, budget: float) -> None:
     if job.repair:
         if job.kind == "review":
             st.failed[job.unit_id] = "no budget left for the repair call"
-        st.notes.append(f"model: unit {job.unit_id}: invalid answer dropped; no budget left to "
-                        "repair it")
+        st.notes.append(
+            f"model: unit {job.unit_id}: invalid answer dropped; no budget left to repair it"
+        )
     elif job.kind == "review":
-        st.units[job.unit_id] = skip(st.units[job.unit_id],
-                                     f"skipped: the budget (${budget:.2f}) was spent")
-        st.notes.append(f"model: unit {job.unit_id} skipped: ${left:.4f} left of the ${budget:.2f} "
-                        "budget cannot cover the call")
+        st.units[job.unit_id] = skip(
+            st.units[job.unit_id], f"skipped: the budget (${budget:.2f}) was spent"
+        )
+        st.notes.append(
+            f"model: unit {job.unit_id} skipped: ${left:.4f} left of the ${budget:.2f} "
+            "budget cannot cover the call"
+        )
     else:
-        st.notes.append(f"model: unit {job.unit_id} not escalated to {job.tier}: ${left:.4f} left "
-                        f"of the ${budget:.2f} budget")
+        st.notes.append(
+            f"model: unit {job.unit_id} not escalated to {job.tier}: ${left:.4f} left "
+            f"of the ${budget:.2f} budget"
+        )
 
 
 def record(ctx: Context, st: Tally, job: Job, res: CallResult | None, outcome: str) -> None:
@@ -200,10 +217,18 @@ def record(ctx: Context, st: Tally, job: Job, res: CallResult | None, outcome: s
             ctx.ledger.record(CallRow(*labels, cache_hit=True, outcome=outcome))
             return
         cost, opus = ctx.costs(job.model, res)
-        ctx.ledger.record(CallRow(
-            *labels, res.input_tokens, res.output_tokens, res.cache_write_tokens,
-            res.cache_read_tokens, cost, opus, outcome=outcome,
-        ))
+        ctx.ledger.record(
+            CallRow(
+                *labels,
+                res.input_tokens,
+                res.output_tokens,
+                res.cache_write_tokens,
+                res.cache_read_tokens,
+                cost,
+                opus,
+                outcome=outcome,
+            )
+        )
     except Exception as e:
         st.notes.append(f"model: could not write the ledger ({one_line(str(e), 120)})")
 
@@ -236,8 +261,11 @@ def _invalid(ctx: Context, st: Tally, job: Job, res: CallResult, problem: str) -
     if job.repair:
         fail(st, job, f"{problem}; dropped after one repair attempt")
         return
-    st.queue.appendleft(dataclasses.replace(job, repair=True, previous=res.text, problem=problem,
-                                            max_tokens=0, reserved=0.0))
+    st.queue.appendleft(
+        dataclasses.replace(
+            job, repair=True, previous=res.text, problem=problem, max_tokens=0, reserved=0.0
+        )
+    )
 
 
 def _cache_put(ctx: Context, st: Tally, job: Job, answer: Answer) -> None:
@@ -256,10 +284,21 @@ def _escalate(ctx: Context, st: Tally, job: Job, reason: str) -> None:
     cap = ctx.max_tier or "opus"
     if up is None or tier_rank(up) > tier_rank(cap):
         if job.tier != "opus":
-            st.notes.append(f"model: unit {job.unit_id} asked to escalate beyond {job.tier} "
-                            f"(max tier {cap}): {reason}")
+            st.notes.append(
+                f"model: unit {job.unit_id} asked to escalate beyond {job.tier} "
+                f"(max tier {cap}): {reason}"
+            )
         return
     model = ctx.model(up)
-    st.queue.appendleft(Job(job.unit_id, up, model, "escalate", job.prompt,
-                            cache_key(up, model, job.prompt, ctx.config), from_tier=job.tier,
-                            reason=one_line(reason, 200)))
+    st.queue.appendleft(
+        Job(
+            job.unit_id,
+            up,
+            model,
+            "escalate",
+            job.prompt,
+            cache_key(up, model, job.prompt, ctx.config),
+            from_tier=job.tier,
+            reason=one_line(reason, 200),
+        )
+    )

@@ -64,8 +64,15 @@ def default_timeout() -> float:
     return _env_float("TIERBOT_API_TIMEOUT", REQUEST_TIMEOUT_S)
 
 
-def call(client: Any, model: str, max_tokens: int, system: list[dict[str, Any]],
-         messages: list[dict[str, Any]], timeout: float, url: str) -> CallResult:
+def call(
+    client: Any,
+    model: str,
+    max_tokens: int,
+    system: list[dict[str, Any]],
+    messages: list[dict[str, Any]],
+    timeout: float,
+    url: str,
+) -> CallResult:
     """One structured-output request; every SDK error becomes a Failure (nothing escapes a pool)."""
     from tierbot.review import (
         answer,  # kept off import so the offline path can ask has_credentials()
@@ -82,14 +89,18 @@ def call(client: Any, model: str, max_tokens: int, system: list[dict[str, Any]],
             timeout=timeout,
         )
     except Exception as e:
-        return CallResult(failure=describe_error(e, model, url, timeout),
-                          started=started, finished=time.monotonic())
+        return CallResult(
+            failure=describe_error(e, model, url, timeout),
+            started=started,
+            finished=time.monotonic(),
+        )
     finished = time.monotonic()
     # A 200 whose body is not JSON comes back as a plain str from the SDK.
     if isinstance(resp, str) or not hasattr(resp, "content"):
         return CallResult(
             failure=Failure(False, "the API answered 200 with a body that is not a message"),
-            started=started, finished=finished,
+            started=started,
+            finished=finished,
         )
     return _result(resp, started, finished)
 
@@ -127,8 +138,9 @@ def describe_error(err: BaseException, model: str, url: str, timeout: float) -> 
             f"may use it ({_api_message(err)})",
         )
     if isinstance(err, anthropic.NotFoundError):
-        return Failure(False, f"the API does not know model {model!r} (404): check `models` in "
-                              "the config")
+        return Failure(
+            False, f"the API does not know model {model!r} (404): check `models` in the config"
+        )
     if isinstance(err, anthropic.RateLimitError):
         return Failure(False, f"the API is rate limiting this key (429) {retries}")
     if isinstance(err, anthropic.OverloadedError):
@@ -147,8 +159,10 @@ def describe_error(err: BaseException, model: str, url: str, timeout: float) -> 
         return Failure(False, f"cannot reach the Anthropic API at {url}{detail}")
     if isinstance(err, anthropic.AnthropicError) and "credential" in type(err).__name__.lower():
         return Failure(True, f"no usable Anthropic credentials: set ANTHROPIC_API_KEY ({err})")
-    return Failure(False, f"unexpected error from the API client: {type(err).__name__}: "
-                          f"{one_line(str(err), 160)}")
+    return Failure(
+        False,
+        f"unexpected error from the API client: {type(err).__name__}: {one_line(str(err), 160)}",
+    )
 
 
 def one_line(text: str, limit: int = 240) -> str:

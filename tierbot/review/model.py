@@ -27,8 +27,17 @@ from tierbot.review.schedule import PRIME_MIN_SAVING_USD
 from tierbot.routing.pricing import EXPECTED_OUTPUT_TOKENS, call_cost, estimate_tokens
 
 __all__ = [
-    "ANSWER_SCHEMA", "MAX_RETRIES", "MAX_TOKENS", "MIN_OUTPUT_TOKENS", "PRIME_MIN_SAVING_USD",
-    "Answer", "InvalidAnswer", "ModelOutcome", "cache_key", "has_credentials", "parse_answer",
+    "ANSWER_SCHEMA",
+    "MAX_RETRIES",
+    "MAX_TOKENS",
+    "MIN_OUTPUT_TOKENS",
+    "PRIME_MIN_SAVING_USD",
+    "Answer",
+    "InvalidAnswer",
+    "ModelOutcome",
+    "cache_key",
+    "has_credentials",
+    "parse_answer",
     "review",
 ]
 
@@ -66,13 +75,27 @@ def review(
     prefix = P.build_prefix(change, analysis, route, config)
     prompts = _unit_prompts(change, rule_findings, config, st, order, prefix)
     opus_price = _opus_price(config)
-    ctx = Context(config, prefix, prompts, _open_ledger(st), use_cache, budget_usd, max_tier,
-                  deadline, repo_label, range_label, opus_price)
+    ctx = Context(
+        config,
+        prefix,
+        prompts,
+        _open_ledger(st),
+        use_cache,
+        budget_usd,
+        max_tier,
+        deadline,
+        repo_label,
+        range_label,
+        opus_price,
+    )
     try:
         if budget_usd is not None:
             _plan_budget(ctx, st, order, budget_usd)
-        st.queue.extend(ctx.job(uid, st.units[uid].tier, prompts[uid])
-                        for uid in order if uid in prompts and st.units[uid].tier != "skip")
+        st.queue.extend(
+            ctx.job(uid, st.units[uid].tier, prompts[uid])
+            for uid in order
+            if uid in prompts and st.units[uid].tier != "skip"
+        )
         if st.queue:
             schedule.run(ctx, st)
     finally:
@@ -90,8 +113,14 @@ def _cap_tiers(st: Tally, order: Sequence[str], config: Config, max_tier: Tier) 
             st.units[uid] = budget.retier(u, max_tier, config, f"capped at {max_tier} (max tier)")
 
 
-def _unit_prompts(change: Change, rule_findings: Sequence[Finding], config: Config, st: Tally,
-                  order: Sequence[str], prefix: P.Prefix) -> dict[str, P.UnitPrompt]:
+def _unit_prompts(
+    change: Change,
+    rule_findings: Sequence[Finding],
+    config: Config,
+    st: Tally,
+    order: Sequence[str],
+    prefix: P.Prefix,
+) -> dict[str, P.UnitPrompt]:
     """What each unit sends; a unit left with nothing to send is skipped."""
     prompts: dict[str, P.UnitPrompt] = {}
     redactions = prefix.redactions
@@ -123,8 +152,10 @@ def _open_ledger(st: Tally) -> Ledger | None:
     try:
         return Ledger.open()
     except Exception as e:
-        st.notes.append(f"model: ledger unavailable ({one_line(str(e), 120)}): costs not "
-                        "recorded, review cache off")
+        st.notes.append(
+            f"model: ledger unavailable ({one_line(str(e), 120)}): costs not "
+            "recorded, review cache off"
+        )
         return None
 
 
@@ -139,8 +170,11 @@ def _plan_budget(ctx: Context, st: Tally, order: Sequence[str], budget_usd: floa
         if ctx.cached(cache_key(u.tier, model, prompt, ctx.config)) is not None:
             return 0.0
         text = ctx.system_text(u.tier) + prompt.text
-        fair = call_cost(ctx.config.price_for(model), estimate_tokens(text),
-                         EXPECTED_OUTPUT_TOKENS.get(u.tier, 1000))
+        fair = call_cost(
+            ctx.config.price_for(model),
+            estimate_tokens(text),
+            EXPECTED_OUTPUT_TOKENS.get(u.tier, 1000),
+        )
         # A unit is only worth planning if the guard will let it start.
         return max(fair, budget.min_need(ctx.config, model, text))
 
@@ -151,11 +185,15 @@ def _plan_budget(ctx: Context, st: Tally, order: Sequence[str], budget_usd: floa
 
 def _outcome(st: Tally, order: Sequence[str]) -> ModelOutcome:
     if st.cache_hits:
-        st.notes.append(f"model: {st.cache_hits} review(s) answered from the review cache "
-                        "(--no-cache to bypass)")
+        st.notes.append(
+            f"model: {st.cache_hits} review(s) answered from the review cache "
+            "(--no-cache to bypass)"
+        )
     if st.not_started:
-        st.notes.append(f"model: {st.not_started} unit(s) not reviewed: "
-                        + ("time limit reached" if st.fatal is None else st.fatal))
+        st.notes.append(
+            f"model: {st.not_started} unit(s) not reviewed: "
+            + ("time limit reached" if st.fatal is None else st.fatal)
+        )
     findings = tuple(f for uid in order for f in st.findings.get(uid, ()))
     units = []
     for uid in order:
@@ -188,6 +226,8 @@ def _status(st: Tally, order: Sequence[str]) -> tuple[CallStatus, str | None]:
     if failed and not reviewed:
         return "failed", st.failed[failed[0]]
     if failed:
-        return "partial", (f"{len(failed)} of {len(failed) + len(reviewed)} unit(s) not reviewed: "
-                           f"{st.failed[failed[0]]}")
+        return "partial", (
+            f"{len(failed)} of {len(failed) + len(reviewed)} unit(s) not reviewed: "
+            f"{st.failed[failed[0]]}"
+        )
     return "complete", None

@@ -333,9 +333,7 @@ def build_unit(
 
     in_unit = set(sent)
     rules = [
-        f"- {f.path}:{f.line} [{f.severity}] {f.title}"
-        for f in rule_findings
-        if f.path in in_unit
+        f"- {f.path}:{f.line} [{f.severity}] {f.title}" for f in rule_findings if f.path in in_unit
     ]
     path_notes = _path_instructions(sent, config)
 
@@ -344,12 +342,13 @@ def build_unit(
     parts_out = [f"Review this unit of the change ({len(sent)} file(s)): {', '.join(sent)}."]
     if held:
         parts_out.append(
-            "Withheld because they may hold secrets (not shown, do not review): "
-            + ", ".join(held)
+            "Withheld because they may hold secrets (not shown, do not review): " + ", ".join(held)
         )
     if path_notes:
-        parts_out.append("# Path instructions (from the repository owner's configuration)\n"
-                         + "\n".join(path_notes))
+        parts_out.append(
+            "# Path instructions (from the repository owner's configuration)\n"
+            + "\n".join(path_notes)
+        )
     parts_out.append(
         "# Already reported by local rules (do not repeat)\n" + ("\n".join(rules) or "(none)")
     )

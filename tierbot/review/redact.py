@@ -47,23 +47,48 @@ HEURISTIC_KINDS = frozenset({"generic_secret", "url_password"})
 
 # (kind, substrings one of which must occur, pattern): the substring test skips most text cheaply.
 _TOKEN_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
-    ("aws_access_key_id", ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "AIPA"),
-     re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|AIPA)[A-Z0-9]{16}(?![A-Z0-9])")),
-    ("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-     re.compile(r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}"
-                r"|github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])")),
+    (
+        "aws_access_key_id",
+        ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "AIPA"),
+        re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|AIPA)[A-Z0-9]{16}(?![A-Z0-9])"),
+    ),
+    (
+        "github_token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        re.compile(
+            r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}"
+            r"|github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])"
+        ),
+    ),
     ("anthropic_api_key", ("sk-ant-",), re.compile(r"(?<![A-Za-z0-9_-])sk-ant-[A-Za-z0-9_-]{20,}")),
-    ("openai_api_key", ("sk-",),
-     re.compile(r"(?<![A-Za-z0-9_-])sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
+    (
+        "openai_api_key",
+        ("sk-",),
+        re.compile(r"(?<![A-Za-z0-9_-])sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+    ),
     ("slack_token", ("xox",), re.compile(r"(?<![A-Za-z0-9])xox[abprse]-[A-Za-z0-9-]{10,}")),
-    ("slack_webhook", ("hooks.slack.com",),
-     re.compile(r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+")),
+    (
+        "slack_webhook",
+        ("hooks.slack.com",),
+        re.compile(
+            r"https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"
+        ),
+    ),
     ("stripe_key", ("k_live_",), re.compile(r"(?<![A-Za-z0-9_])[rs]k_live_[A-Za-z0-9]{16,}")),
-    ("google_api_key", ("AIza",),
-     re.compile(r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])")),
+    (
+        "google_api_key",
+        ("AIza",),
+        re.compile(r"(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])"),
+    ),
     ("npm_token", ("npm_",), re.compile(r"(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])")),
-    ("jwt", ("eyJ",), re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}"
-                                 r"\.[A-Za-z0-9_-]{10,}")),
+    (
+        "jwt",
+        ("eyJ",),
+        re.compile(
+            r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}"
+            r"\.[A-Za-z0-9_-]{10,}"
+        ),
+    ),
 )
 
 _AWS_SECRET = re.compile(
@@ -101,10 +126,38 @@ _ASSIGN_QUOTED = re.compile(
 _BARE_PREFIX = re.compile(r"[+ -]?[ \t]*(?:export[ \t]+|ENV[ \t]+|-[ \t]+)?")
 _BARE_VALUE = re.compile(r"(?:=|:[ \t]+)(?P<value>[A-Za-z0-9+/=_.~-]{16,256})[ \t]*(?=\r?\n|\Z)")
 _PLACEHOLDER_WORDS = (
-    "example", "placeholder", "changeme", "change_me", "change-me", "your_", "your-", "yourkey",
-    "dummy", "redacted", "replace", "xxxx", "****", "....", "sample", "fake", "mock", "notreal",
-    "not_a_real", "insert", "todo", "fixme", "<", ">", "${", "{{", "%(", "%s", "$(", "process.env",
-    "os.environ", "getenv",
+    "example",
+    "placeholder",
+    "changeme",
+    "change_me",
+    "change-me",
+    "your_",
+    "your-",
+    "yourkey",
+    "dummy",
+    "redacted",
+    "replace",
+    "xxxx",
+    "****",
+    "....",
+    "sample",
+    "fake",
+    "mock",
+    "notreal",
+    "not_a_real",
+    "insert",
+    "todo",
+    "fixme",
+    "<",
+    ">",
+    "${",
+    "{{",
+    "%(",
+    "%s",
+    "$(",
+    "process.env",
+    "os.environ",
+    "getenv",
 )
 _SEPARATORS = re.compile(r"[/_.:,;@-]+")
 _DOTTED_IDENT = re.compile(r"^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$")
@@ -113,13 +166,48 @@ _CONST_IDENT = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _NOT_A_SECRET_SUFFIXES = tuple(
     word + plural
     for word in (
-        "url", "uri", "endpoint", "path", "file", "filename", "dir", "name", "type", "prefix",
-        "suffix", "header", "field", "label", "regex", "pattern", "format", "key_id", "length",
-        "len", "count", "env", "var", "policy", "rule", "hint", "placeholder", "param", "id",
-        "ttl", "expiry", "expires", "expiration", "timeout", "mode", "method", "scope", "kind",
+        "url",
+        "uri",
+        "endpoint",
+        "path",
+        "file",
+        "filename",
+        "dir",
+        "name",
+        "type",
+        "prefix",
+        "suffix",
+        "header",
+        "field",
+        "label",
+        "regex",
+        "pattern",
+        "format",
+        "key_id",
+        "length",
+        "len",
+        "count",
+        "env",
+        "var",
+        "policy",
+        "rule",
+        "hint",
+        "placeholder",
+        "param",
+        "id",
+        "ttl",
+        "expiry",
+        "expires",
+        "expiration",
+        "timeout",
+        "mode",
+        "method",
+        "scope",
+        "kind",
     )
     for plural in ("", "s")
 )
+
 
 def shannon_entropy(value: str) -> float:
     """Bits per character; random base64 is near 6, English words nearer 3."""
@@ -312,7 +400,7 @@ def redact(text: str, extra_patterns: Sequence[str] = ()) -> tuple[str, int]:
     parts: list[str] = []
     pos = 0
     for match in matches:
-        parts.append(text[pos:match.start])
+        parts.append(text[pos : match.start])
         parts.append(f"[REDACTED:{match.kind}]")
         pos = match.end
     parts.append(text[pos:])
@@ -321,15 +409,55 @@ def redact(text: str, extra_patterns: Sequence[str] = ()) -> tuple[str, int]:
 
 # Files whose whole content is credentials: never sent to a model, even redacted.
 NEVER_SEND_GLOBS: tuple[str, ...] = (
-    ".env", ".env.*", "*.env", "!.env.example", "!.env.sample", "!.env.template", "!.env.dist",
-    "!*.env.example", "!*.env.sample", "!*.env.template",
-    "*.pem", "*.key", "*.p8", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.ppk", "*.kdbx",
-    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.asc.key",
-    ".netrc", "_netrc", ".pgpass", ".npmrc", ".pypirc", ".git-credentials", ".htpasswd",
-    ".dockercfg", ".docker/config.json", ".aws/credentials", ".aws/config", "credentials",
-    "credentials.json", "*.credentials", "*credentials*.json", "secrets.yml", "secrets.yaml",
-    "secrets.json", "*.tfstate", "*.tfstate.backup", "*.tfvars", "*.secret", "*.secrets",
-    "service-account*.json", "*-sa-key.json",
+    ".env",
+    ".env.*",
+    "*.env",
+    "!.env.example",
+    "!.env.sample",
+    "!.env.template",
+    "!.env.dist",
+    "!*.env.example",
+    "!*.env.sample",
+    "!*.env.template",
+    "*.pem",
+    "*.key",
+    "*.p8",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.ppk",
+    "*.kdbx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    "*.asc.key",
+    ".netrc",
+    "_netrc",
+    ".pgpass",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    ".htpasswd",
+    ".dockercfg",
+    ".docker/config.json",
+    ".aws/credentials",
+    ".aws/config",
+    "credentials",
+    "credentials.json",
+    "*.credentials",
+    "*credentials*.json",
+    "secrets.yml",
+    "secrets.yaml",
+    "secrets.json",
+    "*.tfstate",
+    "*.tfstate.backup",
+    "*.tfvars",
+    "*.secret",
+    "*.secrets",
+    "service-account*.json",
+    "*-sa-key.json",
 )
 
 

@@ -63,21 +63,33 @@ class _Rule(NamedTuple):
     pattern: re.Pattern[str]
 
 
-def _rule(category: str, severity: Severity, title: str, message: str, hints: tuple[str, ...],
-          pattern: str) -> _Rule:
+def _rule(
+    category: str,
+    severity: Severity,
+    title: str,
+    message: str,
+    hints: tuple[str, ...],
+    pattern: str,
+) -> _Rule:
     return _Rule(category, severity, title, message, hints, re.compile(pattern, re.MULTILINE))
 
 
 _JS = ("javascript", "typescript", "vue", "svelte")
 
-_FOCUSED_MSG = ("A focused test makes the runner skip every other test. Remove the focus before "
-                "merging.")
-_SKIPPED_MSG = ("This change skips a test unconditionally. Say why in the skip reason and link an "
-                "issue, or fix the test.")
-_DEBUGGER_MSG = ("A debugger call or import was added; it stops or slows the program when it "
-                 "runs. Remove it before merging.")
-_PRINT_MSG = ("Debug output was added outside a script or test. Remove it or use the project's "
-              "logger.")
+_FOCUSED_MSG = (
+    "A focused test makes the runner skip every other test. Remove the focus before merging."
+)
+_SKIPPED_MSG = (
+    "This change skips a test unconditionally. Say why in the skip reason and link an "
+    "issue, or fix the test."
+)
+_DEBUGGER_MSG = (
+    "A debugger call or import was added; it stops or slows the program when it "
+    "runs. Remove it before merging."
+)
+_PRINT_MSG = (
+    "Debug output was added outside a script or test. Remove it or use the project's logger."
+)
 
 
 def _focused(hints: tuple[str, ...], pattern: str) -> _Rule:
@@ -89,8 +101,9 @@ def _skipped(hints: tuple[str, ...], pattern: str) -> _Rule:
 
 
 def _debugger(hints: tuple[str, ...], pattern: str) -> _Rule:
-    return _rule("debug-leftover", "medium", "Debugger statement left in", _DEBUGGER_MSG, hints,
-                 pattern)
+    return _rule(
+        "debug-leftover", "medium", "Debugger statement left in", _DEBUGGER_MSG, hints, pattern
+    )
 
 
 def _print(hints: tuple[str, ...], pattern: str) -> _Rule:
@@ -98,12 +111,16 @@ def _print(hints: tuple[str, ...], pattern: str) -> _Rule:
 
 
 _JS_RULES = (
-    _focused(("only", "fit", "fdescribe", "fcontext"),
-             r"(?<![\w$.])(?:(?:it|describe|test|context|suite|specify)\.only[ \t]*\("
-             r"|f(?:it|describe|context)[ \t]*\([ \t]*['\"`])"),
-    _skipped(("skip", "xit", "xdescribe", "xtest", "xcontext"),
-             r"(?<![\w$.])(?:(?:it|describe|test|context|suite|specify)\.skip[ \t]*\("
-             r"|x(?:it|describe|test|context)[ \t]*\([ \t]*['\"`])"),
+    _focused(
+        ("only", "fit", "fdescribe", "fcontext"),
+        r"(?<![\w$.])(?:(?:it|describe|test|context|suite|specify)\.only[ \t]*\("
+        r"|f(?:it|describe|context)[ \t]*\([ \t]*['\"`])",
+    ),
+    _skipped(
+        ("skip", "xit", "xdescribe", "xtest", "xcontext"),
+        r"(?<![\w$.])(?:(?:it|describe|test|context|suite|specify)\.skip[ \t]*\("
+        r"|x(?:it|describe|test|context)[ \t]*\([ \t]*['\"`])",
+    ),
     _debugger(("debugger",), r"(?<![\w$.\"'`])debugger[ \t]*;?[ \t]*(?://.*)?$"),
 )
 _JS_PRINTS = (_print(("console.",), r"(?<![\w$.])console\.(?:log|debug|trace|dir)[ \t]*\("),)
@@ -113,24 +130,34 @@ _RULES: dict[str, tuple[_Rule, ...]] = {
     **{lang: _JS_RULES for lang in _JS},
     "python": (
         _skipped(("skip",), r"^[ \t]*@(?:pytest\.mark\.skip|unittest\.skip|skip)(?![\w.])"),
-        _debugger(("breakpoint", "pdb", "pudb"),
-                  r"^[ \t]*(?:breakpoint\(\)|import[ \t]+(?:i?pdb|pudb|pdbpp)\b"
-                  r"|from[ \t]+(?:i?pdb|pudb)[ \t]+import\b)"
-                  r"|\b(?:i?pdb|pudb)\.(?:set_trace|post_mortem)\("),
+        _debugger(
+            ("breakpoint", "pdb", "pudb"),
+            r"^[ \t]*(?:breakpoint\(\)|import[ \t]+(?:i?pdb|pudb|pdbpp)\b"
+            r"|from[ \t]+(?:i?pdb|pudb)[ \t]+import\b)"
+            r"|\b(?:i?pdb|pudb)\.(?:set_trace|post_mortem)\(",
+        ),
     ),
     "ruby": (
-        _focused(("fit", "fdescribe", "fcontext", "fspecify", "focus"),
-                 r"^[ \t]*(?:f(?:it|describe|context|specify)\b[ \t]*\(?[ \t]*['\"]"
-                 r"|(?:it|describe|context|specify)\b[^#\n]*,[ \t]*(?::focus\b|focus:[ \t]*true))"),
-        _skipped(("xit", "xdescribe", "xcontext", "xspecify", "skip"),
-                 r"^[ \t]*(?:x(?:it|describe|context|specify)\b|skip\b[ \t]*(?:\(|['\"]|$))"),
-        _debugger(("binding.", "byebug", "debugger"),
-                  r"\bbinding\.(?:pry|irb)\b|^[ \t]*(?:byebug|debugger)[ \t]*$"),
+        _focused(
+            ("fit", "fdescribe", "fcontext", "fspecify", "focus"),
+            r"^[ \t]*(?:f(?:it|describe|context|specify)\b[ \t]*\(?[ \t]*['\"]"
+            r"|(?:it|describe|context|specify)\b[^#\n]*,[ \t]*(?::focus\b|focus:[ \t]*true))",
+        ),
+        _skipped(
+            ("xit", "xdescribe", "xcontext", "xspecify", "skip"),
+            r"^[ \t]*(?:x(?:it|describe|context|specify)\b|skip\b[ \t]*(?:\(|['\"]|$))",
+        ),
+        _debugger(
+            ("binding.", "byebug", "debugger"),
+            r"\bbinding\.(?:pry|irb)\b|^[ \t]*(?:byebug|debugger)[ \t]*$",
+        ),
     ),
     "go": (
         _skipped(("Skip",), r"\bt\.Skip(?:f|Now)?\("),
-        _debugger(("spew.", "runtime.Breakpoint"),
-                  r"\bspew\.(?:Dump|Sdump|Printf)[ \t]*\(|\bruntime\.Breakpoint\(\)"),
+        _debugger(
+            ("spew.", "runtime.Breakpoint"),
+            r"\bspew\.(?:Dump|Sdump|Printf)[ \t]*\(|\bruntime\.Breakpoint\(\)",
+        ),
     ),
     "java": (
         _skipped(("@Disabled", "@Ignore"), r"^[ \t]*@(?:Disabled|Ignore)\b"),
@@ -146,8 +173,10 @@ _RULES: dict[str, tuple[_Rule, ...]] = {
         _debugger(("Debugger.",), r"\bDebugger\.(?:Break|Launch)[ \t]*\("),
     ),
     "php": (
-        _debugger(("var_dump", "dd", "xdebug_break"),
-                  r"(?<![\w>$:\\])(?:var_dump|dd|xdebug_break)[ \t]*\("),
+        _debugger(
+            ("var_dump", "dd", "xdebug_break"),
+            r"(?<![\w>$:\\])(?:var_dump|dd|xdebug_break)[ \t]*\(",
+        ),
     ),
 }
 # Print-style leftovers: only outside script/CLI/example/test paths.
@@ -186,12 +215,28 @@ def check(files: Sequence[FileDiff], config: Config) -> list[Finding]:
 
 
 def _finding(
-    fd: FileDiff, line: int, text: str | None, severity: Severity, category: str, title: str,
-    message: str, *, end_line: int | None = None, confidence: float = 1.0,
+    fd: FileDiff,
+    line: int,
+    text: str | None,
+    severity: Severity,
+    category: str,
+    title: str,
+    message: str,
+    *,
+    end_line: int | None = None,
+    confidence: float = 1.0,
 ) -> Finding:
     f = Finding(
-        path=fd.path, line=line, end_line=end_line, severity=severity, category=category,
-        title=title, message=message, source="rules", suggestion=None, confidence=confidence,
+        path=fd.path,
+        line=line,
+        end_line=end_line,
+        severity=severity,
+        category=category,
+        title=title,
+        message=message,
+        source="rules",
+        suggestion=None,
+        confidence=confidence,
     )
     return replace(f, fingerprint=_findings.fingerprint(f, text))
 
@@ -225,11 +270,17 @@ def _check_file(fd: FileDiff, patterns: tuple[str, ...]) -> Iterator[Finding]:
             end_line = lines[last][0] if last > first else None
         label = redact.KIND_LABELS.get(match.kind, "secret")
         yield _finding(
-            fd, number, line, "critical", "secret", f"Possible {label} in the change",
+            fd,
+            number,
+            line,
+            "critical",
+            "secret",
+            f"Possible {label} in the change",
             f"This line adds what looks like a {label}. Remove it from the change, rotate the "
             "credential if it was ever real, and load it from the environment or a secret "
             "manager instead.",
-            end_line=end_line, confidence=0.7 if match.kind in redact.HEURISTIC_KINDS else 1.0,
+            end_line=end_line,
+            confidence=0.7 if match.kind in redact.HEURISTIC_KINDS else 1.0,
         )
 
     # -- conflict markers (high)
@@ -252,8 +303,7 @@ def _check_file(fd: FileDiff, patterns: tuple[str, ...]) -> Iterator[Finding]:
             number, line = lines[index]
             if _COMMENT_START.match(line):
                 continue
-            yield _finding(fd, number, line, rule.severity, rule.category, rule.title,
-                           rule.message)
+            yield _finding(fd, number, line, rule.severity, rule.category, rule.title, rule.message)
 
     # -- TODO/FIXME (info); prose files use the word legitimately
     if lang not in _PROSE and any(w in blob for w in ("TODO", "FIXME", "XXX", "HACK")):
@@ -266,14 +316,24 @@ def _check_file(fd: FileDiff, patterns: tuple[str, ...]) -> Iterator[Finding]:
             number, line = lines[index]
             word = m.group(1)
             yield _finding(
-                fd, number, line, "info", "todo", f"{word} comment added",
+                fd,
+                number,
+                line,
+                "info",
+                "todo",
+                f"{word} comment added",
                 f"A {word} comment was added. Track the work in an issue so it is not forgotten.",
             )
 
     # -- oversized new files (low), on the first added line so it anchors in every mode
     if fd.status == "added" and len(lines) > OVERSIZED_ADDED_LINES and not _generated(fd.path):
         yield _finding(
-            fd, lines[0][0], lines[0][1], "low", "oversized-file", "Very large new file",
+            fd,
+            lines[0][0],
+            lines[0][1],
+            "low",
+            "oversized-file",
+            "Very large new file",
             f"This new file adds {len(lines)} lines (more than {OVERSIZED_ADDED_LINES}). Large "
             "files are hard to review; split it if it is hand-written, or mark it as generated "
             "(`ignore` in .tierbot.yml) if it is not.",
@@ -285,7 +345,12 @@ def _conflicts(fd: FileDiff) -> Iterator[Finding]:
 
     def marker(line: int, text: str, end_line: int | None = None) -> Finding:
         return _finding(
-            fd, line, text, "high", "conflict-marker", "Merge-conflict marker",
+            fd,
+            line,
+            text,
+            "high",
+            "conflict-marker",
+            "Merge-conflict marker",
             "A merge-conflict marker was committed; the file will not parse or will behave "
             "wrongly. Resolve the conflict and remove the markers.",
             end_line=end_line,

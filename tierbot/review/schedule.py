@@ -108,8 +108,10 @@ class _Calls:
 
     def _next_ready(self) -> int | None:
         """The first job whose model is not waiting for its cache-priming call."""
-        return next((i for i, j in enumerate(self.st.queue)
-                     if j.repair or j.model not in self.priming), None)
+        return next(
+            (i for i, j in enumerate(self.st.queue) if j.repair or j.model not in self.priming),
+            None,
+        )
 
     def _submit(self, job: Job) -> bool:
         """Send `job` to the pool; False (job back in the queue) when no client can be made."""
@@ -132,8 +134,16 @@ class _Calls:
             job = dataclasses.replace(job, primer=True)
         st.attempted.add(job.unit_id)
         system = P.system_blocks(job.tier, self.ctx.prefix)
-        fut = self.pool.submit(claude.call, self.client, job.model, job.max_tokens, system,
-                               _messages(job), timeout, self.url)
+        fut = self.pool.submit(
+            claude.call,
+            self.client,
+            job.model,
+            job.max_tokens,
+            system,
+            _messages(job),
+            timeout,
+            self.url,
+        )
         self.running[fut] = job
         return True
 
@@ -156,10 +166,17 @@ def _fit(ctx: Context, st: Tally, job: Job, can_wait: bool) -> Job | None:
     # Leave room for the units still waiting, so one call cannot starve the others.
     others = sum(
         budget.min_need(ctx.config, j.model, ctx.system_text(j.tier) + j.prompt.text)
-        for j in st.queue if j is not job and j.kind == "review"
+        for j in st.queue
+        if j is not job and j.kind == "review"
     )
-    fitted = budget.fit_call(ctx.config.price_for(job.model), job.tier, text,
-                             ctx.budget - st.cost - st.reserved, others, can_wait)
+    fitted = budget.fit_call(
+        ctx.config.price_for(job.model),
+        job.tier,
+        text,
+        ctx.budget - st.cost - st.reserved,
+        others,
+        can_wait,
+    )
     if fitted is None:
         return None
     max_tokens, reserved = fitted
@@ -181,8 +198,9 @@ def _drop_at_deadline(st: Tally) -> None:
             st.not_started += 1
             st.failed[j.unit_id] = "not started before the time limit"
         else:
-            st.notes.append(f"model: unit {j.unit_id}: escalation to {j.tier} not started before "
-                            "the time limit")
+            st.notes.append(
+                f"model: unit {j.unit_id}: escalation to {j.tier} not started before the time limit"
+            )
     st.queue.clear()
 
 

@@ -19,10 +19,13 @@ OUTPUT_TOKENS = 600
 def unit_tokens(files: Sequence[FileDiff], manifest_files: int) -> tuple[int, int]:
     """Estimated (input, output) tokens of one review call over `files`."""
     # Unparsed files (lockfiles, huge generated files) have no patch text: ~12 tokens a line.
-    patch = sum(estimate_tokens(f.patch) if f.patch else 12 * (f.lines_added + f.lines_removed)
-                for f in files)
+    patch = sum(
+        estimate_tokens(f.patch) if f.patch else 12 * (f.lines_added + f.lines_removed)
+        for f in files
+    )
     return (
-        PROMPT_OVERHEAD_TOKENS + MANIFEST_TOKENS_PER_FILE * manifest_files
+        PROMPT_OVERHEAD_TOKENS
+        + MANIFEST_TOKENS_PER_FILE * manifest_files
         + int(patch * CONTEXT_FACTOR),
         OUTPUT_TOKENS,
     )

@@ -114,25 +114,40 @@ def plan(
                 why = _why(paths, analysis.signals, tier)
                 if score < analysis.risk_score - 0.01:
                     # Per-file offsets (tests, examples, config) explain the gap to the change.
-                    why = (f"below the change's {analysis.risk_score:.2f}: tests, examples,"
-                           f" configuration or comments"
-                           + ("" if why == "routine change" else f"; {why}"))
+                    why = (
+                        f"below the change's {analysis.risk_score:.2f}: tests, examples,"
+                        f" configuration or comments"
+                        + ("" if why == "routine change" else f"; {why}")
+                    )
                 reason = f"{tier}: risk {score:.2f} ({why})"
                 uncapped = tier_for(score, config)
                 if uncapped != tier:
                     reason += f"; capped from {uncapped}"
-            units.append(Unit(
-                id=f"u{len(units) + 1}", tier=tier, model=config.model_for(tier), paths=paths,
-                risk_score=round(score, 4), reasons=(reason,), input_tokens=tin,
-                output_tokens=tout,
-            ))
+            units.append(
+                Unit(
+                    id=f"u{len(units) + 1}",
+                    tier=tier,
+                    model=config.model_for(tier),
+                    paths=paths,
+                    risk_score=round(score, 4),
+                    reasons=(reason,),
+                    input_tokens=tin,
+                    output_tokens=tout,
+                )
+            )
     if skipped:
         counts = Counter(stats[f.path].skip_reason or "forced" for f in skipped)
         detail = ", ".join(f"{n} {r}" for r, n in counts.most_common())
-        units.append(Unit(
-            id="skip", tier="skip", model=None, paths=tuple(f.path for f in skipped),
-            risk_score=0.0, reasons=(f"skip: nothing for a model to review ({detail})",),
-        ))
+        units.append(
+            Unit(
+                id="skip",
+                tier="skip",
+                model=None,
+                paths=tuple(f.path for f in skipped),
+                risk_score=0.0,
+                reasons=(f"skip: nothing for a model to review ({detail})",),
+            )
+        )
 
     top: Tier = max((u.tier for u in units), key=tier_rank, default="skip")
     reasons = [f"{u.id} {paths_label(u.paths)} → {u.reasons[0]}" for u in units]
