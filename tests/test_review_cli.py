@@ -163,6 +163,11 @@ def test_bad_input_exit_2(
         ("fail_on: [\n", "line 2"),
         ("hook:\n  timeout_s: soon\n", "'hook.timeout_s' must be a number"),
         ("- a\n- b\n", "top level must be a mapping"),
+        ('ignore: ["[z-a]"]\n', "config: 'ignore[0]' is not a valid glob"),
+        (
+            "path_instructions:\n  - {path: 'src/[b-a]', instructions: x}\n",
+            "'path_instructions[0].path' is not a valid glob",
+        ),
     ],
 )
 def test_invalid_config(

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from tierbot.analysis.sensitive import code_hits, glob_to_regex, path_categories
+from tierbot.analysis.sensitive import code_hits, path_categories
 
 
 @pytest.mark.parametrize(
@@ -68,11 +66,12 @@ def test_configured_globs() -> None:
     assert path_categories("src/a/b/keys.py", ["# comment", ""]) == ()
 
 
-def test_glob_to_regex_character_classes() -> None:
-    assert re.match(glob_to_regex("file[0-9].py"), "a/file7.py")
-    assert not re.match(glob_to_regex("file[!0-9].py"), "file7.py")
-    assert re.match(glob_to_regex("file?.py"), "fileA.py")
-    assert not re.match(glob_to_regex("file?.py"), "file/.py")
+def test_configured_globs_use_gitignore_rules() -> None:
+    assert "configured" in path_categories("a/file7.py", ["file[0-9].py"])
+    assert "configured" not in path_categories("file7.py", ["file[!0-9].py"])
+    assert "configured" in path_categories("fileA.py", ["file?.py"])
+    assert "configured" not in path_categories("src/keep.py", ["src/", "!src/keep.py"])
+    assert "configured" in path_categories("src/db/x.sql", ["src/", "!src/keep.py"])
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from tierbot.errors import BadInput
+from tierbot.paths import glob_error
 from tierbot.records import Filter, Tier
 
 CONFIG_NAME = ".tierbot.yml"
@@ -182,8 +183,23 @@ def parse(text: str, name: str = CONFIG_NAME) -> Config:
     for tier, model in merged_models.items():
         if model not in merged_prices:
             raise BadInput(f"config: 'models.{tier}' is {model!r}, which has no entry in 'prices'")
+    _check_globs(cfg)
     merged: Config = dataclasses.replace(cfg, models=merged_models, prices=merged_prices)
     return merged
+
+
+def _check_globs(cfg: Config) -> None:
+    """Every glob setting must compile, so a bad one fails here, naming its key, not mid-review."""
+    settings: list[tuple[str, str]] = [
+        *((f"ignore[{i}]", g) for i, g in enumerate(cfg.ignore)),
+        *((f"routing.sensitive_paths[{i}]", g) for i, g in enumerate(cfg.routing.sensitive_paths)),
+        *((f"redact.never_send[{i}]", g) for i, g in enumerate(cfg.redact.never_send)),
+        *((f"path_instructions[{i}].path", p.path) for i, p in enumerate(cfg.path_instructions)),
+    ]
+    for key, glob in settings:
+        problem = glob_error(glob)
+        if problem is not None:
+            raise BadInput(f"config: '{key}' is not a valid glob ({problem}): {glob[:100]!r}")
 
 
 def _closest(key: str, valid: typing.Iterable[str]) -> str:

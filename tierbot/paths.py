@@ -1,10 +1,13 @@
-"""What a path is: its language, and whether it is worth a model's attention at all."""
+"""What a path is: its language, whether it is worth a model's attention at all, and whether it
+matches a glob setting (every glob setting uses `matches`: gitignore rules, `!` negation)."""
 
 from __future__ import annotations
 
 import functools
 import posixpath
 import re
+from collections.abc import Sequence
+from typing import Any
 
 _EXT = {
     ".py": "python",
@@ -201,3 +204,26 @@ def looks_generated(head: bytes) -> bool:
         return True
     line = first.split(b"\n", 1)[0]
     return len(line) >= 2000
+
+
+@functools.lru_cache(maxsize=64)
+def _glob_spec(globs: tuple[str, ...]) -> Any:
+    import pathspec  # lazy: only configs with glob settings need it
+
+    return pathspec.GitIgnoreSpec.from_lines(globs)
+
+
+def matches(path: str, globs: Sequence[str]) -> bool:
+    """Whether `path` (repo-relative, `/`-separated) matches `globs` as a .gitignore would: a glob
+    without a slash matches at any depth, a trailing `/` means a directory and everything in it,
+    `**` spans directories, `!glob` re-includes, and the last matching glob wins."""
+    return bool(globs) and bool(_glob_spec(tuple(globs)).match_file(path))
+
+
+def glob_error(glob: str) -> str | None:
+    """Why `glob` is not a valid gitignore-style pattern, or None when it is."""
+    try:
+        _glob_spec((glob,))
+    except Exception as e:  # pathspec raises re.error, ValueError or its own error types
+        return str(e).split("\n", 1)[0] or type(e).__name__
+    return None

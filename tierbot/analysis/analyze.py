@@ -8,17 +8,12 @@ from collections.abc import Sequence
 from tierbot.analysis import complexity, risk
 from tierbot.config import Config
 from tierbot.git import history
-from tierbot.paths import language_for, looks_generated, skip_reason_for_path
+from tierbot.paths import language_for, looks_generated, matches, skip_reason_for_path
 from tierbot.records import Analysis, Change, FileDiff, FileStat
 
 
 def ignored(paths: Sequence[str], globs: Sequence[str]) -> set[str]:
-    if not globs:
-        return set()
-    import pathspec  # only paid for when the config asks for it
-
-    spec = pathspec.GitIgnoreSpec.from_lines(globs)
-    return {p for p in paths if spec.match_file(p)}
+    return {p for p in paths if matches(p, globs)} if globs else set()
 
 
 def skip_reason(f: FileDiff, is_ignored: bool) -> str | None:

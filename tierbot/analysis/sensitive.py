@@ -8,15 +8,16 @@ Two kinds of evidence feed the risk model:
 * added lines: eval/exec, shell and subprocess calls, raw SQL, unsafe deserialization, crypto
   primitives, permission checks and concurrency primitives.
 
-Everything here is pure text matching (no imports beyond `re`), so it costs microseconds per file.
+Everything here is pure text matching, so it costs microseconds per file.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
+
+from tierbot.paths import matches
 
 # Path rules: (category, regex over the lower-cased repo-relative path).  A name counts when it is a
 # whole word of the path (separated by / . _ - or the ends), so "author.py" is not "auth".
@@ -318,64 +319,11 @@ class CodeHit(NamedTuple):
     line: int  # new-side line number
 
 
-def glob_to_regex(glob: str) -> str:
-    """A gitignore-style glob as a regex over a repo-relative path.
-
-    A glob without a slash (other than a trailing one) matches at any depth; `**` spans
-    directories, `*` and `?` stay inside one path segment, and a trailing `/` matches everything
-    below a directory.  Matching is case-sensitive, as git's is.
-    """
-    g = glob.strip()
-    directory = g.endswith("/")
-    g = g.rstrip("/")
-    anchored = "/" in g
-    g = g.lstrip("/")
-    out: list[str] = []
-    i = 0
-    while i < len(g):
-        c = g[i]
-        if g.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif g.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            j = g.find("]", i + 1)
-            if j == -1:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                body = g[i + 1 : j].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = j + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    prefix = "^" if anchored else "(?:^|.*/)"
-    return prefix + "".join(out) + ("/.*$" if directory else "(?:/.*)?$")
-
-
-@functools.lru_cache(maxsize=32)
-def _configured(globs: tuple[str, ...]) -> re.Pattern[str] | None:
-    parts = [glob_to_regex(g) for g in globs if g.strip() and not g.strip().startswith("#")]
-    return re.compile("|".join(f"(?:{p})" for p in parts)) if parts else None
-
-
 def path_categories(path: str, extra_globs: Sequence[str] = ()) -> tuple[str, ...]:
     """The sensitive categories of one path ("configured" for a `routing.sensitive_paths` hit)."""
     low = path.lower()
     cats = [cat for cat, rx in _PATH_RES if rx.search(low)]
-    extra = _configured(tuple(extra_globs))
-    if extra is not None and extra.search(path):
+    if matches(path, extra_globs):
         cats.append("configured")
     return tuple(cats)
 

@@ -13,7 +13,6 @@ Every piece of repository text is redacted before it goes into a request, files 
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import hashlib
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tierbot.config import Config
+from tierbot.paths import matches
 from tierbot.records import Analysis, Change, FileDiff, Finding, Route, Tier, Unit
 
 # Bump when the prompt layout changes in code; the prompt files' own hash is added automatically.
@@ -259,17 +259,10 @@ def _path_instructions(paths: Sequence[str], config: Config) -> list[str]:
     out = []
     for pi in config.path_instructions:
         pattern = pi.path
-        hits = [p for p in paths if _glob(p, pattern)]
+        hits = [p for p in paths if matches(p, [pattern])]
         if hits:
             out.append(f"- For `{pattern}` ({', '.join(hits[:5])}): {pi.instructions.strip()}")
     return out
-
-
-def _glob(path: str, pattern: str) -> bool:
-    import pathspec
-
-    spec = pathspec.PathSpec.from_lines("gitignore", [pattern])
-    return bool(spec.match_file(path)) or fnmatch.fnmatch(path, pattern)
 
 
 def build_unit(

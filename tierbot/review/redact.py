@@ -14,7 +14,9 @@ import math
 import posixpath
 import re
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
+
+from tierbot.paths import matches
 
 
 class SecretMatch(NamedTuple):
@@ -466,13 +468,6 @@ _SEND_ANYWAY_NAMES = tuple(g[1:] for g in NEVER_SEND_GLOBS if g.startswith("!"))
 _NEVER_SEND_SUFFIXES = tuple("/" + g for g in NEVER_SEND_GLOBS if "/" in g)
 
 
-@functools.lru_cache(maxsize=64)
-def _extra_spec(extra: tuple[str, ...]) -> Any:
-    import pathspec  # lazy: only configs with extra globs need it
-
-    return pathspec.GitIgnoreSpec.from_lines(extra)
-
-
 def never_send(path: str, extra_globs: Sequence[str] = ()) -> bool:
     """True for files that must never reach a model: the built-in credential-file names (matched
     on the file name, at any depth, so a directory called `credentials/` is not caught) plus
@@ -485,4 +480,4 @@ def never_send(path: str, extra_globs: Sequence[str] = ()) -> bool:
         return True
     if ("/" + clean).endswith(_NEVER_SEND_SUFFIXES):
         return True
-    return bool(extra_globs) and bool(_extra_spec(tuple(extra_globs)).match_file(clean))
+    return matches(clean, extra_globs)
