@@ -132,12 +132,20 @@ def by_path(replies: dict[str, Reply | list[Reply]]) -> Callable[[Recorded], Rep
 
 
 def user_text(req: Recorded) -> str:
+    """The unit's part of the first user turn (the shared manifest block comes before it)."""
     msgs = req.json.get("messages", [])
     first = msgs[0]["content"] if msgs else ""
-    return first if isinstance(first, str) else "".join(b.get("text", "") for b in first)
+    return first if isinstance(first, str) else first[-1].get("text", "")
+
+
+def manifest_text(req: Recorded) -> str:
+    """The shared, cached block of the first user turn: the change manifest."""
+    first = req.json["messages"][0]["content"]
+    assert isinstance(first, list) and len(first) == 2
+    return str(first[0]["text"])
 
 
 def unit_paths(req: Recorded) -> list[str]:
     text = user_text(req)
-    line = text.splitlines()[0]
-    return line.split(": ", 1)[1].rstrip(".").split(", ")
+    line = next(ln for ln in text.splitlines() if ln.startswith("Files of this unit"))
+    return line.split(": ", 1)[1].split(", ")

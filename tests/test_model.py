@@ -20,6 +20,7 @@ from model_helpers import (
     default_change,
     edit,
     make_change,
+    manifest_text,
     route_for,
     unit_paths,
     user_text,
@@ -116,12 +117,16 @@ def test_each_tier_gets_its_model_structured_output_and_a_cached_prefix(
             == model.MAX_TOKENS[{HAIKU: "haiku", SONNET: "sonnet", OPUS: "opus"}[r.model]]
         )
         system = body["system"]
-        assert system[-1]["cache_control"] == {"type": "ephemeral"}
-        assert "Change manifest" in system[-1]["text"]
+        # The system role holds our prompt and the owner's configuration, no file names.
         assert "Project instructions" in system[-1]["text"]
+        assert not any(p in b["text"] for b in system for p in (UTIL, AUTH, DB))
+        # The shared manifest opens the user turn and ends the cached prefix.
+        shared = body["messages"][0]["content"][0]
+        assert shared["cache_control"] == {"type": "ephemeral"}
+        assert "Change manifest" in shared["text"]
         assert r.headers["authorization"] == "Bearer test-key"
     # The manifest lists every file of the change with its tier, in every unit's prompt.
-    manifest = fake.requests[0].json["system"][-1]["text"]
+    manifest = manifest_text(fake.requests[0])
     for path, tier in ((UTIL, "haiku"), (AUTH, "sonnet"), (DB, "opus")):
         assert any(path in ln and f"-> {tier}" in ln for ln in manifest.splitlines())
 

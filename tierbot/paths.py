@@ -227,3 +227,19 @@ def glob_error(glob: str) -> str | None:
     except Exception as e:  # pathspec raises re.error, ValueError or its own error types
         return str(e).split("\n", 1)[0] or type(e).__name__
     return None
+
+
+# Line breaks, control characters, bidirectional overrides and lone surrogates (undecodable bytes):
+# in a file name they could forge lines of output or of a prompt, so they are shown as escapes.
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def printable(text: str) -> str:
+    """`text` on one line with nothing that a terminal, a prompt or a log would act on."""
+    if not _UNPRINTABLE.search(text):
+        return text
+    return _UNPRINTABLE.sub(
+        lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), text
+    )

@@ -77,6 +77,7 @@ class Context:
     repo_label: str
     range_label: str
     opus_price: Price | None  # for the all-Opus counterfactual
+    nonce: str = field(default_factory=P.new_nonce)  # the untrusted-data fence tag of this review
 
     def system_text(self, tier: Tier) -> str:
         return P.system_static(tier) + self.prefix.text

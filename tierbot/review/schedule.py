@@ -140,7 +140,7 @@ class _Calls:
             job.model,
             job.max_tokens,
             system,
-            _messages(job),
+            _messages(self.ctx, job),
             timeout,
             self.url,
         )
@@ -184,8 +184,9 @@ def _fit(ctx: Context, st: Tally, job: Job, can_wait: bool) -> Job | None:
     return dataclasses.replace(job, max_tokens=max_tokens, reserved=reserved)
 
 
-def _messages(job: Job) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = [{"role": "user", "content": job.prompt.text}]
+def _messages(ctx: Context, job: Job) -> list[dict[str, Any]]:
+    first = P.user_blocks(ctx.prefix, job.prompt.text, ctx.nonce)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": first}]
     if job.repair:
         messages.append({"role": "assistant", "content": job.previous or "(empty answer)"})
         messages.append({"role": "user", "content": P.repair_text(job.problem or "")})
