@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 
-def git(repo: Path, *args: str) -> str:
-    out = subprocess.run(("git", *args), cwd=repo, check=True, capture_output=True)
+def git(repo: Path, *args: str, check: bool = True) -> str:
+    out = subprocess.run(("git", *args), cwd=repo, check=check, capture_output=True)
     return out.stdout.decode("utf-8", "replace").strip()
 
 

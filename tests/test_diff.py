@@ -132,7 +132,7 @@ def test_huge_file_is_counted_not_parsed(repo: Path) -> None:
     commit(repo, {"gen/data.py": "".join(f"X{i} = {i}\n" for i in range(120_000))})
     change = read_change(str(repo), "HEAD~1")
     f = change.files[0]
-    assert f.too_large and f.lines_added == 120_000 and not f.hunks and f.patch == ""
+    assert f.too_large and f.lines_added == 120_000 and not f.hunks and f.patch is None
 
 
 def test_lockfile_is_counted_not_parsed(repo: Path) -> None:
@@ -156,7 +156,11 @@ def test_parse_plain_diff_text() -> None:
     text = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,3 @@\n a\n-b\n+c\n+d\n"
     (f,) = parse(text)
     assert f.path == "x.py" and f.added_lines == ((2, "c"), (3, "d")) and f.lines_removed == 1
-    assert f.hunks[0].added == (2, 3) and f.hunks[0].context == (1,)
+    assert {n: (nl.added, nl.text) for n, nl in f.new_lines.items()} == {
+        1: (False, "a"),
+        2: (True, "c"),
+        3: (True, "d"),
+    }
 
 
 def test_whitespace_only_respects_indentation(repo: Path) -> None:

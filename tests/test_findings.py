@@ -77,7 +77,7 @@ CASES = {
 @pytest.mark.parametrize("mode", list(CASES))
 def test_filter_modes(files: tuple[FileDiff, ...], mode: str) -> None:
     app = by_path(files)["src/app.py"]
-    spans = [(h.new_start, h.new_start + h.new_length - 1) for h in app.hunks]
+    spans = [(h.target_start, h.target_start + h.target_length - 1) for h in app.hunks]
     assert spans == [(7, 13), (18, 24)]
     raw = [finding(line=line, title=f"issue at {line}") for line in CASES[mode]]
     kept, moved, notes = anchor(raw, files, mode)  # type: ignore[arg-type]

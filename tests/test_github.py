@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from fake_github import BOT, CONTRIBUTOR_USER, FakeGitHub, Pull, PullFile
 
+from tierbot.git.diff import parse
 from tierbot.github import pull as gh
-from tierbot.records import FileDiff, Finding, Hunk
+from tierbot.records import FileDiff, Finding
 
 PATCH = "@@ -1,3 +1,5 @@\n a\n+b\n+c\n d\n e\n@@ -20,2 +22,3 @@\n x\n+y\n z"
 
@@ -38,15 +39,8 @@ def finding(
 
 
 def diff_file() -> FileDiff:
-    return FileDiff(
-        path="f.py",
-        old_path=None,
-        status="modified",
-        hunks=(
-            Hunk(1, 3, 1, 5, added=(2, 3), context=(1, 4, 5), removed=0),
-            Hunk(20, 2, 22, 3, added=(23,), context=(22, 24), removed=0),
-        ),
-    )
+    (fd,) = parse(f"diff --git a/f.py b/f.py\n--- a/f.py\n+++ b/f.py\n{PATCH}\n")
+    return fd
 
 
 def test_diff_lines_agree_with_the_files_api_patch() -> None:

@@ -11,7 +11,7 @@ import pytest
 from tests.rules_helpers import by_path, change_files, fake_secrets, private_key_lines
 from tierbot import findings
 from tierbot.config import Config, Redact
-from tierbot.records import FileDiff, Finding, Hunk
+from tierbot.records import FileDiff, Finding
 from tierbot.review import rules
 
 S = fake_secrets()
@@ -419,21 +419,11 @@ def test_fifty_thousand_added_lines_are_fast() -> None:
             (i + 1, _NORMAL[(i * 7 + n) % len(_NORMAL)] + ("  # TODO" if i % 997 == 0 else ""))
             for i in range(per_file)
         )
-        hunk = Hunk(
-            old_start=0,
-            old_length=0,
-            new_start=1,
-            new_length=per_file,
-            added=tuple(range(1, per_file + 1)),
-            context=(),
-            removed=0,
-        )
         files.append(
             FileDiff(
                 path=f"src/mod{n}{ext}",
                 old_path=None,
                 status="modified",
-                hunks=(hunk,),
                 added_lines=lines,
             )
         )

@@ -26,7 +26,7 @@ def cli() -> None:
 
 
 @cli.command(context_settings={"ignore_unknown_options": False})
-@click.argument("range_", metavar="[RANGE]", required=False)
+@click.argument("range_", metavar="[RANGE]", nargs=-1)
 @click.option("--staged", is_flag=True, help="Review the index against HEAD.")
 @click.option("--dry-run", is_flag=True, help="Analyze, route and estimate; no model call.")
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
@@ -39,7 +39,7 @@ def cli() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Show every risk signal.")
 @click.option("-q", "--quiet", is_flag=True, help="Only findings and errors.")
 @click.pass_obj
-def review(obj: dict[str, Any], /, range_: str | None, **kw: Any) -> int:
+def review(obj: dict[str, Any], /, range_: tuple[str, ...], **kw: Any) -> int:
     """Review RANGE (read as `git diff` reads it) [-- PATH...]."""
     from tierbot.commands import review as cmd
 

@@ -121,11 +121,18 @@ class Config:
             raise BadInput(f"config: prices: no price for model {model!r}") from None
 
 
-def _shipped() -> dict[str, Any]:
+def read_data(path: str | os.PathLike[str]) -> Any:
+    """A YAML data file of ours (shipped tables, a fitted risk model), read with libyaml's safe
+    loader when PyYAML has it: every run reads these, and the C loader is ten times faster."""
     import yaml
 
-    with open(DATA_DIR / "models.yml", encoding="utf-8") as f:
-        data: dict[str, Any] = yaml.safe_load(f)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as f:
+        return yaml.load(f, Loader=loader)
+
+
+def _shipped() -> dict[str, Any]:
+    data: dict[str, Any] = read_data(DATA_DIR / "models.yml")
     return data
 
 

@@ -46,7 +46,6 @@ _SEVERITY_WORDS: dict[str, Severity] = {
         )
     },
 }
-_HUNK_HEADER = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 _BARE_NUMBER = re.compile(r"\b\d+\b")
 _NON_WORD = re.compile(r"[^\w]+")
 
@@ -113,45 +112,27 @@ def at_or_above(findings: Iterable[Finding], fail_on: str) -> bool:
 
 
 class _FileIndex:
-    """New-side facts about one file of the change, built once per anchor call."""
+    """New-side facts about one file of the change (from `FileDiff.new_lines`)."""
 
     def __init__(self, fd: FileDiff) -> None:
         self.fd = fd
-        self.added = {n for n, _ in fd.added_lines}
-        self.hunks = [
-            (h.new_start, h.new_start + h.new_length - 1) for h in fd.hunks if h.new_length > 0
-        ]
-        self._text: dict[int, str] | None = None
+        self.lines = fd.new_lines
+        ends: dict[int, int] = {}
+        for number, nl in self.lines.items():
+            ends[nl.hunk] = max(ends.get(nl.hunk, 0), number)
+        self.hunk_ends = ends
+
+    def added(self, line: int) -> bool:
+        nl = self.lines.get(line)
+        return nl is not None and nl.added
 
     def hunk_end(self, line: int) -> int | None:
-        for start, end in self.hunks:
-            if start <= line <= end:
-                return end
-        return None
+        nl = self.lines.get(line)
+        return None if nl is None else self.hunk_ends[nl.hunk]
 
     def text(self, line: int) -> str | None:
-        if self._text is None:
-            self._text = _new_side_text(self.fd)
-        return self._text.get(line)
-
-
-def _new_side_text(fd: FileDiff) -> dict[int, str]:
-    """Text of every new-side line the diff shows (added and context)."""
-    text = dict(fd.added_lines)
-    new: int | None = None
-    for raw in fd.patch.splitlines():
-        m = _HUNK_HEADER.match(raw)
-        if m is not None:
-            new = int(m.group(1))
-            continue
-        if new is None or not raw:
-            continue
-        if raw[0] == " ":
-            text.setdefault(new, raw[1:])
-            new += 1
-        elif raw[0] == "+":
-            new += 1
-    return text
+        nl = self.lines.get(line)
+        return None if nl is None else nl.text
 
 
 def _clean_path(path: object) -> str | None:
@@ -278,7 +259,7 @@ def anchor(
                 kept.append(f)
             continue
         hunk_end = fi.hunk_end(f.line)
-        allowed = f.line in fi.added if mode == "added" else hunk_end is not None
+        allowed = fi.added(f.line) if mode == "added" else hunk_end is not None
         if not allowed or hunk_end is None:
             off_diff += 1
             moved.append(f)

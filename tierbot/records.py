@@ -6,9 +6,15 @@ diff (Change, FileDiff) -> analysis (Analysis, FileStat, Signal) -> route (Route
 
 from __future__ import annotations
 
+import functools
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    from unidiff.patch import Hunk as UnidiffHunk
+    from unidiff.patch import PatchedFile
 
 Tier = Literal["skip", "haiku", "sonnet", "opus"]
 TIERS: tuple[Tier, ...] = ("skip", "haiku", "sonnet", "opus")
@@ -27,20 +33,22 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity)
 
 
-@dataclass(frozen=True)
-class Hunk:
-    old_start: int
-    old_length: int
-    new_start: int
-    new_length: int
-    added: tuple[int, ...]  # new-side line numbers of '+' lines
-    context: tuple[int, ...]  # new-side line numbers of ' ' lines
-    removed: int
+class NewLine(NamedTuple):
+    """A line of a file's new side that a diff shows: where a finding or comment may sit."""
+
+    hunk: int  # index of its hunk in the file's patch
+    added: bool  # a '+' line (else an unchanged context line)
+    text: str  # without the newline
 
 
 @dataclass(frozen=True)
 class FileDiff:
-    """One file of a change, as git saw it."""
+    """One file of a change, as git saw it.
+
+    `patch` is unidiff's model of the file's hunks (each line with its kind, old and new line
+    numbers and text), parsed once; it is None for files that are only counted (lockfiles,
+    huge or generated files, binaries, pure renames and mode changes).
+    """
 
     path: str  # new path (old path for deletions), repo-relative, never quoted
     old_path: str | None  # set for renames and copies
@@ -50,10 +58,10 @@ class FileDiff:
     symlink: bool = False
     old_mode: str | None = None
     new_mode: str | None = None
-    hunks: tuple[Hunk, ...] = ()
+    patch: PatchedFile | None = field(default=None, compare=False, repr=False)
     added_lines: tuple[tuple[int, str], ...] = ()  # (new line number, text without '+')
     lines_removed: int = 0
-    patch: str = ""  # this file's section of the unified diff, for prompts and estimates
+    patch_chars: int = 0  # size of this file's part of the unified diff, for estimates
     whitespace_only: bool = False
     unparsed_added: int = 0  # lines added by a file whose patch was not parsed (too big, lockfile)
     too_large: bool = False  # over the size that is parsed line by line
@@ -62,12 +70,34 @@ class FileDiff:
     def lines_added(self) -> int:
         return len(self.added_lines) or self.unparsed_added
 
+    @property
+    def hunks(self) -> Sequence[UnidiffHunk]:
+        return self.patch if self.patch is not None else ()
+
+    @functools.cached_property
+    def new_lines(self) -> dict[int, NewLine]:
+        """Every new-side line the diff shows, by line number: the one answer to "may a finding
+        or a review comment sit here" (GitHub accepts RIGHT comments on exactly these lines)."""
+        lines: dict[int, NewLine] = {}
+        for i, hunk in enumerate(self.hunks):
+            for line in hunk:
+                if line.target_line_no is not None and line.line_type in ("+", " "):
+                    text = line.value.rstrip("\n").rstrip("\r")
+                    lines[line.target_line_no] = NewLine(i, line.line_type == "+", text)
+        return lines
+
 
 @dataclass(frozen=True)
 class Range:
     spec: str  # what the user typed ("" for none, "--staged" for the index)
     base: str  # sha the change is measured from
     head: str | None  # sha of the new side; None for index or working tree
+
+    @property
+    def sides(self) -> str:
+        """The two sides compared, e.g. `87cc9ef..working tree`."""
+        head = self.head[:7] if self.head else "working tree"
+        return f"{self.base[:7] or '(none)'}..{'index' if self.spec == '--staged' else head}"
 
 
 @dataclass(frozen=True)

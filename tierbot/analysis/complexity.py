@@ -59,7 +59,7 @@ def deltas(root: str, rng: Range, files: Sequence[FileDiff]) -> tuple[dict[str, 
         obj = new_side_object(rng, f.path)
         if obj is not None:
             objects.append(obj)
-    blobs = iter(repository.cat_files(root, objects))
+    blobs = iter(repository.at(root).blobs(objects))
     result: dict[str, int] = {}
     huge = sum(f.lines_added for f in candidates) > HUGE_CHANGE_LINES
     budget = HUGE_CHANGE_MAX_LINES if huge else MAX_LINES

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from tierbot.analysis import sensitive
-from tierbot.config import Config
+from tierbot.config import Config, read_data
 from tierbot.errors import BadInput
 from tierbot.git.history import FileHistory
 from tierbot.records import FileDiff, FileStat, Signal
@@ -198,7 +198,7 @@ def substantive_lines(f: FileDiff) -> tuple[int, int]:
     followed through the hunk's context lines; a hunk that starts inside a docstring we cannot
     see counts its lines as code, which errs toward more review.
     """
-    if not f.patch:
+    if f.patch is None:
         return f.lines_added, f.lines_removed
     ext = os.path.splitext(f.path)[1].lower()
     prefixes: tuple[str, ...] = ("//", "/*", "*/")
@@ -208,61 +208,56 @@ def substantive_lines(f: FileDiff) -> tuple[int, int]:
         prefixes += ("--",)
     docs = ext in DOCSTRING
     added = removed = 0
-    inside_new = inside_old = False  # in a docstring, on the new and the old side
-    started = False
-    for line in f.patch.split("\n"):
-        kind = line[:1]
-        if kind == "@" and line.startswith("@@"):
-            started = True
-            inside_new = inside_old = False
-            continue
-        if not started or kind not in ("+", "-", " ") or (kind == " " and not docs):
-            continue
-        text = line[1:].strip()
-        comment = (
-            not text.strip(_PUNCTUATION)
-            or text.startswith(prefixes)
-            or (text[:1] == "*" and text[1:2] in ("", " ", "\t"))
-        )
-        if docs:
-            quotes = text.count('"""') + text.count("'''") if "''" in text or '""' in text else 0
-            was_inside = inside_old if kind == "-" else inside_new
-            # A line inside a docstring, or one that opens or closes it, is documentation; so is
-            # a one-line docstring (a statement that is only a string literal).
-            if was_inside or quotes % 2 or (quotes and text[:3] in ('"""', "'''")):
-                comment = True
-            if quotes % 2:
-                if kind != "-":
-                    inside_new = not inside_new
-                if kind != "+":
-                    inside_old = not inside_old
-        if comment or kind == " ":
-            continue
-        if kind == "+":
-            added += 1
-        else:
-            removed += 1
+    for hunk in f.hunks:
+        inside_new = inside_old = False  # in a docstring, on the new and the old side
+        for line in hunk:
+            kind = line.line_type
+            if kind not in ("+", "-", " ") or (kind == " " and not docs):
+                continue
+            text = line.value.strip()
+            comment = (
+                not text.strip(_PUNCTUATION)
+                or text.startswith(prefixes)
+                or (text[:1] == "*" and text[1:2] in ("", " ", "\t"))
+            )
+            if docs:
+                quotes = (
+                    text.count('"""') + text.count("'''") if "''" in text or '""' in text else 0
+                )
+                was_inside = inside_old if kind == "-" else inside_new
+                # A line inside a docstring, or one that opens or closes it, is documentation;
+                # so is a one-line docstring (a statement that is only a string literal).
+                if was_inside or quotes % 2 or (quotes and text[:3] in ('"""', "'''")):
+                    comment = True
+                if quotes % 2:
+                    if kind != "-":
+                        inside_new = not inside_new
+                    if kind != "+":
+                        inside_old = not inside_old
+            if comment or kind == " ":
+                continue
+            if kind == "+":
+                added += 1
+            else:
+                removed += 1
     return added, removed
 
 
 def assertion_lines(f: FileDiff) -> tuple[int, int]:
     """Assertion lines added and removed by a file's patch (comment lines do not count)."""
     added = removed = 0
-    started = False
-    for line in f.patch.split("\n"):
-        kind = line[:1]
-        if kind == "@" and line.startswith("@@"):
-            started = True
-            continue
-        if not started or kind not in ("+", "-"):
-            continue
-        text = line[1:].lstrip()
-        if text.startswith(("#", "//", "/*", "*")) or not ASSERTION_RE.search(text):
-            continue
-        if kind == "+":
-            added += 1
-        else:
-            removed += 1
+    for hunk in f.hunks:
+        for line in hunk:
+            kind = line.line_type
+            if kind not in ("+", "-"):
+                continue
+            text = line.value.lstrip()
+            if text.startswith(("#", "//", "/*", "*")) or not ASSERTION_RE.search(text):
+                continue
+            if kind == "+":
+                added += 1
+            else:
+                removed += 1
     return added, removed
 
 
@@ -282,7 +277,7 @@ def weakened_tests(
             deleted.append(s.path)
             continue
         f = by_path.get(s.path)
-        if s.skip_reason is not None or f is None or not f.patch:
+        if s.skip_reason is not None or f is None or f.patch is None:
             continue
         added, removed = assertion_lines(f)
         if removed > added:
@@ -310,8 +305,7 @@ def _load_model(path: str) -> Model:
     import yaml
 
     try:
-        with open(path, encoding="utf-8") as f:
-            data: dict[str, Any] = yaml.safe_load(f)
+        data: dict[str, Any] = read_data(path)
         return Model(
             base=float(data["base"]),
             weights={str(k): float(v) for k, v in data["weights"].items()},

@@ -39,7 +39,7 @@ def push_range(root: str) -> str | None:
         return f"{from_ref}...{to_ref}"
     if os.environ.get("PRE_COMMIT_REMOTE_NAME"):
         # pre-commit sets no refs when the push includes the root commit: review the newest one.
-        return "HEAD~1..HEAD" if repository.resolve(root, "HEAD~1") else None
+        return "HEAD~1..HEAD" if repository.at(root).resolve("HEAD~1") else None
     return None
 
 

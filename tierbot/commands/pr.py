@@ -9,7 +9,6 @@ instead of failing: a read-only token (fork pull requests) gets annotations and 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -359,10 +358,8 @@ def _base_config(
             return cfg, _explicit_fail_on(f.read())
     if root is not None and config_path and os.path.isabs(config_path):
         name = os.path.relpath(config_path, root)
-    if root is not None and repository.resolve(root, info.base_sha):
-        rel = name.replace(os.sep, "/")
-        blob = repository.cat_files(root, [f"{info.base_sha}:{rel}"])[0]
-        text = blob.decode("utf-8", "replace") if blob is not None else None
+    if root is not None and repository.at(root).has(info.base_sha):
+        text = repository.at(root).text_at(info.base_sha, name.replace(os.sep, "/"))
     elif client is not None:
         text = client.file_at(name, info.base_sha)
     else:
@@ -388,32 +385,16 @@ def _explicit_fail_on(text: str) -> str | None:
 
 
 def _have(root: str, *shas: str) -> bool:
-    return all(repository.resolve(root, s) for s in shas)
+    return repository.at(root).has(*shas)
 
 
 def _fetch(root: str, *shas: str) -> bool:
     """Fetch commits a shallow checkout lacks; never prompt for credentials."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-    try:
-        proc = subprocess.run(
-            [*repository.GIT, "fetch", "--no-tags", "--quiet", "origin", *shas],
-            cwd=root,
-            capture_output=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.returncode == 0 and _have(root, *shas)
+    return repository.at(root).fetch(*shas)
 
 
 def _is_ancestor(root: str, old: str, new: str) -> bool:
-    try:
-        repository.run(root, "merge-base", "--is-ancestor", old, new)
-        return True
-    except repository.GitError:
-        return False
+    return repository.at(root).is_ancestor(old, new)
 
 
 def _changes(

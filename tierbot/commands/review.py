@@ -16,7 +16,7 @@ from tierbot.records import ReviewResult
 
 
 class Args(NamedTuple):
-    range: str | None = None
+    range: tuple[str, ...] = ()  # 0-2 revisions, read as `git diff` reads them
     paths: tuple[str, ...] = ()
     staged: bool = False
     dry_run: bool = False
@@ -75,7 +75,7 @@ def main(args: Args, cwd: str = ".") -> int:
     if not change.files:
         where = f" under {' '.join(args.paths)}" if args.paths else ""
         say(
-            f"tierbot: nothing to review: no changes in {args.range or 'the work tree'}{where}",
+            f"tierbot: nothing to review: no changes between {change.range.sides}{where}",
             args.quiet,
         )
     opts = Options(

@@ -14,9 +14,10 @@ it, and it must never be able to lower the review tier.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Sequence
 from typing import NamedTuple
+
+from tierbot.git import repository
 
 # Subjects of prior commits that look like bug fixes (the usual SZZ / Kamei keyword heuristic).
 FIX_RE = re.compile(
@@ -129,24 +130,18 @@ def file_history(root: str, rev: str, paths: Sequence[str], max_commits: int) ->
 def _log(root: str, rev: str, max_commits: int) -> str | None:
     # No pathspec: with one, git may walk the whole history to find max_commits matches.  Merges
     # list no files (no -m), and --no-renames keeps the names as git stores them.
-    cmd = [
-        "git",
-        "-c",
-        "core.quotePath=false",
-        "-C",
-        root,
-        "log",
-        f"--max-count={max_commits}",
-        "--no-renames",
-        "--name-only",
-        f"--format={_REC}%H{_SEP}%P{_SEP}%aE{_SEP}%ct{_SEP}%s",
-        rev,
-        "--",
-    ]
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        out = repository.at(root).run(
+            "log",
+            f"--max-count={max_commits}",
+            "--no-renames",
+            "--name-only",
+            f"--format={_REC}%H{_SEP}%P{_SEP}%aE{_SEP}%ct{_SEP}%s",
+            "--end-of-options",
+            rev,
+            "--",
+            timeout=60,
+        )
+    except Exception:  # history is evidence, never a reason to fail a review
         return None
-    if proc.returncode != 0:
-        return None
-    return proc.stdout.decode("utf-8", errors="surrogateescape")
+    return out.decode("utf-8", errors="surrogateescape")

@@ -125,35 +125,23 @@ def diff_lines(files: Iterable[FileDiff]) -> dict[str, dict[int, int]]:
     """path -> {new-side line -> hunk index}: every line GitHub lets a RIGHT comment sit on."""
     out: dict[str, dict[int, int]] = {}
     for fd in files:
-        lines: dict[int, int] = {}
-        for i, h in enumerate(fd.hunks):
-            for n in (*h.added, *h.context):
-                lines[n] = i
-        if lines:
-            out[fd.path] = lines
+        if fd.new_lines:
+            out[fd.path] = {n: nl.hunk for n, nl in fd.new_lines.items()}
     return out
 
 
 def lines_from_patches(patches: Mapping[str, str]) -> dict[str, dict[int, int]]:
     """Like `diff_lines`, from the files API's per-file `patch` text (hunks only)."""
-    out: dict[str, dict[int, int]] = {}
+    from tierbot.git.diff import parse
+
+    files: list[FileDiff] = []
     for path, patch in patches.items():
-        lines: dict[int, int] = {}
-        hunk, new = -1, 0
-        for raw in patch.split("\n"):
-            m = re.match(r"@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@", raw)
-            if m:
-                hunk, new = hunk + 1, int(m.group(1))
-            elif hunk >= 0 and raw[:1] in ("+", " "):
-                lines[new] = hunk
-                new += 1
-            elif hunk >= 0 and raw[:1] == "":
-                # a blank context line whose leading space was lost
-                lines[new] = hunk
-                new += 1
-        if lines:
-            out[path] = lines
-    return out
+        header = f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n"
+        try:
+            files.extend(parse(header + patch.rstrip("\n") + "\n"))
+        except BadInput:
+            continue  # a patch GitHub cut short: no comment can be placed on it
+    return diff_lines(files)
 
 
 @dataclass(frozen=True)

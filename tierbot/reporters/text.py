@@ -34,11 +34,7 @@ def _range_label(result: ReviewResult) -> str:
         what = "staged changes"
     else:
         what = spec
-    base = result.range.base[:7] or "(none)"
-    head = result.range.head[:7] if result.range.head else "working tree"
-    if result.range.spec == "--staged":
-        head = "index"
-    return f"{_safe(what)} ({base}..{head})"
+    return f"{_safe(what)} ({result.range.sides})"
 
 
 def render(result: ReviewResult, *, color: bool = False, verbose: bool = False) -> str:

@@ -55,7 +55,6 @@ FENCE_PREFIX = "UNTRUSTED-"
 _NONCE_SLOT = "{nonce}"
 _OPEN = f"<{FENCE_PREFIX}{_NONCE_SLOT}>"
 _CLOSE = f"</{FENCE_PREFIX}{_NONCE_SLOT}>"
-_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 
 
 @functools.cache
@@ -220,35 +219,23 @@ class UnitPrompt:
         return not self.paths_sent
 
 
-def annotate_patch(patch: str) -> str:
-    """Prefix each hunk line with its new-file line number so the model can cite lines exactly."""
+def annotate(fd: FileDiff) -> str:
+    """The file's hunks with each line's new-file number, so the model can cite lines exactly."""
     out: list[str] = []
-    new = 0
-    in_hunk = False
-    for raw in patch.splitlines():
-        m = _HUNK.match(raw)
-        if m:
-            new = int(m.group(1))
-            in_hunk = True
-            out.append(raw)
-            continue
-        if not in_hunk:
-            if raw.startswith(("--- ", "+++ ")):
-                out.append(raw)
-            continue
-        line = _clip(raw)
-        if raw.startswith("+"):
-            out.append(f"{new:>6} + {line[1:]}")
-            new += 1
-        elif raw.startswith("-"):
-            out.append(f"{'':>6} - {line[1:]}")
-        elif raw.startswith(" ") or raw == "":
-            out.append(f"{new:>6}   {line[1:]}")
-            new += 1
-        elif raw.startswith("\\"):
-            continue  # "\ No newline at end of file"
-        else:
-            in_hunk = False
+    for hunk in fd.hunks:
+        out.append(
+            f"@@ -{hunk.source_start},{hunk.source_length} "
+            f"+{hunk.target_start},{hunk.target_length} @@ {hunk.section_header}".rstrip()
+        )
+        for line in hunk:
+            text = _clip(line.value.rstrip("\n").rstrip("\r"))
+            if line.line_type == "+":
+                out.append(f"{line.target_line_no:>6} + {text}")
+            elif line.line_type == "-":
+                out.append(f"{'':>6} - {text}")
+            elif line.line_type == " ":
+                out.append(f"{line.target_line_no:>6}   {text}")
+            # "\ No newline at end of file" says nothing a reviewer needs
     return "\n".join(out)
 
 
@@ -268,7 +255,7 @@ def new_content(change: Change, fd: FileDiff) -> str | None:
             from tierbot.git import repository
 
             rev = change.range.head or ""
-            data = repository.cat_files(change.root, [f"{rev}:{fd.path}"])[0]
+            data = repository.at(change.root).blobs([f"{rev}:{fd.path}"])[0]
         else:
             full = os.path.join(change.root, fd.path)
             if os.path.getsize(full) > MAX_FILE_BYTES:
@@ -287,9 +274,11 @@ def _context_segments(fd: FileDiff, total_lines: int) -> list[tuple[int, int]]:
     shown: list[tuple[int, int]] = []
     windows: list[tuple[int, int]] = []
     for h in fd.hunks:
-        end = h.new_start + max(h.new_length, 1) - 1
-        shown.append((h.new_start, end))
-        windows.append((max(1, h.new_start - CONTEXT_LINES), min(total_lines, end + CONTEXT_LINES)))
+        end = h.target_start + max(h.target_length, 1) - 1
+        shown.append((h.target_start, end))
+        windows.append(
+            (max(1, h.target_start - CONTEXT_LINES), min(total_lines, end + CONTEXT_LINES))
+        )
     windows.sort()
     merged: list[tuple[int, int]] = []
     for a, b in windows:
@@ -344,16 +333,17 @@ def build_unit(
         if withheld(path, config):
             held.append(path)
             continue
-        if not fd.patch.strip() or fd.binary:
+        if not fd.hunks or fd.binary:
             continue
         files.append(fd)
         sent.append(path)
         head = f"=== {printable(path)} ({fd.status}, +{fd.lines_added} -{fd.lines_removed})"
         if fd.old_path:
             head += f", renamed from {printable(fd.old_path)}"
-        raw_patch, n = redact_text(fd.patch, config)  # redact before numbering: keys span lines
+        # Redacted as a whole: a private key's BEGIN..END block spans lines.
+        numbered, n = redact_text(annotate(fd), config)
         redactions += n
-        diffs.append(f"{head} ===\n{annotate_patch(raw_patch)}")
+        diffs.append(f"{head} ===\n{numbered}")
     diff_text = "\n\n".join(diffs)
 
     # Surrounding code, bounded by what is left of the unit's size budget.

@@ -106,8 +106,10 @@ _EXAMPLE_HOST = re.compile(r"(?i)(?:^|\.)(?:example(?:\.(?:com|org|net))?|test|i
 _PRIVATE_KEY_BEGIN = re.compile(r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")
 _PRIVATE_KEY_END = re.compile(r"-----END[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")
 # A line inside a key block: base64, an RFC 1421 header ("Proc-Type: ..."), or blank; optionally
-# behind a diff prefix, indentation or string quoting.
-_KEY_BODY_LINE = re.compile(r"[+ ]?[\s\"'`]*(?:[A-Za-z0-9+/=]+|[A-Za-z-]+: ?[^\n]*)?[\s\"',`\\n]*")
+# behind a diff marker or the prompt's numbered-diff prefix, indentation or string quoting.
+_KEY_BODY_LINE = re.compile(
+    r"(?:[ \d]{6} [+ -] |[+ ])?[\s\"'`]*(?:[A-Za-z0-9+/=]+|[A-Za-z-]+: ?[^\n]*)?[\s\"',`\\n]*"
+)
 
 # Names that announce a secret; the heuristic only looks at values assigned to these.
 _SECRET_NAME = (

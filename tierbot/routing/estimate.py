@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from tierbot.config import Config
 from tierbot.records import Change, Estimate, FileDiff, Route
-from tierbot.routing.pricing import call_cost, estimate_tokens
+from tierbot.routing.pricing import CHARS_PER_TOKEN, call_cost
 
 # System prompt, instructions and answer format: what every call pays before any diff.
 PROMPT_OVERHEAD_TOKENS = 1500
@@ -20,7 +21,9 @@ def unit_tokens(files: Sequence[FileDiff], manifest_files: int) -> tuple[int, in
     """Estimated (input, output) tokens of one review call over `files`."""
     # Unparsed files (lockfiles, huge generated files) have no patch text: ~12 tokens a line.
     patch = sum(
-        estimate_tokens(f.patch) if f.patch else 12 * (f.lines_added + f.lines_removed)
+        math.ceil(f.patch_chars / CHARS_PER_TOKEN)
+        if f.patch is not None
+        else 12 * (f.lines_added + f.lines_removed)
         for f in files
     )
     return (

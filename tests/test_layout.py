@@ -1,0 +1,40 @@
+"""The layout's promises that import-linter cannot check: only the git layer starts git."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import tierbot
+
+PACKAGE = Path(tierbot.__file__).parent
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level names a module imports at run time (type-checking-only imports excluded)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            node.body = []
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_the_git_layer_starts_processes_or_imports_gitpython() -> None:
+    offenders = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("git/"):
+            continue
+        bad = _imports(path) & {"subprocess", "git", "gitdb", "unidiff"}
+        if bad:
+            offenders[rel] = sorted(bad)
+    assert offenders == {}
+    # ... and the git layer really is where they are used.
+    used = set().union(*(_imports(p) for p in (PACKAGE / "git").glob("*.py")))
+    assert {"git", "unidiff"} <= used
