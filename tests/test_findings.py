@@ -4,13 +4,15 @@ fingerprints."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.rules_helpers import by_path, change_files
-from tierbot.findings import anchor, at_or_above, fingerprint, normalise_severity
+from tierbot.findings import anchor, fingerprint, normalise_severity
+from tierbot.outcome import blocking
 from tierbot.records import FileDiff, Filter, Finding
 
 BEFORE = {
@@ -334,13 +336,36 @@ def test_normalise_severity(value: Any, expected: str | None) -> None:
     assert normalise_severity(value) == expected
 
 
-def test_at_or_above() -> None:
+def test_blocking_is_at_or_above_the_fail_level() -> None:
     fs = [finding(severity="low"), finding(severity="medium")]
-    assert at_or_above(fs, "medium")
-    assert at_or_above(fs, "info")
-    assert not at_or_above(fs, "high")
-    assert not at_or_above(fs, "none")
-    assert not at_or_above([], "info")
-    assert at_or_above([finding(severity="warning")], "medium")
-    with pytest.raises(ValueError):
-        at_or_above(fs, "severe")
+    assert blocking(fs, "medium") == [fs[1]]
+    assert blocking(fs, "info") == fs
+    assert blocking(fs, "high") == [] and blocking(fs, "none") == [] and blocking([], "info") == []
+
+
+def test_model_severity_words_use_the_one_vocabulary(files: tuple[FileDiff, ...]) -> None:
+    from tierbot.review.answer import parse_answer
+
+    app = by_path(files)["src/app.py"]
+    line = next(n for n, nl in app.new_lines.items() if nl.added)
+    items = [
+        {
+            "path": "src/app.py",
+            "line": line,
+            "end_line": None,
+            "severity": word,
+            "category": "bug",
+            "title": f"title {word}",
+            "message": "m",
+            "suggestion": None,
+            "confidence": 0.9,
+        }
+        for word in ("Warning", "blocker", "purple")
+    ]
+    answer = parse_answer(
+        json.dumps({"findings": items, "escalate": False, "escalate_reason": None}), "haiku"
+    )
+    assert [f.severity for f in answer.findings] == ["medium", "critical", "purple"]
+    kept, _, notes = anchor(answer.findings, files, "added")
+    assert sorted(f.severity for f in kept) == ["critical", "info", "medium"]
+    assert "1 finding with an unknown severity treated as info" in notes

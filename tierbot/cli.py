@@ -13,10 +13,14 @@ import click
 
 from tierbot import __version__
 from tierbot.errors import EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_INTERRUPTED, TierbotError
+from tierbot.records import SEVERITIES, TIERS
+from tierbot.reporters import FORMATS
 
-FORMAT = click.Choice(["text", "json", "markdown", "sarif", "github"])
-SEVERITY = click.Choice(["none", "info", "low", "medium", "high", "critical"])
-TIER = click.Choice(["auto", "skip", "haiku", "sonnet", "opus"])
+# The choices come from the records and reporters they name, so they cannot drift apart.
+FORMAT = click.Choice(FORMATS)
+SEVERITY = click.Choice(("none", *SEVERITIES))
+TIER = click.Choice(("auto", *TIERS))
+REVIEW_TIER = click.Choice(TIERS[1:])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,7 +79,7 @@ def init(force: bool) -> int:
 @click.option("--fail-on", type=SEVERITY, help="Block at or above this severity [hook.fail_on].")
 @click.option(
     "--max-tier",
-    type=click.Choice(["haiku", "sonnet", "opus"]),
+    type=REVIEW_TIER,
     help="Highest tier [sonnet on commit, opus on push].",
 )
 @click.option("--dry-run", is_flag=True, help="Analyze and route only; no model call.")

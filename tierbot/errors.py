@@ -22,10 +22,3 @@ class BadInput(TierbotError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, EXIT_BAD_INPUT)
-
-
-class ReviewIncomplete(TierbotError):
-    """The model review could not be completed (exit 3 when the policy is fail-closed)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, EXIT_INCOMPLETE)

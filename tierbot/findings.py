@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tierbot.records import SEVERITIES, FileDiff, Filter, Finding, Severity, severity_rank
+from tierbot.records import FileDiff, Filter, Finding, Severity, severity_rank
 
 _SEVERITY_WORDS: dict[str, Severity] = {
     **{w: "critical" for w in ("critical", "blocker", "fatal", "emergency", "crit", "sev0", "p0")},
@@ -92,20 +92,6 @@ def fingerprint(f: Finding, line_text: str | None = None) -> str:
         )
     )
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-
-
-def at_or_above(findings: Iterable[Finding], fail_on: str) -> bool:
-    """True if any finding is at or above `fail_on` ("none" never fails)."""
-    if fail_on == "none":
-        return False
-    if fail_on not in SEVERITIES:
-        raise ValueError(f"unknown severity threshold {fail_on!r}")
-    threshold = severity_rank(fail_on)
-    for f in findings:
-        severity = normalise_severity(f.severity)
-        if severity is not None and severity_rank(severity) >= threshold:
-            return True
-    return False
 
 
 # ------------------------------------------------------------------------------- anchoring

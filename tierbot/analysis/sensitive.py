@@ -310,9 +310,6 @@ _CODE_CHECKS = tuple((cat, rx, _TRIGGERS[cat]) for cat, rx in _CODE_RES)
 # Sensitive-code evidence saturates quickly; past this many added lines a change is big anyway.
 MAX_SCANNED_LINES = 20000
 
-PATH_CATEGORIES: tuple[str, ...] = (*(c for c, _ in PATH_RULES), "configured")
-CODE_CATEGORIES: tuple[str, ...] = tuple(c for c, _ in CODE_RULES)
-
 
 class CodeHit(NamedTuple):
     category: str

@@ -15,7 +15,6 @@ GITHUB_BODY_LIMIT = 65_536
 # GitHub ignores a step summary above 1 MiB.
 STEP_SUMMARY_LIMIT = 1024 * 1024
 
-MARKER_PREFIX = "<!-- tierbot"
 
 # Any HTML comment opener followed by "tierbot", however spaced or cased, even inside code:
 # marker lookups read the raw body, where code fences mean nothing.

@@ -9,8 +9,9 @@ import functools
 import json
 import math
 import re
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
+from tierbot.findings import normalise_severity
 from tierbot.records import SEVERITIES, Finding, Severity
 
 ANSWER_SCHEMA: dict[str, Any] = {
@@ -55,19 +56,6 @@ ANSWER_SCHEMA: dict[str, Any] = {
 # Structured outputs bill the schema as prompt, so budget guards count this text too.
 SCHEMA_TEXT = json.dumps(ANSWER_SCHEMA)
 
-# Names models use for severities outside the schema; anything unknown becomes "medium".
-_SEVERITY_ALIASES: dict[str, Severity] = {
-    "error": "high",
-    "major": "high",
-    "warning": "medium",
-    "warn": "medium",
-    "minor": "low",
-    "note": "info",
-    "notice": "info",
-    "blocker": "critical",
-    "moderate": "medium",
-}
-_SEVERITY_NAMES: dict[str, Severity] = {**_SEVERITY_ALIASES, **{s: s for s in SEVERITIES}}
 _FENCED = re.compile(r"^\s*```(?:json)?\s*\n(.*)\n\s*```\s*$", re.DOTALL)
 
 
@@ -121,7 +109,9 @@ def _finding(f: Any, tier: str) -> Finding:
         path=f.path.strip(),
         line=f.line,
         end_line=f.end_line,
-        severity=_SEVERITY_NAMES.get(f.severity.strip().lower(), "medium"),
+        # One vocabulary for severity words (findings.py); an unknown word stays as the model wrote
+        # it, so anchoring counts it in a note when it treats it as info.
+        severity=normalise_severity(f.severity) or cast(Severity, f.severity.strip()),
         category=f.category.strip().lower() or "bug",
         title=f.title.strip(),
         message=f.message.strip(),
