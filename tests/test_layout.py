@@ -38,3 +38,18 @@ def test_only_the_git_layer_starts_processes_or_imports_gitpython() -> None:
     # ... and the git layer really is where they are used.
     used = set().union(*(_imports(p) for p in (PACKAGE / "git").glob("*.py")))
     assert {"git", "unidiff"} <= used
+
+
+def test_the_pre_commit_files_are_valid() -> None:
+    import subprocess
+    import sys
+
+    root = PACKAGE.parent
+    for cmd in (
+        ("validate-config", ".pre-commit-config.yaml"),
+        ("validate-manifest", ".pre-commit-hooks.yaml"),
+    ):
+        proc = subprocess.run(
+            (sys.executable, "-m", "pre_commit", *cmd), cwd=root, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
