@@ -82,7 +82,9 @@ def timed(run: Callable[[], object], times: int) -> list[float]:
 
 
 def proc(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> None:
-    subprocess.run(cmd, cwd=cwd, capture_output=True, check=True, env=env or ENV)
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, env=env or ENV)
+    if done.returncode not in (0, 1):  # 1: findings at or above --fail-on, a finished review
+        raise SystemExit(f"{' '.join(cmd)} failed: {done.stderr.decode()[-2000:]}")
 
 
 def tierbot(*args: str) -> tuple[str, ...]:
@@ -93,7 +95,7 @@ def peak_mb(cmd: Sequence[str], cwd: Path) -> float:
     """Peak RSS of one run of `cmd`, from a fresh measuring process."""
     code = (
         "import resource, subprocess, sys;"
-        "subprocess.run(sys.argv[1:], check=True, capture_output=True);"
+        "subprocess.run(sys.argv[1:], capture_output=True);"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
     out = subprocess.run(

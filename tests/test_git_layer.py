@@ -115,3 +115,17 @@ def test_fetch_refuses_anything_but_hex_shas(repo: Path, three: list[str]) -> No
     assert not r.fetch("--upload-pack=touch /tmp/tierbot-pwned")
     assert not Path("/tmp/tierbot-pwned").exists()
     assert r.has(three[0]) and not r.has("0" * 40) and not r.has("--all")
+
+
+def test_a_deleted_file_is_counted_not_parsed(repo: Path) -> None:
+    commit(repo, {"gone.py": "a = 1\nb = 2\nc = 3\n", "kept.py": "x = 1\n"})
+    git(repo, "rm", "-q", "gone.py")
+    git(repo, "commit", "-qm", "delete")
+    (f,) = read_change(str(repo), ["HEAD^!"]).files
+    assert (f.path, f.status, f.lines_removed, f.patch, f.new_lines) == (
+        "gone.py",
+        "deleted",
+        3,
+        None,
+        {},
+    )

@@ -3,7 +3,7 @@
 `git diff --raw -z` first gives every file's status, modes and blob ids exactly (no quoting,
 renames paired) without computing any diff.  The patch is then read only for files worth parsing
 and parsed once by unidiff into the diff model every later stage reads (`FileDiff.patch`,
-`FileDiff.new_lines`); lockfiles, huge and generated files are only counted, never parsed.
+`FileDiff.new_lines`); deleted files, lockfiles, huge and generated files are only counted.
 """
 
 from __future__ import annotations
@@ -280,6 +280,8 @@ def _is_special(mode: str) -> bool:
 
 
 def _needs_patch(e: RawEntry, size: int) -> bool:
+    if e.status == "deleted":
+        return False  # nothing of it can be commented on or reviewed line by line: count it
     if _is_special(e.old_mode) or _is_special(e.new_mode):
         return False
     if e.old_sha == e.new_sha and e.new_sha != _ZERO:  # pure rename or mode change: no hunks
