@@ -7,18 +7,33 @@
         fake.requests[0].json["output_config"]
 
 It speaks the real wire format: `POST /v1/messages` answers a message object (id, type, role, model,
-content blocks, stop_reason, usage) or the real error shape `{"type": "error", "error": {...}}`.
-Replies are scripted per model (a queue; "*" matches any model) or by a callable; anything
-unscripted gets an empty review.  Prompt caching is simulated: the prompt up to the last block
-marked `cache_control` is a cache write the first time a model sees it and a cache read afterwards
-(only when it reaches `min_cache_tokens`, like the real minimum).  Tokens are counted as chars/4.
+content blocks, stop_reason, stop_details, usage) or, when the request says `"stream": true`, the
+same message as server-sent events (message_start, content_block_start/delta/stop, message_delta
+with the stop reason and the final usage, message_stop), or the real error shape
+`{"type": "error", "error": {"type", "message", "details"}}` with its status and headers
+(`retry-after`, `x-should-retry`).  Replies are scripted per model (a queue; "*" matches any model)
+or by a callable; anything unscripted gets an empty review.
+
+Latency is split like the real service's: `ttft` (the prompt is read, the cache entry is written,
+the first event goes out) and `delay` (the answer is generated).  A `max_tokens: 0` request stops
+after the prompt is read: it only writes the prompt cache.
+
+Usage is simulated: tokens are chars/3.2 (the offline estimate of the 5.5 tokenizer), the schema
+of structured output is billed as prompt, and output tokens are the answer's plus its thinking
+tokens (`output_tokens_details.thinking_tokens`, by effort).  Prompt caching follows the real
+rules: every block marked `cache_control` ends a cacheable prefix (model, output format and every
+block before it); the longest prefix already cached is read, the prefix up to the last breakpoint
+is written, each only from `min_cache_tokens` up, and an entry exists once the response that
+wrote it has begun.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import socket
 import threading
 import time
 import uuid
@@ -29,14 +44,24 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+CHARS_PER_TOKEN = 3.2
+# Thinking tokens an answer spends by effort (the API's own defaults when no effort is sent).
+THINKING_TOKENS = {"low": 150, "medium": 600, "high": 1500, "xhigh": 3000, "max": 6000}
+API_DEFAULT_EFFORT = {"haiku": "medium", "sonnet": "high", "opus": "medium"}
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
+
 
 @dataclass
 class Reply:
     status: int = 200
     body: Any = None  # a dict (sent as JSON) or bytes (sent raw)
     headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    usage: dict[str, int] | None = None  # override the simulated usage of a message
+    delay: float = 0.0  # generation time, after the first event
+    usage: dict[str, Any] | None = None  # override the simulated usage of a message
+    ttft: float | None = None  # before anything is sent (None: the fake's default_ttft)
+    thinking_tokens: int | None = None  # None: by the request's effort
+    stream_error: dict[str, Any] | None = None  # an `error` event after message_start
+    hang_up: bool = False  # close the connection without answering
 
 
 @dataclass
@@ -47,6 +72,7 @@ class Recorded:
     json: Any
     started: float
     finished: float = 0.0
+    first_event: float = 0.0  # when the first byte of the answer went out
 
     @property
     def model(self) -> str:
@@ -55,6 +81,15 @@ class Recorded:
     @property
     def text(self) -> str:
         return self.raw.decode("utf-8", "replace")
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.json, dict) and self.json.get("stream") is True
+
+    @property
+    def effort(self) -> str | None:
+        config = self.json.get("output_config") if isinstance(self.json, dict) else None
+        return config.get("effort") if isinstance(config, dict) else None
 
 
 def finding(
@@ -88,10 +123,13 @@ def answer(
     escalate: bool = False,
     reason: str | None = None,
     stop_reason: str = "end_turn",
+    stop_details: dict[str, Any] | None = None,
     text: str | None = None,
     thinking: bool = True,
+    thinking_tokens: int | None = None,
     delay: float = 0.0,
-    usage: dict[str, int] | None = None,
+    ttft: float | None = None,
+    usage: dict[str, Any] | None = None,
 ) -> Reply:
     """A 200 message whose text block holds a review answer (or `text` verbatim)."""
     if text is None:
@@ -102,12 +140,49 @@ def answer(
     if thinking:  # adaptive thinking puts a block before the text: clients must pick by type
         content.append({"type": "thinking", "thinking": "Let me look.", "signature": "c2ln"})
     content.append({"type": "text", "text": text})
-    return Reply(200, {"content": content, "stop_reason": stop_reason}, delay=delay, usage=usage)
+    body = {"content": content, "stop_reason": stop_reason, "stop_details": stop_details}
+    return Reply(
+        200,
+        body,
+        delay=delay,
+        usage=usage,
+        ttft=ttft,
+        thinking_tokens=thinking_tokens,
+    )
+
+
+def refusal(category: str | None = "cyber", explanation: str | None = None) -> Reply:
+    """A turn ended by the safety classifiers: no usable text, `stop_details` says why."""
+    details = {"type": "refusal", "category": category, "explanation": explanation}
+    return answer(text="", thinking=False, stop_reason="refusal", stop_details=details)
+
+
+def verdicts(*items: dict[str, Any]) -> Reply:
+    """A verification answer: one verdict per finding id."""
+    return answer(text=json.dumps({"verdicts": list(items)}))
+
+
+def verdict(
+    id: int, kind: str = "confirmed", reason: str = "checked against the code", **changes: Any
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": id,
+        "verdict": kind,
+        "reason": reason,
+        "severity": None,
+        "line": None,
+        "end_line": None,
+        "title": None,
+        "message": None,
+    }
+    item.update(changes)
+    return item
 
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
     413: "request_too_large",
@@ -118,15 +193,27 @@ _ERROR_TYPES = {
 
 
 def error(
-    status: int, type_: str | None = None, message: str = "scripted error", delay: float = 0.0
+    status: int,
+    type_: str | None = None,
+    message: str = "scripted error",
+    delay: float = 0.0,
+    *,
+    retry_after: str | None = None,
+    error_code: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Reply:
-    body = {
-        "type": "error",
-        "error": {"type": type_ or _ERROR_TYPES.get(status, "api_error"), "message": message},
-        "request_id": f"req_{uuid.uuid4().hex[:20]}",
+    """An error in the API's shape.  Without `retry_after`, `retry-after-ms: 1` keeps retries
+    instant in tests; with it, exactly the `retry-after` header the service would send."""
+    inner: dict[str, Any] = {
+        "type": type_ or _ERROR_TYPES.get(status, "api_error"),
+        "message": message,
     }
-    # retry-after-ms keeps the SDK's retries instant in tests.
-    return Reply(status, body, headers={"retry-after-ms": "1"}, delay=delay)
+    if error_code is not None:
+        inner["details"] = {"error_code": error_code}
+    body = {"type": "error", "error": inner, "request_id": f"req_{uuid.uuid4().hex[:20]}"}
+    head = {"retry-after": retry_after} if retry_after is not None else {"retry-after-ms": "1"}
+    head.update(headers or {})
+    return Reply(status, body, headers=head, delay=delay)
 
 
 def not_json(delay: float = 0.0) -> Reply:
@@ -138,8 +225,18 @@ def not_json(delay: float = 0.0) -> Reply:
     )
 
 
-def _tokens(text: str) -> int:
-    return math.ceil(len(text) / 4)
+VERIFY = "(verification)"
+
+
+def is_verification(req: Recorded) -> bool:
+    """A request that asks for verdicts on findings (tierbot's Opus verification)."""
+    config = req.json.get("output_config") if isinstance(req.json, dict) else None
+    schema = ((config or {}).get("format") or {}).get("schema") or {}
+    return "verdicts" in (schema.get("properties") or {})
+
+
+def tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 def _block_texts(content: Any) -> list[tuple[str, bool]]:
@@ -153,14 +250,30 @@ def _block_texts(content: Any) -> list[tuple[str, bool]]:
     return out
 
 
+def _has_surrogates(value: Any) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_has_surrogates(k) or _has_surrogates(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogates(v) for v in value)
+    return False
+
+
+def _tier_of(model: str) -> str:
+    return next((t for t in ("haiku", "sonnet", "opus") if t in model), "sonnet")
+
+
 class FakeAnthropic:
     def __init__(self, min_cache_tokens: int = 512) -> None:
         self.min_cache_tokens = min_cache_tokens
         self.requests: list[Recorded] = []
         self.queues: dict[str, deque[Reply]] = {}
         self.responder: Callable[[Recorded], Reply | None] | None = None
-        self.default_delay = 0.0
-        self._cached: set[str] = set()
+        self.default_delay = 0.0  # generation time of unscripted answers
+        self.default_ttft = 0.0
+        self.cache_ttl = 300.0
+        self._cached: dict[str, float] = {}  # prefix key -> expiry
         self._lock = threading.Lock()
         self.url = ""
 
@@ -169,61 +282,131 @@ class FakeAnthropic:
         with self._lock:
             self.queues.setdefault(model, deque()).extend(replies)
 
+    def script_verdicts(self, *replies: Reply) -> None:
+        """Queue replies for verification requests (those asking for `verdicts`), in order."""
+        self.script(VERIFY, *replies)
+
     def by_model(self, model: str) -> list[Recorded]:
         return [r for r in self.requests if r.model == model]
 
     def bodies(self) -> str:
         return "\n".join(r.text for r in self.requests)
 
+    def generating(self) -> list[Recorded]:
+        """Requests that asked for an answer (not cache priming with max_tokens 0)."""
+        return [r for r in self.requests if r.json.get("max_tokens") != 0]
+
     def _next(self, req: Recorded) -> Reply:
         if self.responder is not None:
             reply = self.responder(req)
             if reply is not None:
                 return reply
+        keys = (VERIFY,) if is_verification(req) else (req.model, "*")
         with self._lock:
-            for key in (req.model, "*"):
+            for key in keys:
                 q = self.queues.get(key)
                 if q:
                     return q.popleft()
         return answer(delay=self.default_delay)
 
-    def _usage(self, body: dict[str, Any], output_text: str) -> dict[str, int]:
-        blocks: list[tuple[str, bool]] = []
+    # ------------------------------------------------------------------ usage and caching
+
+    def _prefix_usage(self, body: dict[str, Any]) -> tuple[int, int, int, list[str]]:
+        """(total prompt tokens, cache read, cache write, keys to store once the answer begins)."""
+        fmt = (body.get("output_config") or {}).get("format")
+        schema = json.dumps(fmt, sort_keys=True) if fmt else ""
+        blocks: list[tuple[str, bool]] = [(schema, False)] if schema else []
         system = body.get("system")
         blocks.extend(_block_texts(system) if system is not None else [])
         for msg in body.get("messages", []):
             blocks.extend(_block_texts(msg.get("content")))
-        total = sum(_tokens(t) for t, _ in blocks) + 8
-        marked = [i for i, (_, c) in enumerate(blocks) if c]
-        write = read = 0
-        if marked:
-            prefix_blocks = blocks[: marked[-1] + 1]
-            prefix = sum(_tokens(t) for t, _ in prefix_blocks)
-            if prefix >= self.min_cache_tokens:
-                h = hashlib.sha256(str(body.get("model")).encode())
-                for t, _ in prefix_blocks:
-                    h.update(t.encode())
-                    h.update(b"\0")
-                key = h.hexdigest()
-                with self._lock:
-                    hit = key in self._cached
-                    self._cached.add(key)
-                if hit:
-                    read = prefix
-                else:
-                    write = prefix
+        total = sum(tokens(t) for t, _ in blocks) + 8
+        h = hashlib.sha256(str(body.get("model")).encode())
+        running = 0
+        points: list[tuple[str, int]] = []  # (key, prefix tokens) at each breakpoint
+        for text, marked in blocks:
+            h.update(text.encode("utf-8", "surrogatepass"))
+            h.update(b"\0")
+            running += tokens(text)
+            if marked:
+                points.append((h.copy().hexdigest(), running))
+        now = time.monotonic()
+        with self._lock:
+            hit = max(
+                (n for k, n in points if self._cached.get(k, 0) > now),
+                default=0,
+            )
+        store = [k for k, n in points if n >= self.min_cache_tokens]
+        last = points[-1][1] if points else 0
+        write = last - hit if last >= self.min_cache_tokens and last > hit else 0
+        return total, hit, write, store
+
+    def _store(self, keys: list[str]) -> None:
+        expiry = time.monotonic() + self.cache_ttl
+        with self._lock:
+            for k in keys:
+                self._cached[k] = expiry
+
+    def _usage(
+        self, body: dict[str, Any], reply: Reply, text: str, prompt: tuple[int, int, int]
+    ) -> dict[str, Any]:
+        if reply.usage is not None:
+            return dict(reply.usage)
+        total, read, write = prompt
+        if body.get("max_tokens") == 0:
+            thinking = output = 0
+        else:
+            effort = (body.get("output_config") or {}).get("effort") or API_DEFAULT_EFFORT[
+                _tier_of(str(body.get("model")))
+            ]
+            thinking = (
+                reply.thinking_tokens
+                if reply.thinking_tokens is not None
+                else THINKING_TOKENS.get(effort, 600)
+            )
+            output = tokens(text) + 20 + thinking
         return {
             "input_tokens": total - write - read,
-            "output_tokens": _tokens(output_text) + 20,
+            "output_tokens": output,
             "cache_creation_input_tokens": write,
             "cache_read_input_tokens": read,
+            "output_tokens_details": {"thinking_tokens": thinking},
         }
+
+    # ------------------------------------------------------------------ the request
+
+    def _reject(self, data: Any) -> Reply | None:
+        """What the real API refuses with 400 before any work."""
+        if not isinstance(data, dict):
+            return error(400, message="the request body is not a JSON object")
+        if _has_surrogates(data):
+            return error(400, message="the request body is not valid UTF-8")
+        max_tokens = data.get("max_tokens")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0:
+            return error(400, message="max_tokens: must be an integer >= 0")
+        for key in ("temperature", "top_p", "top_k"):
+            if key in data:
+                return error(400, message=f"{key}: not supported by this API version")
+        msgs = data.get("messages")
+        if not isinstance(msgs, list) or not msgs:
+            return error(400, message="messages: at least one message is required")
+        if msgs[-1].get("role") == "assistant":
+            return error(400, message="assistant prefill is not supported")
+        effort = (data.get("output_config") or {}).get("effort")
+        if effort is not None and effort not in EFFORTS:
+            return error(400, message=f"output_config.effort: unknown value {effort!r}")
+        marks = sum(c for t in [data.get("system")] for _, c in _block_texts(t or [])) + sum(
+            c for m in msgs for _, c in _block_texts(m.get("content"))
+        )
+        if marks > 4:
+            return error(400, message="A maximum of 4 blocks with cache_control may be provided")
+        return None
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("content-length") or 0)
         raw = handler.rfile.read(length)
         try:
-            data = json.loads(raw)
+            data = json.loads(raw.decode("utf-8"))  # strict: the API takes UTF-8 only
         except ValueError:
             data = None
         req = Recorded(
@@ -235,49 +418,174 @@ class FakeAnthropic:
         )
         with self._lock:
             self.requests.append(req)
-        if handler.path.split("?")[0] != "/v1/messages" or not isinstance(data, dict):
+        if handler.path.split("?")[0] != "/v1/messages":
             reply = error(404, "not_found_error", f"no route {handler.path}")
         else:
-            reply = self._next(req)
-        if reply.delay:
-            time.sleep(reply.delay)
+            reply = self._reject(data) or self._next(req)
+        # The client may give up (its timeout): then there is nothing to answer.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._answer(handler, req, reply)
+        req.finished = time.monotonic()
+
+    def _answer(self, handler: BaseHTTPRequestHandler, req: Recorded, reply: Reply) -> None:
+        data = req.json if isinstance(req.json, dict) else {}
+        ttft = self.default_ttft if reply.ttft is None else reply.ttft
+        message = reply.status == 200 and isinstance(reply.body, dict) and "content" in reply.body
+        prompt = self._prefix_usage(data) if message else (0, 0, 0, [])
+        if ttft:
+            time.sleep(ttft)
+        if reply.hang_up:
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if message:
+            self._store(prompt[3])  # the entry exists once the answer has begun
+        req.first_event = time.monotonic()
+        if not message:
+            if reply.delay:
+                time.sleep(reply.delay)
+            self._send_plain(handler, reply)
+            return
+        body = dict(reply.body)
+        content = list(body["content"])
+        stop = body.get("stop_reason", "end_turn")
+        if data.get("max_tokens") == 0:
+            content, stop = [], "max_tokens"
+        text = "".join(b.get("text", "") for b in content if b.get("type") == "text")
+        usage = self._usage(data, reply, text, prompt[:3])
+        msg = {
+            "id": f"msg_{uuid.uuid4().hex[:24]}",
+            "type": "message",
+            "role": "assistant",
+            "model": data.get("model"),
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "stop_details": body.get("stop_details"),
+            "usage": usage,
+        }
+        generate = reply.delay if data.get("max_tokens") != 0 else 0.0
+        if req.streamed:
+            self._send_stream(handler, msg, generate, reply.stream_error)
+        else:
+            if generate:
+                time.sleep(generate)
+            self._send_plain(handler, Reply(200, msg, headers=reply.headers))
+
+    def _send_plain(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
         headers = {"request-id": f"req_{uuid.uuid4().hex[:20]}", **reply.headers}
         if isinstance(reply.body, bytes):
             payload = reply.body
             headers.setdefault("content-type", "application/octet-stream")
         else:
-            body = dict(reply.body or {})
-            if reply.status == 200 and isinstance(data, dict) and "content" in body:
-                text = "".join(
-                    b.get("text", "") for b in body["content"] if b.get("type") == "text"
-                )
-                body = {
-                    "id": f"msg_{uuid.uuid4().hex[:24]}",
-                    "type": "message",
-                    "role": "assistant",
-                    "model": data.get("model"),
-                    "content": body["content"],
-                    "stop_reason": body.get("stop_reason", "end_turn"),
-                    "stop_sequence": None,
-                    "usage": reply.usage or self._usage(data, text),
-                }
-            payload = json.dumps(body).encode()
+            payload = json.dumps(reply.body or {}).encode()
             headers.setdefault("content-type", "application/json")
-        try:
-            handler.send_response(reply.status)
-            for k, v in headers.items():
-                handler.send_header(k, v)
-            handler.send_header("content-length", str(len(payload)))
-            handler.end_headers()
-            handler.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (its timeout): nothing to answer
-        req.finished = time.monotonic()
+        handler.send_response(reply.status)
+        for k, v in headers.items():
+            handler.send_header(k, v)
+        handler.send_header("content-length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+        handler.wfile.flush()
+
+    def _send_stream(
+        self,
+        handler: BaseHTTPRequestHandler,
+        msg: dict[str, Any],
+        generate: float,
+        stream_error: dict[str, Any] | None,
+    ) -> None:
+        handler.send_response(200)
+        handler.send_header("request-id", f"req_{uuid.uuid4().hex[:20]}")
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("cache-control", "no-cache")
+        handler.send_header("transfer-encoding", "chunked")
+        handler.end_headers()
+
+        def event(name: str, payload: dict[str, Any]) -> None:
+            data = f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
+            handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            handler.wfile.flush()
+
+        usage = msg["usage"]
+        start = {**msg, "content": [], "stop_reason": None, "stop_details": None}
+        start["usage"] = {**usage, "output_tokens": 1, "output_tokens_details": None}
+        event("message_start", {"type": "message_start", "message": start})
+        event("ping", {"type": "ping"})
+        if stream_error is not None:
+            event("error", {"type": "error", "error": stream_error})
+            handler.wfile.write(b"0\r\n\r\n")
+            return
+        if generate:
+            time.sleep(generate)
+        for i, block in enumerate(msg["content"]):
+            if block.get("type") == "thinking":
+                event(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                    },
+                )
+                delta = {"type": "thinking_delta", "thinking": block.get("thinking", "")}
+                event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": i, "delta": delta},
+                )
+                sig = {"type": "signature_delta", "signature": block.get("signature", "")}
+                event(
+                    "content_block_delta", {"type": "content_block_delta", "index": i, "delta": sig}
+                )
+            else:
+                event(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+                text = block.get("text", "")
+                for at in range(0, len(text), 200):
+                    delta = {"type": "text_delta", "text": text[at : at + 200]}
+                    event(
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": i, "delta": delta},
+                    )
+            event("content_block_stop", {"type": "content_block_stop", "index": i})
+        event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {
+                    "stop_reason": msg["stop_reason"],
+                    "stop_sequence": None,
+                    "stop_details": msg["stop_details"],
+                },
+                "usage": {
+                    "input_tokens": usage.get("input_tokens"),
+                    "cache_creation_input_tokens": usage.get("cache_creation_input_tokens"),
+                    "cache_read_input_tokens": usage.get("cache_read_input_tokens"),
+                    "output_tokens": usage.get("output_tokens", 0),
+                    "output_tokens_details": usage.get("output_tokens_details"),
+                },
+            },
+        )
+        event("message_stop", {"type": "message_stop"})
+        handler.wfile.write(b"0\r\n\r\n")
+        handler.wfile.flush()
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeAnthropic
+
+    def setup(self) -> None:
+        super().setup()
+        # Without this, Nagle's algorithm holds each small write back ~40 ms: the bench would time
+        # the fake, not tierbot.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_POST(self) -> None:
         self.server.fake.handle(self)  # type: ignore[attr-defined]
@@ -288,6 +596,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the listen backlog: many units may connect at once
     fake: FakeAnthropic
 
 
