@@ -79,6 +79,7 @@ class Pull:
     draft: bool = False
     state: str = "open"
     title: str = "A change"
+    body: str = ""
     files: list[PullFile] = field(default_factory=list)
     diff: str = ""
 
@@ -168,7 +169,7 @@ class FakeGitHub:
             "state": pr.state,
             "draft": pr.draft,
             "title": pr.title,
-            "body": "",
+            "body": pr.body,
             "user": {"login": "contributor", "id": 7, "type": "User"},
             "url": self.api(base),
             "html_url": f"https://github.example/{self.full_name}/pull/{pr.number}",

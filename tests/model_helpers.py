@@ -9,13 +9,14 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from fake_anthropic import Recorded, Reply
+from fake_anthropic import FakeAnthropic, Recorded, Reply, is_verification
 from gitrepo import commit
 
 from tierbot import config as config_mod
 from tierbot.config import Config
 from tierbot.git.diff import read_change
 from tierbot.records import Analysis, Change, FileStat, Route, Tier, Unit
+from tierbot.routing.estimate import unit_tokens
 
 
 def py_module(name: str, n: int = 40) -> str:
@@ -102,11 +103,29 @@ def analysis_for(change: Change) -> Analysis:
 
 
 def route_for(
-    units: Sequence[tuple[str, Tier, Sequence[str], float]], config: Config | None = None
+    units: Sequence[tuple[str, Tier, Sequence[str], float]],
+    config: Config | None = None,
+    change: Change | None = None,
 ) -> Route:
+    """Units as given; with `change`, each carries the router's offline token estimate."""
     cfg = config or config_mod.default()
+    files = {f.path: f for f in change.files} if change is not None else {}
+
+    def tokens(paths: Sequence[str]) -> tuple[int, int]:
+        if change is None:
+            return 0, 0
+        return unit_tokens([files[p] for p in paths if p in files], len(change.files))
+
     built = tuple(
-        Unit(uid, tier, cfg.model_for(tier), tuple(paths), risk, (f"test routes it to {tier}",))
+        Unit(
+            uid,
+            tier,
+            cfg.model_for(tier),
+            tuple(paths),
+            risk,
+            (f"test routes it to {tier}",),
+            *tokens(paths),
+        )
         for uid, tier, paths, risk in units
     )
     top = max((u.tier for u in built), key=("skip", "haiku", "sonnet", "opus").index)
@@ -149,3 +168,12 @@ def unit_paths(req: Recorded) -> list[str]:
     text = user_text(req)
     line = next(ln for ln in text.splitlines() if ln.startswith("Files of this unit"))
     return line.split(": ", 1)[1].split(", ")
+
+
+def tier_of(req: Recorded) -> str:
+    return next(t for t in ("haiku", "sonnet", "opus") if t in req.model)
+
+
+def reviews(fake: FakeAnthropic) -> list[Recorded]:
+    """The requests that asked for a review (not cache priming, not verification)."""
+    return [r for r in fake.requests if r.json.get("max_tokens") != 0 and not is_verification(r)]

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from fake_anthropic import FakeAnthropic, answer, error, finding
+from fake_anthropic import FakeAnthropic, answer, error, finding, verdict, verdicts
 from gitrepo import commit, git, write
 
 from tierbot.cli import main
@@ -33,11 +33,16 @@ def test_blocking_finding_fails_the_commit(
     staged: Path, fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake.script("*", answer([finding("app/core.py", 92, "eval of input", severity="high")]))
+    fake.script_verdicts(verdicts(verdict(1, "confirmed", "eval of user input")))
     code, out, _ = hook(capsys)
     assert code == 1
     assert "app/core.py:92: high: eval of input" in out
-    assert out.splitlines()[-1].startswith("tierbot: cost: $")
-    assert len(fake.requests) == 1
+    assert out.splitlines()[-2].startswith("tierbot: cost: $")
+    assert out.splitlines()[-1].startswith("tierbot:   of which Opus verification: $")
+    # The cheap tier's blocking finding was checked by Opus before it blocked the commit.
+    review, check = fake.requests
+    assert review.model != "claude-opus-5-5" and check.model == "claude-opus-5-5"
+    assert "eval of input" in check.text
 
 
 def test_low_finding_passes_and_rerun_is_free(
@@ -99,8 +104,9 @@ def test_timeout_keeps_what_finished(
     code, out, err = hook(capsys)
     assert code == 0
     assert "warning" in err and "not blocking" in err
-    # The unit that did not finish is named, not lost.
-    assert re.search(r"unit u1 \(\w+\) failed: the API did not answer within 1s", out)
+    # The unit that did not finish is named, not lost, on the one warning line.
+    assert re.search(r"unit u1 \(\w+\) failed: the API did not answer within [0-9.]+s", err)
+    assert out == "" and len(err.strip().splitlines()) == 1
 
 
 def test_docs_only_commit_makes_no_call(

@@ -21,14 +21,16 @@ from model_helpers import (
     edit,
     make_change,
     manifest_text,
+    reviews,
     route_for,
+    tier_of,
     unit_paths,
     user_text,
 )
 
 from tierbot.config import Budget, PathInstruction, Redact
-from tierbot.records import Change, Route
-from tierbot.review import model, prompt
+from tierbot.records import Change, Route, Unit
+from tierbot.review import budget, model, prompt
 from tierbot.review.ledger import DB_NAME, home
 from tierbot.routing.pricing import EXPECTED_OUTPUT_TOKENS, call_cost, estimate_tokens
 
@@ -104,25 +106,32 @@ def test_each_tier_gets_its_model_structured_output_and_a_cached_prefix(
         (OPUS, (DB,)),
         (SONNET, (AUTH,)),
     ]
+    cfg = config()
     for r in fake.requests:
         body = r.json
+        tier = tier_of(r)
+        # Per-tier depth: the API's defaults (Haiku medium, Sonnet high, Opus medium) are
+        # inverted for a tiered reviewer, so every request names its effort.
         assert body["output_config"] == {
-            "format": {"type": "json_schema", "schema": model.ANSWER_SCHEMA}
+            "format": {"type": "json_schema", "schema": model.ANSWER_SCHEMA},
+            "effort": {"haiku": "low", "sonnet": "medium", "opus": "high"}[tier],
         }
+        assert body["stream"] is True  # long generations stream; no single read held open
         assert "tool_choice" not in body and "tools" not in body
         assert "temperature" not in body and "top_p" not in body
         assert [m["role"] for m in body["messages"]] == ["user"]  # no prefill
-        assert (
-            body["max_tokens"]
-            == model.MAX_TOKENS[{HAIKU: "haiku", SONNET: "sonnet", OPUS: "opus"}[r.model]]
-        )
+        assert body["max_tokens"] == cfg.max_tokens_for(tier)  # type: ignore[arg-type]
         system = body["system"]
-        # The system role holds our prompt and the owner's configuration, no file names.
+        # The system role holds our prompt (cached across reviews) and the owner's
+        # configuration, no file names.
+        assert system[0]["cache_control"] == {"type": "ephemeral"}
+        assert "cache_control" not in system[1]
         assert "Project instructions" in system[-1]["text"]
         assert not any(p in b["text"] for b in system for p in (UTIL, AUTH, DB))
-        # The shared manifest opens the user turn and ends the cached prefix.
+        # The shared manifest opens the user turn; each model has one call here, so no
+        # breakpoint on it (a write that is never read costs 1.25x for nothing).
         shared = body["messages"][0]["content"][0]
-        assert shared["cache_control"] == {"type": "ephemeral"}
+        assert "cache_control" not in shared
         assert "Change manifest" in shared["text"]
         assert r.headers["authorization"] == "Bearer test-key"
     # The manifest lists every file of the change with its tier, in every unit's prompt.
@@ -136,7 +145,6 @@ def test_each_tier_gets_its_model_structured_output_and_a_cached_prefix(
     assert [u.tier for u in out.units] == ["haiku", "sonnet", "opus"]
     assert out.usage.calls == 3
     # Cost from the usage the API reported, per model; all-Opus prices the same tokens at Opus.
-    cfg = config()
     expected = all_opus = 0.0
     rows = ledger_rows()
     assert len(rows) == 3
@@ -223,8 +231,12 @@ def test_later_units_read_the_shared_prefix_from_the_cache(repo: Path, fake: Fak
     assert out.status == "complete"
     systems = [json.dumps(r.json["system"]) for r in fake.requests]
     assert len(set(systems)) == 1  # byte-identical prefix across the units of a review
-    usage = [r.json for r in fake.requests]
-    assert len(usage) == 3
+    assert len(fake.requests) == 3
+    # Three calls of one model: the manifest ends a second cached prefix.
+    assert all(
+        r.json["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
+        for r in fake.requests
+    )
     assert out.usage.cache_write_tokens > 500
     assert out.usage.cache_read_tokens == 2 * out.usage.cache_write_tokens
     rows = ledger_rows()
@@ -284,15 +296,51 @@ def test_cascade_escalates_one_tier_up_and_records_it(repo: Path, fake: FakeAnth
             reason="file deletion needs a deeper look",
         ),
     )
-    fake.script(SONNET, answer([finding(DB, line, "deep view", severity="high")]))
+    fake.script(
+        SONNET,
+        answer(
+            [
+                finding(DB, line, "deep view", severity="high"),
+                finding(DB, line + 40, "another", severity="low"),
+            ]
+        ),
+    )
     out = run(change, route_for([("u1", "haiku", [DB], 0.2)]))
     assert [r.model for r in fake.requests] == [HAIKU, SONNET]
-    assert user_text(fake.requests[0]) == user_text(fake.requests[1])
+    # The higher tier gets the unit and, in a fence of its own, what the cheaper tier found.
+    first, second = user_text(fake.requests[0]), user_text(fake.requests[1])
+    assert second.startswith(first.rstrip("\n"))
+    handed = second[len(first) :]
+    assert "Notes of the first reviewer (haiku)" in handed
+    assert "file deletion needs a deeper look" in handed and "cheap view" in handed
+    assert handed.count("<UNTRUSTED-") == 1 and handed.count("</UNTRUSTED-") == 1
     (unit,) = out.units
     assert (unit.tier, unit.model, unit.escalated_from) == ("sonnet", SONNET, "haiku")
-    assert [(f.title, f.source) for f in out.findings] == [("deep view", "sonnet")]
+    # Both tiers' findings; the cheaper one on the same line is folded into the higher one.
+    assert [(f.title, f.source) for f in out.findings] == [
+        ("deep view", "sonnet"),
+        ("another", "sonnet"),
+    ]
     assert out.usage.calls == 2 and out.status == "complete"
     assert any("escalated haiku -> sonnet: file deletion" in n for n in out.notes)
+    assert any("1 haiku finding(s) folded" in n for n in out.notes)
+
+
+def test_escalation_keeps_the_cheaper_findings_the_higher_tier_did_not_repeat(
+    repo: Path, fake: FakeAnthropic
+) -> None:
+    change = default_change(repo)
+    line = added_line(change, DB)
+    fake.script(
+        HAIKU,
+        answer([finding(DB, line, "cheap only", severity="medium")], escalate=True, reason="x"),
+    )
+    fake.script(SONNET, answer([finding(DB, line + 30, "deep only", severity="low")]))
+    out = run(change, route_for([("u1", "haiku", [DB], 0.2)]))
+    assert sorted((f.title, f.source) for f in out.findings) == [
+        ("cheap only", "haiku"),
+        ("deep only", "sonnet"),
+    ]
 
 
 def test_cascade_respects_config_and_max_tier(repo: Path, fake: FakeAnthropic) -> None:
@@ -340,25 +388,36 @@ def as_estimated(req: Recorded) -> Reply:
     return answer(usage=usage)
 
 
+def planned(unit: Unit, tier: str) -> float:
+    """What the budget plan counts for `unit` at `tier`: its fair cost, or the least the guard
+    lets a call start with (a prompt at its worst and the effort's thinking-aware floor)."""
+    cfg = config()
+    model_id = cfg.model_for(tier)  # type: ignore[arg-type]
+    assert model_id is not None
+    fair = call_cost(cfg.price_for(model_id), unit.input_tokens, EXPECTED_OUTPUT_TOKENS[tier])
+    floor = budget.floor(cfg.effort_for(tier), cfg.max_tokens_for(tier))  # type: ignore[arg-type]
+    return max(fair, budget.min_need_estimated(cfg, model_id, unit.input_tokens, floor))
+
+
 def test_budget_downgrades_lowest_risk_first_then_skips(repo: Path, fake: FakeAnthropic) -> None:
     change = default_change(repo)
-    route = route_for([("u1", "opus", [UTIL], 0.7), ("u2", "opus", [AUTH], 0.9)])
+    route = route_for([("u1", "opus", [UTIL], 0.7), ("u2", "opus", [AUTH], 0.9)], change=change)
+    u1, u2 = route.units
     fake.responder = as_estimated
-    full = run(change, route, use_cache=False)
-    opus_cost = full.usage.cost_usd
-    fake.requests.clear()
     # Enough for one opus and one sonnet review, not two opus ones: the lower-risk unit goes down.
-    out = run(change, route, use_cache=False, budget_usd=opus_cost * 0.85)
-    assert sorted((r.model, unit_paths(r)[0]) for r in fake.requests) == [
+    cap = planned(u2, "opus") + planned(u1, "sonnet") * 1.05
+    assert cap < planned(u1, "opus") + planned(u2, "opus")
+    out = run(change, route, use_cache=False, budget_usd=cap)
+    assert sorted((r.model, unit_paths(r)[0]) for r in reviews(fake)) == [
         (OPUS, AUTH),
         (SONNET, UTIL),
     ]
     assert [u.tier for u in out.units] == ["sonnet", "opus"]
     assert "downgraded from opus" in out.units[0].reasons[-1]
-    assert out.usage.cost_usd <= opus_cost * 0.85
+    assert out.usage.cost_usd <= cap
     fake.requests.clear()
     # Almost nothing: everything downgrades to haiku, then the lowest risk is skipped.
-    tiny = 0.0015
+    tiny = planned(u2, "haiku") * 1.2
     out = run(change, route, use_cache=False, budget_usd=tiny)
     assert out.usage.cost_usd <= tiny
     assert out.units[0].tier == "skip" and "budget" in out.units[0].reasons[-1]
@@ -384,12 +443,17 @@ def test_budget_is_never_exceeded_even_by_long_answers(repo: Path, fake: FakeAnt
         return answer(usage=usage)
 
     fake.responder = worst_case
-    budget = 0.25
-    out = run(change, three_tiers(), budget_usd=budget, use_cache=False)
-    assert out.usage.cost_usd <= budget
+    cap = 0.25
+    out = run(change, three_tiers(), budget_usd=cap, use_cache=False)
+    assert out.usage.cost_usd <= cap
     assert out.usage.calls >= 1
-    assert sum(r["cost_usd"] for r in ledger_rows()) <= budget
-    assert all(r.json["max_tokens"] >= model.MIN_OUTPUT_TOKENS for r in fake.requests)
+    assert sum(r["cost_usd"] for r in ledger_rows()) <= cap
+    # Never a cap a thinking model cannot answer in: at least the floor of the tier's effort.
+    cfg = config()
+    for r in reviews(fake):
+        tier = tier_of(r)
+        floor = budget.floor(cfg.effort_for(tier), cfg.max_tokens_for(tier))  # type: ignore[arg-type]
+        assert r.json["max_tokens"] >= floor
 
 
 def test_budget_from_config_is_the_callers_job_but_zero_sends_nothing(
@@ -437,21 +501,30 @@ def test_rerun_is_answered_from_the_cache(repo: Path, fake: FakeAnthropic) -> No
     assert len(fake.requests) == 3
 
 
-def test_cache_key_covers_model_prompt_version_and_instructions(repo: Path) -> None:
+def test_cache_key_covers_model_effort_prompt_version_and_instructions(repo: Path) -> None:
+    from tierbot.review.cascade import Job
+
     change = default_change(repo)
     unit = route_for([("u1", "haiku", [UTIL], 0.1)]).units[0]
     cfg = config()
     up = prompt.build_unit(change, unit, (), cfg)
-    base = model.cache_key("haiku", HAIKU, up, cfg)
-    assert model.cache_key("haiku", HAIKU, up, cfg) == base
-    assert model.cache_key("sonnet", SONNET, up, cfg) != base
-    assert model.cache_key("haiku", "claude-haiku-9", up, cfg) != base
-    assert model.cache_key("haiku", HAIKU, up, config(instructions="x")) != base
+    job = Job("u1", "haiku", HAIKU, "review", prompt=up)
+    static = prompt.system_static("haiku")
+
+    def key(j: Job = job, c: object = cfg) -> str:
+        return model.cache_key(j, up.text, c, static, model.ANSWER_SCHEMA)  # type: ignore[arg-type]
+
+    base = key()
+    assert key() == base
+    assert key(Job("u1", "sonnet", SONNET, "review", prompt=up)) != base
+    assert key(Job("u1", "haiku", "claude-haiku-9", "review", prompt=up)) != base
+    assert key(Job("u1", "haiku", HAIKU, "review", prompt=up, effort="high")) != base
+    assert key(c=config(instructions="x")) != base
     prompt.prompt_version.cache_clear()
     try:
         old = prompt.PROMPT_VERSION
         prompt.PROMPT_VERSION = "999"
-        assert model.cache_key("haiku", HAIKU, up, cfg) != base
+        assert key() != base
     finally:
         prompt.PROMPT_VERSION = old
         prompt.prompt_version.cache_clear()
@@ -501,13 +574,13 @@ def test_a_transient_error_is_retried_by_the_sdk(repo: Path, fake: FakeAnthropic
 
 def test_timeout(repo: Path, fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIERBOT_API_TIMEOUT", "0.3")
-    monkeypatch.setenv("TIERBOT_API_RETRIES", "0")
     fake.script("*", answer(delay=2.0))
     started = time.monotonic()
     out = run(default_change(repo), route_for([("u1", "haiku", [UTIL], 0.1)]))
     assert time.monotonic() - started < 2.0
     assert out.status == "failed"
-    assert out.error is not None and "did not answer within" in out.error
+    assert out.error is not None and "did not answer within 0.3s" in out.error
+    assert len(fake.requests) == 1  # a generation that timed out is not sent again
 
 
 def test_connection_refused(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -569,24 +642,6 @@ def test_invalid_answer_after_repair_is_dropped_with_a_note(
     assert "review failed" in out.units[0].reasons[-1]
 
 
-@pytest.mark.parametrize(
-    ("stop", "words"), [("max_tokens", "cut off at max_tokens"), ("refusal", "declined")]
-)
-def test_stop_reasons_fail_the_unit(repo: Path, fake: FakeAnthropic, stop: str, words: str) -> None:
-    change = default_change(repo)
-    fake.responder = by_path(
-        {
-            UTIL: answer(text='{"findings": [', stop_reason=stop),
-            AUTH: answer([finding(AUTH, added_line(change, AUTH), "kept")]),
-        }
-    )
-    out = run(change, route_for([("u1", "haiku", [UTIL], 0.1), ("u2", "sonnet", [AUTH], 0.5)]))
-    assert out.status == "partial"
-    assert [f.title for f in out.findings] == ["kept"]
-    assert out.error is not None and words in out.error
-    assert len(fake.requests) == 2  # no repair for a cut-off or refused answer
-
-
 def test_one_unit_failing_keeps_the_others(repo: Path, fake: FakeAnthropic) -> None:
     change = default_change(repo)
     fake.responder = by_path(
@@ -619,7 +674,7 @@ def test_deadline_stops_new_calls_and_keeps_finished_ones(repo: Path, fake: Fake
     assert out.error is not None and "time limit" in out.error
 
 
-def test_first_opus_call_primes_the_cache_before_the_others_start(
+def test_a_max_tokens_0_request_primes_the_cache_before_the_others_start(
     repo: Path, fake: FakeAnthropic
 ) -> None:
     change = make_change(
@@ -632,18 +687,24 @@ def test_first_opus_call_primes_the_cache_before_the_others_start(
     route = route_for([(f"u{i}", "opus", [p], 0.8) for i, p in enumerate(paths)])
     out = run(change, route, config(concurrency=4))
     assert out.status == "complete"
-    first, *rest = sorted(fake.requests, key=lambda r: r.started)
-    assert all(r.started >= first.finished for r in rest)  # the others waited for the primer
-    assert out.usage.cache_read_tokens == 4 * out.usage.cache_write_tokens > 0
-    # Under a time limit (the hook) nothing waits: all go at once and all write the cache.
-    fake.requests.clear()
-    out = run(change, route, config(concurrency=5), use_cache=False, deadline=time.monotonic() + 30)
-    starts = sorted(r.started for r in fake.requests)
-    assert starts[-1] - starts[0] < 0.15
-    # Haiku's saving is too small to be worth a round trip: no priming either.
+    primer, *rest = sorted(fake.requests, key=lambda r: r.started)
+    # The primer sends the shared prefix alone (ending at the manifest) and generates nothing.
+    assert primer.json["max_tokens"] == 0 and len(rest) == 5
+    assert primer.json["messages"][0]["content"] == [
+        rest[0].json["messages"][0]["content"][0]
+    ]  # byte-identical to the units' shared block, breakpoint included
+    assert primer.json["output_config"] == rest[0].json["output_config"]
+    assert primer.json["system"] == rest[0].json["system"]
+    # It costs one prompt read, not a whole answer: the units start as soon as it is done.
+    assert all(r.started >= primer.finished for r in rest)
+    assert max(r.started for r in rest[:4]) - primer.finished < 0.15
+    assert out.usage.cache_read_tokens == 5 * out.usage.cache_write_tokens > 0
+    assert [r["outcome"] for r in ledger_rows()].count("prime") == 1  # the primer is on the bill
+    # Haiku's saving is too small to be worth a round trip: no priming there.
     fake.requests.clear()
     route = route_for([(f"u{i}", "haiku", [p], 0.1) for i, p in enumerate(paths)])
     run(change, route, config(concurrency=5), use_cache=False)
+    assert all(r.json["max_tokens"] > 0 for r in fake.requests)
     starts = sorted(r.started for r in fake.requests)
     assert starts[-1] - starts[0] < 0.15
 

@@ -307,10 +307,12 @@ def test_model_findings_become_safe_inline_comments(world: PrWorld) -> None:
                         "calc.py",
                         3,
                         "Loop can be sum()",
-                        severity="low",
+                        severity="medium",
                         end_line=4,
                         suggestion="    s = sum(items)",
                     ),
+                    finding("calc.py", 2, "Minor naming", severity="low"),
+                    finding("calc.py", 5, "Unsure about this", confidence=0.4),
                     finding(
                         "calc.py",
                         1,
@@ -341,6 +343,9 @@ def test_model_findings_become_safe_inline_comments(world: PrWorld) -> None:
     assert body.count("<!-- tierbot:head=") == 1 and f"<!-- tierbot:head={head} -->" in body
     assert float(res.outputs["cost-usd"]) > 0
     assert "No ANTHROPIC_API_KEY" not in body
+    # Low-severity and low-confidence findings are listed in the summary, not posted inline.
+    assert "Minor naming" in body and "Unsure about this" in body
+    assert not any("Minor naming" in c["body"] or "Unsure" in c["body"] for c in comments.values())
 
 
 def test_api_diff_mode_re_reviews_everything_without_repeating_comments(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from fake_anthropic import FakeAnthropic, answer, error, finding
+from fake_anthropic import FakeAnthropic, answer, error, finding, verdict, verdicts
 from gitrepo import commit
 
 from tierbot.cli import main
@@ -53,6 +53,7 @@ def test_review_head3_with_claude_then_costs(
             ]
         ),
     )
+    fake.script_verdicts(verdicts(verdict(1, "confirmed", "items may be empty")))
     code, out, _ = cli(capsys, "review", "HEAD~3", "--format", "json")
     doc = json.loads(out)
     jsonschema.Draft202012Validator(REVIEW_SCHEMA).validate(doc)

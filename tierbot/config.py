@@ -19,7 +19,7 @@ from typing import Any, Literal, Union
 
 from tierbot.errors import BadInput
 from tierbot.paths import glob_error
-from tierbot.records import Filter, Tier
+from tierbot.records import Filter, Severity, Tier
 
 CONFIG_NAME = ".tierbot.yml"
 DATA_DIR = Path(__file__).parent / "data"
@@ -27,6 +27,10 @@ DATA_DIR = Path(__file__).parent / "data"
 FailOn = Literal["none", "info", "low", "medium", "high", "critical"]
 OnError = Literal["open", "closed"]
 ReviewTier = Literal["haiku", "sonnet", "opus"]
+# How hard a model thinks (the API's `output_config.effort`); thinking is billed as output.
+Effort = Literal["low", "medium", "high", "xhigh", "max"]
+EFFORTS: tuple[Effort, ...] = ("low", "medium", "high", "xhigh", "max")
+VerifyMode = Literal["blocking", "high", "off"]
 # A risk-model weight: a logit contribution, so it may be negative (unlike prices and sizes).
 Weight = typing.NewType("Weight", float)
 
@@ -39,6 +43,26 @@ class Price:
     cache_read: float
     long_context_threshold: int | None = None
     long_context: Price | None = None
+
+
+@dataclass(frozen=True)
+class TierModel:
+    """`models.<tier>`: a model id alone, or `{model, effort, max_tokens}`."""
+
+    model: str
+    effort: Effort | None = None  # None: the tier's default
+    max_tokens: int | None = None  # the output cap, thinking included; None: the tier's default
+
+
+# Set per tier because the API's defaults are inverted for a tiered reviewer (Haiku medium,
+# Sonnet high, Opus medium): the cheap tier answers quickly, the staff engineer thinks hardest.
+TIER_DEFAULTS: dict[str, tuple[Effort, int]] = {
+    "haiku": ("low", 8192),
+    "sonnet": ("medium", 16384),
+    "opus": ("high", 32768),
+}
+# The 5.5 models write at most 128k output tokens; below 1,024 no review can finish.
+MAX_TOKENS_RANGE = (1024, 128_000)
 
 
 @dataclass(frozen=True)
@@ -91,11 +115,14 @@ class GitHub:
     max_comments: int = 20
     review_event: Literal["COMMENT", "REQUEST_CHANGES", "APPROVE"] = "COMMENT"
     review_drafts: bool = False
+    # Findings below this severity are listed in the summary comment, not posted inline.
+    inline_min_severity: Severity = "medium"
 
 
 @dataclass(frozen=True)
 class Config:
-    models: dict[str, str] = field(default_factory=dict)  # tier -> model id
+    # tier -> model settings (a plain model id in the file becomes TierModel(id) with defaults)
+    models: dict[str, str | TierModel] = field(default_factory=dict)
     prices: dict[str, Price] = field(default_factory=dict)  # model id -> price
     routing: Routing = field(default_factory=Routing)
     ignore: list[str] = field(default_factory=list)
@@ -105,14 +132,39 @@ class Config:
     concurrency: int = 4
     budget: Budget = field(default_factory=Budget)
     escalation: bool = True
+    # Opus checks cheaper tiers' findings before they count: those that would block
+    # (blocking), also every high/critical one (high), or none (off).
+    verify: VerifyMode = "blocking"
+    # Findings less certain than this are listed in the summary, not posted inline.
+    min_confidence: float = 0.6
     instructions: str = ""
     path_instructions: list[PathInstruction] = field(default_factory=list)
     redact: Redact = field(default_factory=Redact)
     hook: Hook = field(default_factory=Hook)
     github: GitHub = field(default_factory=GitHub)
 
+    def tier_model(self, tier: Tier) -> TierModel | None:
+        value = self.models.get(tier)
+        if value is None or isinstance(value, TierModel):
+            return value
+        return TierModel(value)
+
     def model_for(self, tier: Tier) -> str | None:
-        return self.models.get(tier)
+        settings = self.tier_model(tier)
+        return settings.model if settings is not None else None
+
+    def effort_for(self, tier: Tier) -> Effort | None:
+        settings = self.tier_model(tier)
+        default = TIER_DEFAULTS.get(tier)
+        if settings is not None and settings.effort is not None:
+            return settings.effort
+        return default[0] if default else None
+
+    def max_tokens_for(self, tier: Tier) -> int:
+        settings = self.tier_model(tier)
+        if settings is not None and settings.max_tokens is not None:
+            return settings.max_tokens
+        return TIER_DEFAULTS.get(tier, ("medium", 8192))[1]
 
     def price_for(self, model: str) -> Price:
         try:
@@ -145,7 +197,21 @@ def shipped_models() -> tuple[dict[str, str], dict[str, Price], str]:
 
 def default() -> Config:
     models, prices, _ = shipped_models()
-    return Config(models=models, prices=prices)
+    return Config(models=_tier_models(models), prices=prices)
+
+
+def _tier_models(models: typing.Mapping[str, str | TierModel]) -> dict[str, str | TierModel]:
+    """Every tier's settings spelled out, so a config that only names a model gets the defaults."""
+    out: dict[str, str | TierModel] = {}
+    for tier, value in models.items():
+        settings = value if isinstance(value, TierModel) else TierModel(value)
+        effort, cap = TIER_DEFAULTS.get(tier, (None, None))
+        out[tier] = dataclasses.replace(
+            settings,
+            effort=settings.effort or effort,
+            max_tokens=settings.max_tokens if settings.max_tokens is not None else cap,
+        )
+    return out
 
 
 def load(path: str | os.PathLike[str] | None, root: str | None) -> Config:
@@ -187,11 +253,23 @@ def parse(text: str, name: str = CONFIG_NAME) -> Config:
         hint = _closest(unknown_tiers[0], ["haiku", "sonnet", "opus"])
         raise BadInput(f"config: unknown key 'models.{unknown_tiers[0]}'{hint}")
     merged_prices = {**prices, **cfg.prices}
-    for tier, model in merged_models.items():
-        if model not in merged_prices:
-            raise BadInput(f"config: 'models.{tier}' is {model!r}, which has no entry in 'prices'")
+    tier_models = _tier_models(merged_models)
+    for tier, settings in tier_models.items():
+        assert isinstance(settings, TierModel)
+        if settings.model not in merged_prices:
+            raise BadInput(
+                f"config: 'models.{tier}' is {settings.model!r}, which has no entry in 'prices'"
+            )
+        low, high = MAX_TOKENS_RANGE
+        if settings.max_tokens is not None and not low <= settings.max_tokens <= high:
+            raise BadInput(
+                f"config: 'models.{tier}.max_tokens' must be from {low} to {high}, "
+                f"not {settings.max_tokens}"
+            )
+    if cfg.min_confidence > 1:
+        raise BadInput(f"config: 'min_confidence' must be from 0 to 1, not {cfg.min_confidence}")
     _check_globs(cfg)
-    merged: Config = dataclasses.replace(cfg, models=merged_models, prices=merged_prices)
+    merged: Config = dataclasses.replace(cfg, models=tier_models, prices=merged_prices)
     return merged
 
 
@@ -251,6 +329,8 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
+        if isinstance(value, dict):  # `str | TierModel`: a mapping is the long form
+            inner = [a for a in inner if dataclasses.is_dataclass(a)] or inner
         return _coerce(inner[0], value, path)
     if origin is Literal:
         if value not in args:

@@ -311,3 +311,29 @@ def _strength(f: Finding) -> tuple[int, float, bool]:
 
 def _order(f: Finding) -> tuple[str, int, int, str, str, str]:
     return (f.path, f.line or 0, -severity_rank(f.severity), f.category, f.title, f.fingerprint)
+
+
+def suggestion_fits(f: Finding, first: int, last: int) -> bool:
+    """Whether a suggestion posted on lines first..last replaces exactly the lines it was written
+    for (a committed suggestion replaces the commented lines, whatever it was meant for)."""
+    if f.suggestion is None or f.line is None:
+        return False
+    written = f.suggestion_range or (f.line, f.end_line if f.end_line is not None else f.line)
+    return written == (first, last)
+
+
+def inline_split(
+    findings: Iterable[Finding], min_confidence: float, min_severity: str
+) -> tuple[list[Finding], list[Finding]]:
+    """(findings worth an inline comment, findings for the summary only).
+
+    Below `min_confidence` or below `min_severity` a finding is listed in the summary, where it
+    informs without interrupting the author on a line.
+    """
+    bar = severity_rank(min_severity)
+    inline: list[Finding] = []
+    summary: list[Finding] = []
+    for f in findings:
+        ok = f.confidence >= min_confidence and severity_rank(f.severity) >= bar
+        (inline if ok else summary).append(f)
+    return inline, summary

@@ -15,10 +15,14 @@ class Outcome(NamedTuple):
 
 
 def blocking(findings: Iterable[Finding], fail_on: str) -> list[Finding]:
+    """Findings at or above `fail_on`; a cheaper tier's finding that Opus could not verify
+    never blocks on its own word (SPEC §7)."""
     if fail_on == "none":
         return []
     bar = severity_rank(fail_on)
-    return [f for f in findings if severity_rank(f.severity) >= bar]
+    return [
+        f for f in findings if severity_rank(f.severity) >= bar and f.verification != "unverified"
+    ]
 
 
 def incomplete_reason(result: ReviewResult) -> str | None:

@@ -12,7 +12,7 @@ from tierbot import findings
 from tierbot.analysis.analyze import analyze
 from tierbot.config import Config
 from tierbot.records import Change, Finding, ReviewResult, Status, Tier, Usage, tier_rank
-from tierbot.review import rules
+from tierbot.review import calibrate, rules
 from tierbot.review.claude import has_credentials
 from tierbot.routing.estimate import estimate
 from tierbot.routing.route import plan
@@ -26,13 +26,21 @@ class Options(NamedTuple):
     max_tier: Tier | None = None
     deadline: float | None = None  # time.monotonic() after which no new model call starts
     repo_label: str = ""  # for the ledger
+    fail_on: str = "none"  # what the caller blocks on: cheaper tiers' findings there are verified
+    # What the author says the change is for (fenced; never used for routing).  None: the
+    # subjects of the range's commits.
+    intent: str | None = None
 
 
 def run_review(change: Change, config: Config, options: Options) -> ReviewResult:
     analysis, file_scores, notes = analyze(change, config)
     force: Tier | None = None if options.tier == "auto" else options.tier  # type: ignore[assignment]
     route = plan(change, analysis, file_scores, config, force=force, max_tier=options.max_tier)
-    est = estimate(change, route, config)
+    calibration = calibrate.calibration(config)
+    verifies = config.verify == "high" or (
+        config.verify == "blocking" and options.fail_on != "none"
+    )
+    est = estimate(change, route, config, calibration, verifies)
     notes = [*change.notes, *notes]
     rule_findings = rules.check(change.files, config)
 
@@ -46,7 +54,10 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
         status = "complete"
     elif not has_credentials():
         status = "offline"
-        notes.append("model review skipped: no ANTHROPIC_API_KEY (local rule checks only)")
+        notes.append(
+            "model review skipped: no ANTHROPIC_API_KEY (nor another credential the SDK reads); "
+            "local rule checks only"
+        )
     else:
         from tierbot.review import model
 
@@ -65,6 +76,9 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
             deadline=options.deadline,
             repo_label=options.repo_label,
             range_label=change.range.spec,
+            fail_on=options.fail_on,
+            intent=_intent(change) if options.intent is None else options.intent,
+            expected_output=calibration.outputs,
         )
         raw.extend(outcome.findings)
         usage = outcome.usage
@@ -93,3 +107,14 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
         usage=usage,
         notes=tuple(notes),
     )
+
+
+def _intent(change: Change) -> str:
+    """The subjects of the commits the change holds (none for the index or uncommitted work)."""
+    from tierbot.git.history import subjects
+
+    try:
+        lines = subjects(change.root, change.range.base, change.range.head or "HEAD")
+    except Exception:  # the intent helps the model; it is never a reason to fail a review
+        return ""
+    return "Commit subjects:\n" + "\n".join(f"- {s}" for s in lines) if lines else ""

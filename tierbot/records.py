@@ -186,6 +186,7 @@ class Estimate:
     output_tokens: int
     cost_usd: float
     all_opus_cost_usd: float
+    verify_cost_usd: float = 0.0  # of cost_usd: the expected cost of Opus verification
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,12 @@ class Finding:
     suggestion: str | None = None
     confidence: float = 1.0
     fingerprint: str = ""
+    # The lines (first, last) the model wrote `suggestion` for; a committable suggestion is
+    # posted only on exactly these lines (anchoring may clamp `end_line`).  None: line..end_line.
+    suggestion_range: tuple[int, int] | None = None
+    # Opus's check of a cheaper tier's finding: "confirmed" | "changed" | "unverified" (it could
+    # not be checked: it does not block); None when the finding was not subject to it.
+    verification: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,7 @@ class Usage:
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
     all_opus_cost_usd: float = 0.0
+    verify_cost_usd: float = 0.0  # of cost_usd: Opus checking cheaper tiers' findings
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from tierbot.git import repository
 from tierbot.git.diff import read_change
 from tierbot.pipeline import Options, run_review
 from tierbot.records import ReviewResult, Tier
-from tierbot.reporters import one_line
+from tierbot.reporters import one_line, verify_line
 from tierbot.reporters.text import cost_line, finding_lines
 
 
@@ -45,12 +45,19 @@ def push_range(root: str) -> str | None:
 
 def render(result: ReviewResult) -> str:
     lines = finding_lines(result)
+    if result.status == "failed":
+        # Nothing was reviewed: the one warning line on stderr says why; notes and a $0 cost
+        # would only repeat it.
+        return "".join(f"{line}\n" for line in lines)
     lines.extend(f"tierbot: {one_line(n)}" for n in result.notes)
     tiers = sorted({u.tier for u in result.route.units if u.tier != "skip"})
     lines.append(
         f"tierbot: {cost_line(result)} [{result.route.tier}"
         f"{' via ' + ', '.join(tiers) if len(tiers) > 1 else ''}]"
     )
+    verified = verify_line(result)
+    if verified:
+        lines.append(f"tierbot:   {verified}")
     return "\n".join(lines) + "\n"
 
 
@@ -61,16 +68,18 @@ def main(args: Args, cwd: str = ".") -> int:
     max_tier = args.max_tier or cfg.hook.max_tier or ("opus" if pushed else "sonnet")
     started = time.monotonic()
     change = read_change(root, pushed, staged=pushed is None)
+    fail_on = args.fail_on or cfg.hook.fail_on
     options = Options(
         dry_run=args.dry_run,
         use_cache=not args.no_cache,
         max_tier=_tier(max_tier),
         deadline=started + cfg.hook.timeout_s,
         repo_label=root,
+        fail_on=fail_on,
     )
     result = run_review(change, cfg, options)
     sys.stdout.write(render(result))
-    decision = outcome.decide(result, args.fail_on or cfg.hook.fail_on, cfg.hook.on_error)
+    decision = outcome.decide(result, fail_on, cfg.hook.on_error)
     if decision.warning:
         print(f"tierbot: {decision.warning}", file=sys.stderr)
     return decision.code

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from tierbot import config as config_mod
-from tierbot import outcome
+from tierbot import findings, outcome
 from tierbot.errors import BadInput, TierbotError
 from tierbot.git import repository
 from tierbot.github import pull as gh
@@ -192,8 +192,15 @@ def _review(
             client = None
 
     full, review_change = _changes(info, root, client, existing, run, fetch=from_event)
+    threshold = fail_on or cfg_fail_on or "none"
     opts = Options(
-        dry_run=dry_run, tier=tier, budget_usd=budget, use_cache=not no_cache, repo_label=info.repo
+        dry_run=dry_run,
+        tier=tier,
+        budget_usd=budget,
+        use_cache=not no_cache,
+        repo_label=info.repo,
+        fail_on=threshold,
+        intent=gh.intent(info),
     )
     result = run_review(review_change, cfg, opts)
     if result.status == "offline":
@@ -203,9 +210,12 @@ def _review(
         )
 
     lines = gh.diff_lines(full.files)
-    plan = gh.plan_comments(
-        result.findings, lines, set(existing.fingerprints), cfg.github.max_comments
+    # Uncertain and minor findings are listed in the summary only (github.inline_min_severity,
+    # min_confidence).
+    inline, _ = findings.inline_split(
+        result.findings, cfg.min_confidence, cfg.github.inline_min_severity
     )
+    plan = gh.plan_comments(inline, lines, set(existing.fingerprints), cfg.github.max_comments)
     posted, refused = 0, ()
     if not dry_run and client is not None and run.fallback is None:
         try:
@@ -250,7 +260,6 @@ def _review(
         text = reporters.render(fmt, result)
         out.write(text if text.endswith("\n") else text + "\n")
 
-    threshold = fail_on or cfg_fail_on or "none"
     decision = outcome.decide(result, threshold, cfg.on_error)
     _step_summary(env, body + "\n")
     _outputs(env, result, blocking=bool(outcome.blocking(result.findings, threshold)))

@@ -78,16 +78,18 @@ def main(args: Args, cwd: str = ".") -> int:
             f"tierbot: nothing to review: no changes between {change.range.sides}{where}",
             args.quiet,
         )
+    fail_on = args.fail_on or cfg.fail_on
     opts = Options(
         dry_run=args.dry_run,
         tier=args.tier,
         budget_usd=args.budget,
         use_cache=not args.no_cache,
         repo_label=root,
+        fail_on=fail_on,
     )
     result = run_review(change, cfg, opts)
     emit(result, args.format, args.output, args.verbose, args.quiet)
-    decision = outcome.decide(result, args.fail_on or cfg.fail_on, cfg.on_error)
+    decision = outcome.decide(result, fail_on, cfg.on_error)
     if decision.warning:
         say(f"tierbot: {decision.warning}")
     return decision.code

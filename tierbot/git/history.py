@@ -145,3 +145,22 @@ def _log(root: str, rev: str, max_commits: int) -> str | None:
     except Exception:  # history is evidence, never a reason to fail a review
         return None
     return out.decode("utf-8", errors="surrogateescape")
+
+
+def subjects(root: str, base: str, head: str, limit: int = 50) -> list[str]:
+    """Subjects of the non-merge commits in base..head, oldest first, at most `limit`.
+
+    The author's stated intent for a review: contributor text, handed to the model inside the
+    untrusted fence and never to the router (see the module note).
+    """
+    out = repository.at(root).run(
+        "log",
+        "--no-merges",
+        f"--max-count={limit}",
+        "--format=%s",
+        "--end-of-options",
+        f"{base}..{head}",
+        check=False,
+    )
+    lines = out.decode("utf-8", "replace").splitlines()
+    return [line.strip() for line in reversed(lines) if line.strip()]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tierbot.errors import BadInput, TierbotError
+from tierbot.findings import suggestion_fits
 from tierbot.github import sanitize
 from tierbot.records import (
     SEVERITIES,
@@ -61,10 +62,20 @@ class PullInfo:
     draft: bool
     state: str
     head_repo: str | None  # OWNER/NAME of the head; differs from `repo` for forks
+    title: str = ""  # the author's words: the review's stated intent, never trusted
+    body: str = ""
 
     @property
     def from_fork(self) -> bool:
         return self.head_repo is not None and self.head_repo != self.repo
+
+
+def intent(info: PullInfo) -> str:
+    """What the pull request says it is for (bounded again where the prompt is built)."""
+    parts = [f"Pull request title: {info.title.strip()}"] if info.title.strip() else []
+    if info.body.strip():
+        parts.append("Pull request description:\n" + info.body.strip()[:8000])
+    return "\n\n".join(parts)
 
 
 def pull_from_payload(pr: Mapping[str, Any], repo: str) -> PullInfo:
@@ -82,6 +93,8 @@ def pull_from_payload(pr: Mapping[str, Any], repo: str) -> PullInfo:
             draft=bool(pr.get("draft", False)),
             state=str(pr.get("state", "open")),
             head_repo=str(head_repo) if head_repo else None,
+            title=str(pr.get("title") or ""),
+            body=str(pr.get("body") or ""),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BadInput(f"the pull request event has no usable pull_request object ({e})") from None
@@ -208,9 +221,10 @@ def _comment(f: Finding, fp: str, file_lines: Mapping[int, int]) -> dict[str, An
         comment.update(line=end, start_line=f.line, start_side="RIGHT")
     else:
         comment["line"] = f.line
-    # A suggestion replaces exactly the commented lines: offer one only when they match the finding.
-    exact = ranged or end is None or end == f.line
-    comment["body"] = comment_body(f, fp, suggest=exact)
+    # A suggestion replaces exactly the commented lines: offer one only on the lines it was
+    # written for (anchoring may have clamped the finding's range).
+    last = end if ranged and end is not None else f.line
+    comment["body"] = comment_body(f, fp, suggest=suggestion_fits(f, f.line, last))
     return comment
 
 
@@ -275,6 +289,10 @@ def summary_body(result: ReviewResult, plan: Plan, ctx: SummaryContext) -> str:
         else f"the whole pull request (`{ctx.base_sha[:12]}...{ctx.head_sha[:12]}`)"
     )
     lines.append(f"Reviewed {scope}; status `{result.status}`.")
+    if result.usage.verify_cost_usd > 0:
+        lines.append(
+            f"Opus verification of cheaper tiers' findings: ${result.usage.verify_cost_usd:.4f}."
+        )
     for note in ctx.notes:
         lines.append(f"> **Note:** {sanitize.text(note)}")
     lines.append("")

@@ -92,6 +92,8 @@ def code_fence(content: str, info: str = "") -> str:
     content = strip_markers(content.replace("\r\n", "\n")).rstrip("\n")
     longest = max((len(m.group(0)) for m in _BACKTICKS.finditer(content)), default=0)
     fence = "`" * max(3, longest + 1)
+    if not content:  # an empty suggestion deletes the lines; an empty line would replace them
+        return f"{fence}{info}\n{fence}"
     return f"{fence}{info}\n{content}\n{fence}"
 
 

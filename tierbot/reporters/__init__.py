@@ -74,6 +74,17 @@ def cost_summary(result: ReviewResult) -> CostSummary:
     return CostSummary(spent, cost, opus, saved)
 
 
+def verify_line(result: ReviewResult) -> str | None:
+    """The cost of Opus verifying cheaper tiers' findings, for its own line (None: none)."""
+    if result.usage.calls > 0:
+        if result.usage.verify_cost_usd <= 0:
+            return None
+        return f"of which Opus verification: {money(result.usage.verify_cost_usd)}"
+    if result.status in ("dry-run", "offline") and result.estimate.verify_cost_usd > 0:
+        return f"of which Opus verification (expected): {money(result.estimate.verify_cost_usd)}"
+    return None
+
+
 def money(usd: float) -> str:
     """Dollars with enough digits that cheap Haiku calls do not all read $0.00."""
     return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"

@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 
 from tierbot.records import SEVERITIES, Finding, ReviewResult, Severity
-from tierbot.reporters import by_severity, cost_summary, money, unit_files, unit_reason
+from tierbot.reporters import (
+    by_severity,
+    cost_summary,
+    money,
+    unit_files,
+    unit_reason,
+    verify_line,
+)
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _TRUNCATION_RESERVE = 400  # room for the "n more … not shown" notes
@@ -125,6 +132,9 @@ def render_markdown(
     if c.all_opus_usd > 0 and c.saved_pct is not None:
         cost += f" · all-Opus {money(c.all_opus_usd)} · **{c.saved_pct}% saved**"
     tail = ["", cost]
+    verified = verify_line(result)
+    if verified:
+        tail += ["", verified[0].upper() + verified[1:] + "."]
     notes = [f"- {escape(n)}" for n in result.notes]
 
     def size(lines: list[str]) -> int:

@@ -7,7 +7,15 @@ scanners already parse), notes, and one cost line.  Colour only when the caller 
 from __future__ import annotations
 
 from tierbot.records import ReviewResult
-from tierbot.reporters import by_severity, cost_summary, money, one_line, unit_files, unit_reason
+from tierbot.reporters import (
+    by_severity,
+    cost_summary,
+    money,
+    one_line,
+    unit_files,
+    unit_reason,
+    verify_line,
+)
 
 _SEVERITY_COLOR = {"critical": "1;31", "high": "31", "medium": "33", "low": "36", "info": "2"}
 _TIER_COLOR = {"opus": "35", "sonnet": "34", "haiku": "32", "skip": "2"}
@@ -127,6 +135,9 @@ def render(result: ReviewResult, *, color: bool = False, verbose: bool = False) 
         out.append(paint("note:", "2") + " " + one_line(note))
 
     out.append(_cost_line(result))
+    verified = verify_line(result)
+    if verified:
+        out.append(f"  {verified}")
     return "\n".join(out) + "\n"
 
 

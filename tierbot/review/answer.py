@@ -105,6 +105,9 @@ def _validate(data: Any) -> Any:
 
 def _finding(f: Any, tier: str) -> Finding:
     confidence = f.confidence if math.isfinite(f.confidence) else 0.5
+    written_for = None
+    if f.suggestion is not None and f.line is not None:
+        written_for = (f.line, f.end_line if f.end_line is not None else f.line)
     return Finding(
         path=f.path.strip(),
         line=f.line,
@@ -118,6 +121,7 @@ def _finding(f: Any, tier: str) -> Finding:
         source=tier,
         suggestion=f.suggestion,
         confidence=min(1.0, max(0.0, confidence)),
+        suggestion_range=written_for,
     )
 
 

@@ -14,16 +14,19 @@ from collections.abc import Callable, Mapping, Sequence
 from tierbot.config import Config, Price
 from tierbot.records import Tier, Unit
 from tierbot.review.answer import SCHEMA_TEXT
-from tierbot.routing.pricing import band, conservative_tokens
+from tierbot.routing.pricing import CHARS_PER_TOKEN, band, conservative_tokens
 
-# Output ceilings per tier (adaptive thinking counts as output); the guard may lower them.
-MAX_TOKENS: dict[str, int] = {"haiku": 8192, "sonnet": 16384, "opus": 32768}
-# Below this a review cannot be trusted to finish, so a budget that leaves less skips the call.
-MIN_OUTPUT_TOKENS = 1024
+# Thinking is billed as output and counts toward max_tokens: below these a model at that effort
+# often spends the whole cap thinking and stops before it answers (paid for, and nothing to show).
+# So the guard never offers less; a budget that cannot cover the floor skips the call instead.
+FLOORS: dict[str, int] = {"low": 2048, "medium": 4096, "high": 8192, "xhigh": 16384, "max": 32768}
+# Structured outputs bill the schema as prompt; the guard adds it and this margin to every prompt.
+_PROMPT_MARGIN = 200
 
 
-def ceiling(tier: Tier) -> int:
-    return MAX_TOKENS.get(tier, 8192)
+def floor(effort: str | None, top: int) -> int:
+    """The least `max_tokens` a call at `effort` may get (never above the tier's own cap)."""
+    return min(top, FLOORS.get(effort or "medium", FLOORS["medium"]))
 
 
 def worst_input(price: Price, text: str) -> tuple[float, Price]:
@@ -32,35 +35,61 @@ def worst_input(price: Price, text: str) -> tuple[float, Price]:
     Every prompt token is billed at the dearer of input and cache write, counted with the
     conservative estimate; the schema is billed as prompt too (structured outputs add it).
     """
-    tokens = conservative_tokens(text + SCHEMA_TEXT) + 200
+    return worst_input_tokens(price, conservative_tokens(text + SCHEMA_TEXT) + _PROMPT_MARGIN)
+
+
+def worst_input_tokens(price: Price, tokens: int) -> tuple[float, Price]:
     p = band(price, tokens)
     return tokens * max(p.input, p.cache_write) / 1e6, p
 
 
-def min_need(config: Config, model: str, text: str) -> float:
+def conservative_from_estimate(fair_tokens: int) -> int:
+    """A prompt not built yet, from its fair estimate (chars/3.2) to the guard's bound
+    (chars/2), with the schema and the margin."""
+    return (
+        math.ceil(fair_tokens * CHARS_PER_TOKEN / 2)
+        + conservative_tokens(SCHEMA_TEXT)
+        + (_PROMPT_MARGIN)
+    )
+
+
+def min_need(config: Config, model: str, text: str, floor_tokens: int) -> float:
     """The least budget a call must have to start: its worst-case prompt and a minimal answer."""
     input_cost, p = worst_input(config.price_for(model), text)
-    return input_cost + MIN_OUTPUT_TOKENS * p.output / 1e6
+    return input_cost + floor_tokens * p.output / 1e6
+
+
+def min_need_estimated(config: Config, model: str, fair_tokens: int, floor_tokens: int) -> float:
+    """min_need for a prompt that is not built yet, from its offline estimate."""
+    tokens = conservative_from_estimate(fair_tokens)
+    input_cost, p = worst_input_tokens(config.price_for(model), tokens)
+    return input_cost + floor_tokens * p.output / 1e6
 
 
 def fit_call(
-    price: Price, tier: Tier, text: str, left: float, others: float, can_wait: bool
+    price: Price,
+    top: int,
+    floor_tokens: int,
+    text: str,
+    left: float,
+    others: float,
+    can_wait: bool,
 ) -> tuple[int, float] | None:
     """`max_tokens` and the money to reserve for a call sending `text`, or None: it cannot start.
 
-    `left` is the budget neither spent nor reserved; `others` is the least the units still waiting
-    need, kept back so one call cannot starve them.  When nothing else is running (`can_wait` is
-    false) no money will be freed, so the call may use it all.
+    `top` is the most the call may ask for, `floor_tokens` the least it may get.  `left` is the
+    budget neither spent nor reserved; `others` is the least the units still waiting need, kept
+    back so one call cannot starve them.  When nothing else is running (`can_wait` is false) no
+    money will be freed, so the call may use it all.
     """
-    top = ceiling(tier)
     input_cost, p = worst_input(price, text)
     left -= input_cost
     affordable = _tokens_for(left - others, p.output, top)
-    if affordable < MIN_OUTPUT_TOKENS:
+    if affordable < floor_tokens:
         if can_wait:
             return None  # finished calls release their reservations
         affordable = _tokens_for(left, p.output, top)
-        if affordable < MIN_OUTPUT_TOKENS:
+        if affordable < floor_tokens:
             return None
     max_tokens = min(top, affordable)
     return max_tokens, input_cost + max_tokens * p.output / 1e6

@@ -1,8 +1,13 @@
-"""What each model call leads to: findings, one repair call, or an escalation one tier up.
+"""What each model call leads to: findings, one repair, one retry, or the unit one tier up.
 
 A review in progress is a `Context` (fixed for the review) and a `Tally` (what it has found and
 spent so far, and the jobs still waiting).  Everything here runs on the calling thread: only the
 HTTP requests themselves go to the pool.
+
+The staff-engineer rules: a refusal sends the unit once to the next tier; an answer cut off at
+`max_tokens` gets one retry (lower effort, higher cap within the budget), then the next tier; a
+tier that escalates hands its reason and findings up, and the result keeps both (the higher tier's
+finding wins where both report the same lines).
 """
 
 from __future__ import annotations
@@ -11,18 +16,20 @@ import dataclasses
 import hashlib
 import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from tierbot.config import Config, Price
-from tierbot.records import TIERS, Finding, Tier, Unit, tier_rank
+from tierbot.config import EFFORTS, Config, Price
+from tierbot.records import TIERS, Change, Finding, Tier, Unit, tier_rank
 from tierbot.review import prompt as P
-from tierbot.review.answer import ANSWER_SCHEMA, Answer, InvalidAnswer, parse_answer
+from tierbot.review.answer import Answer, InvalidAnswer, parse_answer
 from tierbot.review.budget import skip
 from tierbot.review.claude import CallResult, one_line
 from tierbot.review.ledger import CallRow, Ledger
 from tierbot.routing.pricing import call_cost
+
+JobKind = Literal["review", "escalate", "verify"]
 
 
 @dataclass(frozen=True)
@@ -30,17 +37,21 @@ class Job:
     unit_id: str
     tier: Tier
     model: str
-    kind: Literal["review", "escalate"]
-    prompt: P.UnitPrompt
-    cache_key: str
+    kind: JobKind
+    prompt: P.UnitPrompt | None = None  # built when the job starts
+    cache_key: str = ""  # set with the prompt
     repair: bool = False  # a follow-up call after an answer that did not match the schema
     previous: str | None = None  # repair: the rejected answer
     problem: str | None = None  # repair: why it was rejected
-    from_tier: Tier | None = None  # escalate: the tier that asked for it
+    from_tier: Tier | None = None  # escalate: the tier that asked for it (or refused)
     reason: str | None = None  # escalate: why
+    evidence: tuple[Finding, ...] = ()  # escalate: the cheaper tier's findings, handed up
+    effort: str | None = None  # None: the tier's configured effort
+    cap: int = 0  # the most output tokens to ask for (0: the tier's max_tokens)
+    retried: bool = False  # the one max_tokens retry is used
+    after_refusal: bool = False  # a second refusal ends the unit
     max_tokens: int = 0  # set by the budget guard just before the call starts
     reserved: float = 0.0  # budget held for the call until it finishes
-    primer: bool = False  # the first call of its model: the others wait for its cache write
 
 
 @dataclass
@@ -51,6 +62,7 @@ class Tally:
     findings: dict[str, tuple[Finding, ...]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # unit id -> reason
     attempted: set[str] = field(default_factory=set)
+    started: dict[str, float] = field(default_factory=dict)  # unit id -> its first call
     fatal: str | None = None
     calls: int = 0
     input_tokens: int = 0
@@ -59,16 +71,22 @@ class Tally:
     cache_read_tokens: int = 0
     cost: float = 0.0
     all_opus: float = 0.0
+    verify_cost: float = 0.0
     cache_hits: int = 0
     reserved: float = 0.0
     not_started: int = 0
+    redactions: int = 0
+    # verification: the findings Opus must check, as (unit id, finding)
+    to_verify: list[tuple[str, Finding]] = field(default_factory=list)
+    verify_problem: str | None = None  # why some findings stayed unverified (status partial)
 
 
 @dataclass(frozen=True)
 class Context:
     config: Config
+    change: Change
+    rule_findings: Sequence[Finding]
     prefix: P.Prefix
-    prompts: Mapping[str, P.UnitPrompt]
     ledger: Ledger | None  # None: costs not recorded and no review cache
     use_cache: bool
     budget: float | None
@@ -77,7 +95,13 @@ class Context:
     repo_label: str
     range_label: str
     opus_price: Price | None  # for the all-Opus counterfactual
+    fail_on: str = "none"  # what blocks: selects the findings to verify
+    probe: Any = None  # claude.Probe: is the API reachable at all?
+    prompts: dict[str, P.UnitPrompt] = field(default_factory=dict)  # built as jobs start
     nonce: str = field(default_factory=P.new_nonce)  # the untrusted-data fence tag of this review
+
+    def system_static(self, job: Job) -> str:
+        return P.verify_static() if job.kind == "verify" else P.system_static(job.tier)
 
     def system_text(self, tier: Tier) -> str:
         return P.system_static(tier) + self.prefix.text
@@ -90,9 +114,33 @@ class Context:
             raise BadInput(f"config: models: no model for tier {tier}")
         return model
 
-    def job(self, uid: str, tier: Tier, prompt: P.UnitPrompt) -> Job:
-        model = self.model(tier)
-        return Job(uid, tier, model, "review", prompt, cache_key(tier, model, prompt, self.config))
+    def job(self, uid: str, tier: Tier) -> Job:
+        return Job(uid, tier, self.model(tier), "review")
+
+    def effort(self, job: Job) -> str | None:
+        return job.effort or self.config.effort_for(job.tier)
+
+    def unit_prompt(self, st: Tally, uid: str) -> P.UnitPrompt | None:
+        """The unit's prompt, built the first time one of its jobs starts; None: nothing to send."""
+        up = self.prompts.get(uid)
+        if up is None:
+            up = P.build_unit(self.change, st.units[uid], self.rule_findings, self.config)
+            self.prompts[uid] = up
+            st.redactions += up.redactions
+            for path in up.withheld:
+                st.notes.append(
+                    f"model: withheld {path} from the model (may hold secrets: never_send)"
+                )
+        return None if up.empty else up
+
+    def text(self, job: Job) -> str:
+        """The job's own user text (the unit, and what a cheaper tier handed up)."""
+        assert job.prompt is not None
+        if job.kind != "escalate" or job.from_tier is None:
+            return job.prompt.text
+        return (
+            job.prompt.text + "\n" + P.evidence_text(job.from_tier, job.reason or "", job.evidence)
+        )
 
     def cached(self, key: str) -> str | None:
         if not self.use_cache or self.ledger is None:
@@ -107,17 +155,19 @@ class Context:
         return cost, opus
 
 
-def cache_key(tier: Tier, model: str, prompt: P.UnitPrompt, config: Config) -> str:
-    """Unit content + model + prompt version + the config that shapes the answer."""
+def cache_key(job: Job, text: str, config: Config, static: str, schema: dict[str, Any]) -> str:
+    """Request content + model + effort + prompt version + the config that shapes the answer."""
     h = hashlib.sha256()
     for part in (
         P.prompt_version(),
-        tier,
-        model,
-        P.system_static(tier),
+        job.kind if job.kind == "verify" else "review",
+        job.tier,
+        job.model,
+        job.effort or config.effort_for(job.tier) or "",
+        static,
         config.instructions,
-        prompt.text,
-        json.dumps(ANSWER_SCHEMA, sort_keys=True),
+        text,
+        json.dumps(schema, sort_keys=True),
     ):
         h.update(part.encode("utf-8", "surrogateescape"))
         h.update(b"\0")
@@ -125,20 +175,33 @@ def cache_key(tier: Tier, model: str, prompt: P.UnitPrompt, config: Config) -> s
 
 
 def handle(ctx: Context, st: Tally, job: Job, res: CallResult) -> None:
-    """A finished call: count what it cost, then accept, repair, or fail the unit."""
+    """A finished call: count what it cost, then accept, repair, retry, escalate or fail."""
     st.reserved -= job.reserved
     if res.answered:
         _count(ctx, st, job, res)
     if res.failure is not None:
+        if res.answered:
+            record(ctx, st, job, res, "failed")
         if res.failure.fatal:
             st.fatal = st.fatal or res.failure.message
         fail(st, job, res.failure.message)
         return
-    stopped = _stopped(job, res)
-    if stopped is not None:
-        outcome, reason = stopped
-        record(ctx, st, job, res, outcome)
-        fail(st, job, reason)
+    if res.stop_reason == "refusal":
+        record(ctx, st, job, res, "refusal")
+        _refused(ctx, st, job, res.stop_details)
+        return
+    if res.stop_reason == "max_tokens":
+        record(ctx, st, job, res, "max_tokens")
+        _cut_off(ctx, st, job)
+        return
+    if res.stop_reason == "model_context_window_exceeded":
+        record(ctx, st, job, res, "context_window")
+        fail(st, job, "the unit does not fit the model's context window")
+        return
+    if job.kind == "verify":
+        from tierbot.review import verify
+
+        verify.answered(ctx, st, job, res)
         return
     try:
         answer = parse_answer(res.text or "", job.tier)
@@ -151,13 +214,21 @@ def handle(ctx: Context, st: Tally, job: Job, res: CallResult) -> None:
             f"model: unit {job.unit_id}: the answer did not match the schema; "
             "repaired with one follow-up call"
         )
-    _cache_put(ctx, st, job, answer)
+    cache_put(ctx, st, job, answer.raw)
     accept(ctx, st, job, answer)
 
 
 def accept(ctx: Context, st: Tally, job: Job, answer: Answer) -> None:
-    """A valid answer: keep its findings; maybe queue an escalation one tier up."""
-    st.findings[job.unit_id] = answer.findings
+    """A valid answer: keep its findings (with what a cheaper tier handed up); maybe go up."""
+    found = answer.findings
+    if job.evidence:
+        found, folded = fold(found, job.evidence)
+        if folded:
+            st.notes.append(
+                f"model: unit {job.unit_id}: {folded} {job.from_tier} finding(s) folded into "
+                f"{job.tier}'s on the same lines"
+            )
+    st.findings[job.unit_id] = found
     st.failed.pop(job.unit_id, None)
     if job.kind == "escalate" and job.from_tier is not None:
         u = st.units[job.unit_id]
@@ -172,34 +243,81 @@ def accept(ctx: Context, st: Tally, job: Job, answer: Answer) -> None:
             f"model: unit {job.unit_id} escalated {job.from_tier} -> {job.tier}: {job.reason}"
         )
     if answer.escalate and answer.escalate_reason and ctx.config.escalation:
-        _escalate(ctx, st, job, answer.escalate_reason)
+        escalate(ctx, st, job, one_line(answer.escalate_reason, 200), found)
+
+
+def fold(higher: Sequence[Finding], cheaper: Sequence[Finding]) -> tuple[tuple[Finding, ...], int]:
+    """Both tiers' findings; a cheaper one on lines the higher tier also reported is dropped."""
+
+    def span(f: Finding) -> tuple[int, int] | None:
+        if f.line is None:
+            return None
+        return f.line, max(f.line, f.end_line or f.line)
+
+    kept = list(higher)
+    folded = 0
+    for c in cheaper:
+        cs = span(c)
+        same = any(
+            h.path == c.path
+            and (
+                (cs is None and span(h) is None and h.category == c.category)
+                or (
+                    cs is not None
+                    and (hs := span(h)) is not None
+                    and hs[0] <= cs[1]
+                    and cs[0] <= hs[1]
+                )
+            )
+            for h in higher
+        )
+        if same:
+            folded += 1
+        else:
+            kept.append(c)
+    return tuple(kept), folded
 
 
 def fail(st: Tally, job: Job, reason: str) -> None:
+    if job.kind == "verify":
+        from tierbot.review import verify
+
+        verify.not_checked(st, reason, incomplete=True)
+        return
     if job.kind == "escalate":
-        # The cheaper review still stands.
+        # The cheaper review still stands (unless it was refused: then the unit already failed).
         st.notes.append(f"model: unit {job.unit_id} not escalated to {job.tier}: {reason}")
         return
     st.failed[job.unit_id] = reason
-    st.notes.append(f"model: unit {job.unit_id} ({job.tier}) failed: {reason}")
+    if st.fatal is None or reason != st.fatal:
+        st.notes.append(f"model: unit {job.unit_id} ({job.tier}) failed: {reason}")
 
 
 def over_budget(st: Tally, job: Job, budget: float) -> None:
     """The guard refused `job` with nothing else running: say what is lost."""
     left = max(0.0, budget - st.cost)
-    if job.repair:
+    if job.kind == "verify":
+        from tierbot.review import verify
+
+        verify.not_checked(st, f"${left:.4f} left of the ${budget:.2f} budget", incomplete=False)
+    elif job.repair:
         if job.kind == "review":
             st.failed[job.unit_id] = "no budget left for the repair call"
         st.notes.append(
             f"model: unit {job.unit_id}: invalid answer dropped; no budget left to repair it"
         )
-    elif job.kind == "review":
+    elif job.kind == "review" and job.unit_id not in st.attempted:
         st.units[job.unit_id] = skip(
             st.units[job.unit_id], f"skipped: the budget (${budget:.2f}) was spent"
         )
         st.notes.append(
             f"model: unit {job.unit_id} skipped: ${left:.4f} left of the ${budget:.2f} "
             "budget cannot cover the call"
+        )
+    elif job.kind == "review":
+        st.failed.setdefault(job.unit_id, "no budget left to finish the review")
+        st.notes.append(
+            f"model: unit {job.unit_id}: no budget left for another call (${left:.4f} left)"
         )
     else:
         st.notes.append(
@@ -234,8 +352,8 @@ def record(ctx: Context, st: Tally, job: Job, res: CallResult | None, outcome: s
         st.notes.append(f"model: could not write the ledger ({one_line(str(e), 120)})")
 
 
-def _count(ctx: Context, st: Tally, job: Job, res: CallResult) -> None:
-    cost, opus = ctx.costs(job.model, res)
+def count(ctx: Context, st: Tally, model: str, res: CallResult, *, verify: bool = False) -> None:
+    cost, opus = ctx.costs(model, res)
     st.calls += 1
     st.input_tokens += res.input_tokens
     st.output_tokens += res.output_tokens
@@ -243,17 +361,21 @@ def _count(ctx: Context, st: Tally, job: Job, res: CallResult) -> None:
     st.cache_read_tokens += res.cache_read_tokens
     st.cost += cost
     st.all_opus += opus
+    if verify:
+        st.verify_cost += cost
 
 
-def _stopped(job: Job, res: CallResult) -> tuple[str, str] | None:
-    """A stop reason that leaves no usable answer: (ledger outcome, why the unit failed)."""
-    if res.stop_reason == "refusal":
-        return "refusal", "the model declined to review it (stop_reason refusal)"
-    if res.stop_reason == "max_tokens":
-        return "max_tokens", f"the answer was cut off at max_tokens ({job.max_tokens})"
-    if res.stop_reason == "model_context_window_exceeded":
-        return "context_window", "the unit does not fit the model's context window"
-    return None
+def _count(ctx: Context, st: Tally, job: Job, res: CallResult) -> None:
+    count(ctx, st, job.model, res, verify=job.kind == "verify")
+
+
+def cache_put(ctx: Context, st: Tally, job: Job, raw: str) -> None:
+    if ctx.ledger is None or not job.cache_key:
+        return
+    try:
+        ctx.ledger.cache_put(job.cache_key, job.model, P.prompt_version(), raw)
+    except Exception as e:
+        st.notes.append(f"model: could not write the review cache ({one_line(str(e))})")
 
 
 def _invalid(ctx: Context, st: Tally, job: Job, res: CallResult, problem: str) -> None:
@@ -269,37 +391,94 @@ def _invalid(ctx: Context, st: Tally, job: Job, res: CallResult, problem: str) -
     )
 
 
-def _cache_put(ctx: Context, st: Tally, job: Job, answer: Answer) -> None:
-    if ctx.ledger is None:
+def _refused(ctx: Context, st: Tally, job: Job, details: str | None) -> None:
+    """The classifiers ended the turn: resending would refuse again, so the next tier tries once."""
+    why = f"{job.tier} declined to review it (stop_reason refusal"
+    why += f"; stop_details: {details})" if details else ")"
+    if job.kind == "review":
+        st.failed[job.unit_id] = why
+    if job.after_refusal or not escalate(
+        ctx, st, job, why, job.evidence, after_refusal=True, quiet=True
+    ):
+        if job.kind == "review":
+            st.notes.append(f"model: unit {job.unit_id}: {why}")
+        else:
+            fail(st, job, why)
+
+
+def _cut_off(ctx: Context, st: Tally, job: Job) -> None:
+    """Cut off at max_tokens: one retry thinking less or with more room, then the next tier."""
+    top = ctx.config.max_tokens_for(job.tier)
+    effort = ctx.effort(job)
+    lower = _lower(effort)
+    bigger = min(top, max(job.max_tokens * 2, job.cap)) if job.max_tokens < top else 0
+    why = f"the answer was cut off at max_tokens ({job.max_tokens})"
+    if not job.retried and (lower is not None or bigger > job.max_tokens):
+        retry = dataclasses.replace(
+            job,
+            effort=lower or effort,
+            cap=bigger or job.cap,
+            retried=True,
+            max_tokens=0,
+            reserved=0.0,
+            cache_key="",
+        )
+        changes = []
+        if lower is not None:
+            changes.append(f"effort {effort} -> {lower}")
+        if bigger > job.max_tokens:
+            changes.append(f"up to {bigger} tokens")
+        st.notes.append(f"model: unit {job.unit_id}: {why}; retried with {', '.join(changes)}")
+        st.queue.appendleft(retry)
         return
-    try:
-        ctx.ledger.cache_put(job.cache_key, job.model, P.prompt_version(), answer.raw)
-    except Exception as e:
-        st.notes.append(f"model: could not write the review cache ({one_line(str(e))})")
+    if job.kind == "review":
+        st.failed[job.unit_id] = why
+    if not escalate(ctx, st, job, why, job.evidence, quiet=True):
+        if job.kind == "review":
+            st.notes.append(f"model: unit {job.unit_id} ({job.tier}) failed: {why}")
+        else:
+            fail(st, job, why)
 
 
-def _escalate(ctx: Context, st: Tally, job: Job, reason: str) -> None:
-    """Queue the unit one tier up, first in line, unless the tier cap forbids it."""
+def _lower(effort: str | None) -> str | None:
+    if effort not in EFFORTS or effort == EFFORTS[0]:
+        return None
+    return EFFORTS[EFFORTS.index(effort) - 1]
+
+
+def escalate(
+    ctx: Context,
+    st: Tally,
+    job: Job,
+    reason: str,
+    evidence: Sequence[Finding],
+    *,
+    after_refusal: bool = False,
+    quiet: bool = False,
+) -> bool:
+    """Queue the unit one tier up, first in line, with what this tier found; False when the
+    tier cap (or the top tier) forbids it."""
     i = tier_rank(job.tier)
     up = TIERS[i + 1] if i + 1 < len(TIERS) else None
     cap = ctx.max_tier or "opus"
     if up is None or tier_rank(up) > tier_rank(cap):
-        if job.tier != "opus":
+        if job.tier != "opus" and not quiet:
             st.notes.append(
                 f"model: unit {job.unit_id} asked to escalate beyond {job.tier} "
                 f"(max tier {cap}): {reason}"
             )
-        return
-    model = ctx.model(up)
+        return False
     st.queue.appendleft(
         Job(
             job.unit_id,
             up,
-            model,
+            ctx.model(up),
             "escalate",
-            job.prompt,
-            cache_key(up, model, job.prompt, ctx.config),
+            prompt=job.prompt,
             from_tier=job.tier,
-            reason=one_line(reason, 200),
+            reason=reason,
+            evidence=tuple(evidence),
+            after_refusal=after_refusal,
         )
     )
+    return True

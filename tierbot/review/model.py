@@ -1,36 +1,34 @@
 """Claude reviews of routed units: the one entry point, `review`, and the outcome it returns.
 
-A review goes in phases: cap the tiers and build each unit's prompt; fit the plan into the budget;
-run the jobs (`schedule.py`), where each answer becomes findings, a repair call or an escalation
-one tier up (`cascade.py`); then sum up.  The answer schema is in `answer.py`, the SDK call in
-`claude.py` and the budget arithmetic in `budget.py`.  `anthropic` and `pydantic` are imported
-only when a review really runs.
+A review goes in phases: cap the tiers; fit the plan into the budget (from offline estimates);
+run the jobs (`schedule.py`: each unit's prompt is built when its job starts), where each answer
+becomes findings, a repair, a retry, or an escalation one tier up with the evidence
+(`cascade.py`); then Opus verifies what a cheaper tier says would block (`verify.py`); then sum
+up.  The answer schema is in `answer.py`, the SDK call in `claude.py` and the budget arithmetic in
+`budget.py`.  `anthropic` and `pydantic` are imported only when a review really runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, NamedTuple
 
 from tierbot.config import Config, Price
 from tierbot.records import Analysis, Change, Finding, Route, Tier, Unit, Usage, tier_rank
-from tierbot.review import budget, schedule
+from tierbot.review import budget, schedule, verify
 from tierbot.review import prompt as P
 from tierbot.review.answer import ANSWER_SCHEMA, Answer, InvalidAnswer, parse_answer
-from tierbot.review.budget import MAX_TOKENS, MIN_OUTPUT_TOKENS
 from tierbot.review.cascade import Context, Tally, cache_key
 from tierbot.review.claude import MAX_RETRIES, has_credentials, one_line
 from tierbot.review.ledger import Ledger
 from tierbot.review.schedule import PRIME_MIN_SAVING_USD
-from tierbot.routing.pricing import EXPECTED_OUTPUT_TOKENS, call_cost, estimate_tokens
+from tierbot.routing.pricing import EXPECTED_OUTPUT_TOKENS, call_cost
 
 __all__ = [
     "ANSWER_SCHEMA",
     "MAX_RETRIES",
-    "MAX_TOKENS",
-    "MIN_OUTPUT_TOKENS",
     "PRIME_MIN_SAVING_USD",
     "Answer",
     "InvalidAnswer",
@@ -66,43 +64,68 @@ def review(
     deadline: float | None = None,
     repo_label: str = "",
     range_label: str = "",
+    fail_on: str = "none",
+    intent: str = "",
+    expected_output: Mapping[str, int] | None = None,
 ) -> ModelOutcome:
-    """Review every non-skip unit of `route` with its tier's model; never raises for API trouble."""
+    """Review every non-skip unit of `route` with its tier's model; never raises for API trouble.
+
+    `fail_on` is the level at which the caller blocks: cheaper tiers' findings at or above it
+    are verified by Opus first.  `intent` is the author's stated purpose (fenced, never trusted).
+    `expected_output` (tokens per tier, from the ledger) prices the budget plan.
+    """
     st = Tally(units={u.id: u for u in route.units})
     order = [u.id for u in route.units]
     if max_tier is not None:
         _cap_tiers(st, order, config, max_tier)
-    prefix = P.build_prefix(change, analysis, route, config)
-    prompts = _unit_prompts(change, rule_findings, config, st, order, prefix)
-    opus_price = _opus_price(config)
+    live = [uid for uid in order if st.units[uid].tier != "skip"]
+    probe = None
+    if live:
+        from tierbot.review import claude
+
+        claude.import_sdk_in_background()  # 1.5-4 s of imports, overlapped with the first prompt
+        timeout = (
+            claude.CONNECT_TIMEOUT_S if deadline is None else claude.DEADLINE_CONNECT_TIMEOUT_S
+        )
+        probe = claude.Probe(claude.base_url(), timeout)
     ctx = Context(
-        config,
-        prefix,
-        prompts,
-        _open_ledger(st),
-        use_cache,
-        budget_usd,
-        max_tier,
-        deadline,
-        repo_label,
-        range_label,
-        opus_price,
+        config=config,
+        change=change,
+        rule_findings=rule_findings,
+        prefix=P.build_prefix(change, analysis, route, config, intent),
+        ledger=_open_ledger(st),
+        use_cache=use_cache,
+        budget=budget_usd,
+        max_tier=max_tier,
+        deadline=deadline,
+        repo_label=repo_label,
+        range_label=range_label,
+        opus_price=_opus_price(config),
+        fail_on=fail_on,
+        probe=probe,
     )
+    st.redactions += ctx.prefix.redactions
     try:
         if budget_usd is not None:
-            _plan_budget(ctx, st, order, budget_usd)
+            _plan_budget(ctx, st, live, budget_usd, expected_output or EXPECTED_OUTPUT_TOKENS)
         st.queue.extend(
-            ctx.job(uid, st.units[uid].tier, prompts[uid])
-            for uid in order
-            if uid in prompts and st.units[uid].tier != "skip"
+            ctx.job(uid, st.units[uid].tier) for uid in live if st.units[uid].tier != "skip"
         )
         if st.queue:
-            schedule.run(ctx, st)
+            schedule.run(ctx, st, then=lambda: _queue_verification(ctx, st))
     finally:
         if ctx.ledger is not None:
             with contextlib.suppress(Exception):
                 ctx.ledger.close()
     return _outcome(st, order)
+
+
+def _queue_verification(ctx: Context, st: Tally) -> bool:
+    job = verify.plan(ctx, st)
+    if job is None:
+        return False
+    st.queue.append(job)
+    return True
 
 
 def _cap_tiers(st: Tally, order: Sequence[str], config: Config, max_tier: Tier) -> None:
@@ -111,35 +134,6 @@ def _cap_tiers(st: Tally, order: Sequence[str], config: Config, max_tier: Tier) 
         u = st.units[uid]
         if u.tier != "skip" and tier_rank(u.tier) > tier_rank(max_tier):
             st.units[uid] = budget.retier(u, max_tier, config, f"capped at {max_tier} (max tier)")
-
-
-def _unit_prompts(
-    change: Change,
-    rule_findings: Sequence[Finding],
-    config: Config,
-    st: Tally,
-    order: Sequence[str],
-    prefix: P.Prefix,
-) -> dict[str, P.UnitPrompt]:
-    """What each unit sends; a unit left with nothing to send is skipped."""
-    prompts: dict[str, P.UnitPrompt] = {}
-    redactions = prefix.redactions
-    for uid in order:
-        u = st.units[uid]
-        if u.tier == "skip":
-            continue
-        up = P.build_unit(change, u, rule_findings, config)
-        redactions += up.redactions
-        for path in up.withheld:
-            st.notes.append(f"model: withheld {path} from the model (may hold secrets: never_send)")
-        if up.empty:
-            why = "every file matches never_send" if up.withheld else "no text diff to send"
-            st.units[uid] = budget.skip(u, f"not sent: {why}")
-            continue
-        prompts[uid] = up
-    if redactions:
-        st.notes.append(f"model: redacted {redactions} secret-like value(s) before sending")
-    return prompts
 
 
 def _opus_price(config: Config) -> Price | None:
@@ -159,31 +153,34 @@ def _open_ledger(st: Tally) -> Ledger | None:
         return None
 
 
-def _plan_budget(ctx: Context, st: Tally, order: Sequence[str], budget_usd: float) -> None:
-    """Fit the expected cost into the budget from offline estimates, before anything is sent."""
+def _plan_budget(
+    ctx: Context, st: Tally, live: Sequence[str], budget_usd: float, outputs: Mapping[str, int]
+) -> None:
+    """Fit the expected cost into the budget from offline estimates, before anything is sent
+    (prompts are built only when their jobs start)."""
 
     def expected(u: Unit) -> float:
         if u.tier == "skip":
             return 0.0
-        prompt = ctx.prompts[u.id]
         model = ctx.model(u.tier)
-        if ctx.cached(cache_key(u.tier, model, prompt, ctx.config)) is not None:
-            return 0.0
-        text = ctx.system_text(u.tier) + prompt.text
         fair = call_cost(
             ctx.config.price_for(model),
-            estimate_tokens(text),
-            EXPECTED_OUTPUT_TOKENS.get(u.tier, 1000),
+            u.input_tokens,
+            outputs.get(u.tier, EXPECTED_OUTPUT_TOKENS.get(u.tier, 1000)),
         )
         # A unit is only worth planning if the guard will let it start.
-        return max(fair, budget.min_need(ctx.config, model, text))
+        floor_tokens = budget.floor(
+            ctx.config.effort_for(u.tier), ctx.config.max_tokens_for(u.tier)
+        )
+        return max(fair, budget.min_need_estimated(ctx.config, model, u.input_tokens, floor_tokens))
 
-    live = [uid for uid in order if uid in ctx.prompts]
     st.units, notes = budget.plan(st.units, live, expected, budget_usd, ctx.config)
     st.notes.extend(notes)
 
 
 def _outcome(st: Tally, order: Sequence[str]) -> ModelOutcome:
+    if st.redactions:
+        st.notes.append(f"model: redacted {st.redactions} secret-like value(s) before sending")
     if st.cache_hits:
         st.notes.append(
             f"model: {st.cache_hits} review(s) answered from the review cache "
@@ -214,11 +211,13 @@ def _usage(st: Tally) -> Usage:
         cache_write_tokens=st.cache_write_tokens,
         cost_usd=st.cost,
         all_opus_cost_usd=st.all_opus,
+        verify_cost_usd=st.verify_cost,
     )
 
 
 def _status(st: Tally, order: Sequence[str]) -> tuple[CallStatus, str | None]:
-    """Failed when nothing was reviewed (or the review had to stop), partial when some were."""
+    """Failed when nothing was reviewed (or the review had to stop), partial when some were
+    (or a finding that would block could not be verified)."""
     failed = [uid for uid in order if uid in st.failed and uid not in st.findings]
     reviewed = [uid for uid in order if uid in st.findings]
     if st.fatal is not None:
@@ -230,4 +229,6 @@ def _status(st: Tally, order: Sequence[str]) -> tuple[CallStatus, str | None]:
             f"{len(failed)} of {len(failed) + len(reviewed)} unit(s) not reviewed: "
             f"{st.failed[failed[0]]}"
         )
+    if st.verify_problem is not None:
+        return "partial", st.verify_problem
     return "complete", None

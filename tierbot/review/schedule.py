@@ -1,8 +1,9 @@
 """Running a review's jobs: a bounded thread pool, started in queue order as slots free up.
 
 The SDK's sync client is thread-safe and the work is all waiting on HTTP, so threads are enough.
-The decisions stay on the calling thread: what may start (review cache, deadline, budget, cache
-priming) and what each finished call leads to (`cascade.handle`).
+The decisions stay on the calling thread: what may start (review cache, deadline, wall bound per
+unit, budget, cache priming), each prompt is built when its job starts (so the first request
+does not wait for the last unit's), and what each finished call leads to (`cascade.handle`).
 """
 
 from __future__ import annotations
@@ -10,32 +11,50 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from tierbot.records import Tier
 from tierbot.review import budget, claude
 from tierbot.review import prompt as P
-from tierbot.review.answer import Answer, InvalidAnswer, parse_answer
-from tierbot.review.cascade import Context, Job, Tally, accept, handle, over_budget, record
+from tierbot.review.answer import ANSWER_SCHEMA, InvalidAnswer, parse_answer
+from tierbot.review.cascade import (
+    Context,
+    Job,
+    Tally,
+    accept,
+    cache_key,
+    count,
+    handle,
+    over_budget,
+    record,
+)
 from tierbot.routing.pricing import estimate_tokens
 
-# Run one unit of a model alone first (the rest then read its cached prefix) when that saves
-# at least this much.
+# Prime a tier's prompt cache (one max_tokens=0 request; the others wait for it, then read the
+# shared prefix instead of each writing it) when that saves at least this much.
 PRIME_MIN_SAVING_USD = 0.01
+# The smallest prefix the 5.5 models cache (a priming request below it would be wasted).
+MIN_CACHE_TOKENS = 512
 
 
-def run(ctx: Context, st: Tally) -> None:
-    """Run every queued job, and the repairs and escalations they add, until none is left."""
+def run(ctx: Context, st: Tally, then: Callable[[], bool] | None = None) -> None:
+    """Run every queued job, and the repairs, retries and escalations they add, until none is
+    left; then call `then`, which may queue more (the verification) and returns whether it did."""
     calls = _Calls(ctx, st)
     interrupted = False
     try:
-        while st.queue or calls.running:
-            calls.start_ready()
-            if st.fatal is not None and st.queue:
-                _drop_queue(st, "not started: " + st.fatal)
-            if calls.running:
-                calls.finish_some()
+        while True:
+            while st.queue or calls.running:
+                calls.start_ready()
+                if st.fatal is not None and st.queue:
+                    _drop_queue(st, "not started: " + st.fatal)
+                if calls.running:
+                    calls.finish_some()
+            if then is None or st.fatal is not None or not then():
+                break
+            then = None
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -44,19 +63,20 @@ def run(ctx: Context, st: Tally) -> None:
 
 
 class _Calls:
-    """The calls in flight, and the models whose other units wait for a cache-priming call."""
+    """The calls in flight, and the tiers whose units wait for a cache-priming request."""
 
     def __init__(self, ctx: Context, st: Tally) -> None:
         self.ctx, self.st = ctx, st
         self.workers = max(1, ctx.config.concurrency or 1)
-        self.primers = _models_to_prime(st.queue, self.workers, ctx)
+        jobs = list(st.queue)
+        # A per-review breakpoint costs a 1.25x write: worth it only when it will be read.
+        self.shared = {t for t, n in _counts(jobs).items() if n >= 2}
+        self.to_prime = _tiers_to_prime(jobs, self.workers, ctx)
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="tierbot-model")
-        self.running: dict[Future[claude.CallResult], Job] = {}
+        self.running: dict[Future[claude.CallResult], Job | Tier] = {}
         self.client: Any = None  # made with the first call: a run of cache hits needs none
         self.url = claude.base_url()
-        self.timeout = claude.default_timeout()
-        self.primed: set[str] = set()
-        self.priming: set[str] = set()
+        self.priming: set[Tier] = set()
 
     def start_ready(self) -> None:
         """Start queued jobs while there are free slots and nothing fatal happened."""
@@ -65,18 +85,22 @@ class _Calls:
             idx = self._next_ready()
             if idx is None:
                 break
-            job = st.queue[idx]
-            answer = None if job.repair else _from_cache(self.ctx, job)
-            if answer is not None:  # (an unreadable entry: ask the model again)
+            job = self._prepared(st.queue[idx])
+            if job is None:  # nothing to send: the unit is skipped
                 del st.queue[idx]
-                st.cache_hits += 1
-                st.attempted.add(job.unit_id)
-                record(self.ctx, st, job, None, "cache_hit")
-                accept(self.ctx, st, job, answer)
+                continue
+            st.queue[idx] = job
+            if not job.repair and self._from_cache(job):
+                del st.queue[idx]
                 continue
             if self.ctx.deadline is not None and time.monotonic() >= self.ctx.deadline:
                 _drop_at_deadline(st)
                 break
+            wall = self._wall(job)
+            if wall <= 0:
+                del st.queue[idx]
+                handle(self.ctx, st, job, _timed_out(job))
+                continue
             fitted = _fit(self.ctx, st, job, can_wait=bool(self.running))
             if fitted is None:
                 if self.running:
@@ -84,17 +108,26 @@ class _Calls:
                 del st.queue[idx]
                 over_budget(st, job, self.ctx.budget or 0.0)
                 continue
-            del st.queue[idx]
-            if not self._submit(fitted):
+            if not self._ensure_client():
+                st.reserved -= fitted.reserved
                 break
+            del st.queue[idx]
+            if job.tier in self.to_prime:
+                self.to_prime.discard(job.tier)
+                if self._prime(fitted):
+                    st.reserved -= fitted.reserved
+                    st.queue.appendleft(dataclasses.replace(fitted, max_tokens=0, reserved=0.0))
+                    continue
+            self._submit(fitted, wall)
 
     def finish_some(self) -> None:
         done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
         for fut in done:
-            job = self.running.pop(fut)
-            if job.primer:
-                self.priming.discard(job.model)
-            handle(self.ctx, self.st, job, fut.result())
+            what = self.running.pop(fut)
+            if isinstance(what, Job):
+                handle(self.ctx, self.st, what, fut.result())
+            else:
+                self._primed(what, fut.result())
 
     def close(self, interrupted: bool) -> None:
         # On Ctrl-C do not wait for calls in flight: closing the client aborts their connections.
@@ -107,71 +140,196 @@ class _Calls:
                 self.client.close()
 
     def _next_ready(self) -> int | None:
-        """The first job whose model is not waiting for its cache-priming call."""
+        """The first job whose tier is not waiting for its cache-priming request."""
         return next(
-            (i for i, j in enumerate(self.st.queue) if j.repair or j.model not in self.priming),
+            (i for i, j in enumerate(self.st.queue) if j.tier not in self.priming),
             None,
         )
 
-    def _submit(self, job: Job) -> bool:
-        """Send `job` to the pool; False (job back in the queue) when no client can be made."""
-        st, deadline = self.st, self.ctx.deadline
-        if self.client is None:
-            try:
-                self.client = claude.make_client(deadline)
-            except Exception as e:
-                st.fatal = f"cannot set up the Anthropic client: {claude.one_line(str(e))}"
-                st.reserved -= job.reserved
-                st.queue.appendleft(job)
+    def _prepared(self, job: Job) -> Job | None:
+        """`job` with its prompt and cache key (a unit's prompt is built when it first starts)."""
+        if job.prompt is None:
+            up = self.ctx.unit_prompt(self.st, job.unit_id)
+            if up is None:
+                if job.kind == "review":
+                    self._nothing_to_send(job)
+                return None
+            job = dataclasses.replace(job, prompt=up)
+        if not job.cache_key:
+            static = self.ctx.system_static(job)
+            schema = _schema(job)
+            job = dataclasses.replace(
+                job,
+                cache_key=cache_key(job, self.ctx.text(job), self.ctx.config, static, schema),
+            )
+        return job
+
+    def _nothing_to_send(self, job: Job) -> None:
+        from tierbot.review.budget import skip
+
+        up = self.ctx.prompts.get(job.unit_id)
+        why = "every file matches never_send" if up and up.withheld else "no text diff to send"
+        self.st.units[job.unit_id] = skip(self.st.units[job.unit_id], f"not sent: {why}")
+
+    def _from_cache(self, job: Job) -> bool:
+        """Answer `job` from the review cache (an unreadable entry: ask the model again)."""
+        hit = self.ctx.cached(job.cache_key)
+        if hit is None:
+            return False
+        st = self.st
+        if job.kind == "verify":
+            from tierbot.review import verify
+
+            if not verify.apply(self.ctx, st, hit):
                 return False
-        timeout = self.timeout
-        if deadline is not None:
-            timeout = max(1.0, min(timeout, deadline - time.monotonic()))
-        if job.model in self.primers and job.model not in self.primed:
-            # Hold this model's other units until this call has written the cache.
-            self.priming.add(job.model)
-            self.primed.add(job.model)
-            job = dataclasses.replace(job, primer=True)
+        else:
+            try:
+                answer = parse_answer(hit, job.tier)
+            except InvalidAnswer:
+                return False
+            accept(self.ctx, st, job, answer)
+        st.cache_hits += 1
         st.attempted.add(job.unit_id)
-        system = P.system_blocks(job.tier, self.ctx.prefix)
-        fut = self.pool.submit(
-            claude.call,
-            self.client,
-            job.model,
-            job.max_tokens,
-            system,
-            _messages(self.ctx, job),
-            timeout,
-            self.url,
-        )
-        self.running[fut] = job
+        record(self.ctx, st, job, None, "cache_hit")
         return True
 
+    def _wall(self, job: Job) -> float:
+        """Seconds this call may take: what is left of its unit's wall bound and of the deadline."""
+        now = time.monotonic()
+        started = self.st.started.setdefault(job.unit_id, now)
+        left = started + _unit_wall(self.ctx) - now
+        if self.ctx.deadline is not None:
+            left = min(left, self.ctx.deadline - now)
+        return left
 
-def _from_cache(ctx: Context, job: Job) -> Answer | None:
-    hit = ctx.cached(job.cache_key)
-    if hit is None:
-        return None
-    try:
-        return parse_answer(hit, job.tier)
-    except InvalidAnswer:
-        return None
+    def _ensure_client(self) -> bool:
+        if self.client is not None:
+            return True
+        unreachable = self.ctx.probe.unreachable() if self.ctx.probe is not None else None
+        if unreachable is not None:
+            self.st.fatal = unreachable
+            return False
+        try:
+            self.client = claude.make_client()
+        except Exception as e:
+            self.st.fatal = f"cannot set up the Anthropic client: {claude.one_line(str(e))}"
+            return False
+        return True
+
+    def _request(self, job: Job, wall: float, max_tokens: int) -> claude.Request:
+        ctx = self.ctx
+        system = P.system_blocks(ctx.system_static(job), ctx.prefix)
+        text = P.with_nonce(ctx.text(job), ctx.nonce)
+        if job.kind == "verify":
+            messages: list[dict[str, Any]] = [
+                {"role": "user", "content": [{"type": "text", "text": text}]}
+            ]
+        else:
+            first = P.user_blocks(
+                ctx.prefix, ctx.text(job), ctx.nonce, cache_manifest=job.tier in self.shared
+            )
+            messages = [{"role": "user", "content": first}]
+            if job.repair:
+                messages.append({"role": "assistant", "content": job.previous or "(empty answer)"})
+                messages.append({"role": "user", "content": P.repair_text(job.problem or "")})
+        connect = claude.CONNECT_TIMEOUT_S
+        if ctx.deadline is not None:
+            connect = claude.DEADLINE_CONNECT_TIMEOUT_S
+        return claude.Request(
+            model=job.model,
+            max_tokens=max_tokens,
+            system=system,
+            messages=messages,
+            schema=_schema(job),
+            effort=ctx.effort(job),
+            wall_s=wall,
+            connect_s=min(connect, wall),
+        )
+
+    def _submit(self, job: Job, wall: float) -> None:
+        self.st.attempted.add(job.unit_id)
+        req = self._request(job, wall, job.max_tokens)
+        fut = self.pool.submit(claude.call, self.client, req, self.url)
+        self.running[fut] = job
+
+    def _prime(self, job: Job) -> bool:
+        """Send the tier's shared prefix alone with max_tokens 0; its other jobs wait for it."""
+        ctx = self.ctx
+        if ctx.budget is not None:
+            text = ctx.system_text(job.tier)
+            need = budget.worst_input(ctx.config.price_for(job.model), text)[0]
+            if need > ctx.budget - self.st.cost - self.st.reserved:
+                return False
+        wall = self._wall(job)
+        req = self._request(job, wall, 0)
+        # The request ends at the shared manifest: the same prefix as the units' requests.
+        req = dataclasses.replace(
+            req,
+            messages=[{"role": "user", "content": [P.manifest_block(ctx.prefix, ctx.nonce, True)]}],
+        )
+        self.priming.add(job.tier)
+        self.running[self.pool.submit(claude.prime, self.client, req, self.url)] = job.tier
+        return True
+
+    def _primed(self, tier: Tier, res: claude.CallResult) -> None:
+        ctx, st = self.ctx, self.st
+        self.priming.discard(tier)
+        model = ctx.model(tier)
+        if res.answered:
+            count(ctx, st, model, res)
+            prime_job = Job("prime", tier, model, "review")
+            record(ctx, st, prime_job, res, "prime")
+        if res.failure is not None and res.failure.fatal:
+            st.fatal = st.fatal or res.failure.message
+
+
+def _schema(job: Job) -> dict[str, Any]:
+    if job.kind == "verify":
+        from tierbot.review.verify import VERIFY_SCHEMA
+
+        return VERIFY_SCHEMA
+    return ANSWER_SCHEMA
+
+
+def _unit_wall(ctx: Context) -> float:
+    """One unit's calls (retries, repairs, escalations) all end within this."""
+    override = claude.wall_override()
+    if override is not None:
+        return override
+    top = max(ctx.config.max_tokens_for(t) for t in ("haiku", "sonnet", "opus"))
+    return 2 * claude.read_timeout(top) + 2 * claude.RETRY_AFTER_CAP_S
+
+
+def _timed_out(job: Job) -> claude.CallResult:
+    return claude.CallResult(
+        failure=claude.Failure(False, "the time limit for the unit was reached"),
+    )
 
 
 def _fit(ctx: Context, st: Tally, job: Job, can_wait: bool) -> Job | None:
     """`job` with its max_tokens (and budget reserved), or None when the budget cannot cover it."""
+    top = min(job.cap or ctx.config.max_tokens_for(job.tier), ctx.config.max_tokens_for(job.tier))
+    floor_tokens = budget.floor(ctx.effort(job), top)
     if ctx.budget is None:
-        return dataclasses.replace(job, max_tokens=budget.ceiling(job.tier))
-    text = ctx.system_text(job.tier) + job.prompt.text + (job.previous or "") + (job.problem or "")
+        return dataclasses.replace(job, max_tokens=top)
+    text = ctx.system_text(job.tier) + ctx.text(job) + (job.previous or "") + (job.problem or "")
     # Leave room for the units still waiting, so one call cannot starve the others.
-    others = sum(
-        budget.min_need(ctx.config, j.model, ctx.system_text(j.tier) + j.prompt.text)
-        for j in st.queue
-        if j is not job and j.kind == "review"
-    )
+    others = 0.0
+    for j in st.queue:
+        if j is job or j.kind != "review":
+            continue
+        j_floor = budget.floor(ctx.effort(j), ctx.config.max_tokens_for(j.tier))
+        if j.prompt is not None:
+            others += budget.min_need(
+                ctx.config, j.model, ctx.system_text(j.tier) + j.prompt.text, j_floor
+            )
+        else:
+            fair = st.units[j.unit_id].input_tokens
+            others += budget.min_need_estimated(ctx.config, j.model, fair, j_floor)
     fitted = budget.fit_call(
         ctx.config.price_for(job.model),
-        job.tier,
+        top,
+        floor_tokens,
         text,
         ctx.budget - st.cost - st.reserved,
         others,
@@ -184,20 +342,15 @@ def _fit(ctx: Context, st: Tally, job: Job, can_wait: bool) -> Job | None:
     return dataclasses.replace(job, max_tokens=max_tokens, reserved=reserved)
 
 
-def _messages(ctx: Context, job: Job) -> list[dict[str, Any]]:
-    first = P.user_blocks(ctx.prefix, job.prompt.text, ctx.nonce)
-    messages: list[dict[str, Any]] = [{"role": "user", "content": first}]
-    if job.repair:
-        messages.append({"role": "assistant", "content": job.previous or "(empty answer)"})
-        messages.append({"role": "user", "content": P.repair_text(job.problem or "")})
-    return messages
-
-
 def _drop_at_deadline(st: Tally) -> None:
     for j in st.queue:
         if j.kind == "review":
             st.not_started += 1
             st.failed[j.unit_id] = "not started before the time limit"
+        elif j.kind == "verify":
+            from tierbot.review import verify
+
+            verify.not_checked(st, "the time limit was reached", incomplete=True)
         else:
             st.notes.append(
                 f"model: unit {j.unit_id}: escalation to {j.tier} not started before the time limit"
@@ -207,32 +360,36 @@ def _drop_at_deadline(st: Tally) -> None:
 
 def _drop_queue(st: Tally, reason: str) -> None:
     for j in st.queue:
-        if j.kind == "review":
+        if j.kind == "review" and j.unit_id not in st.attempted:
             st.not_started += 1
             st.failed.setdefault(j.unit_id, reason)
     st.queue.clear()
 
 
-def _models_to_prime(jobs: Iterable[Job], workers: int, ctx: Context) -> set[str]:
-    """Models whose first call should run alone so the others read the prefix from the cache.
-
-    A cache entry exists only once the first response has begun; calls sent together all miss and
-    all pay the cache-write price.  Priming costs one extra round trip, so it is done only when it
-    saves real money (never under a hook's time limit).
-    """
-    if ctx.deadline is not None:
-        return set()
-    groups: dict[str, list[Job]] = {}
+def _counts(jobs: Iterable[Job]) -> dict[Tier, int]:
+    out: dict[Tier, int] = {}
     for j in jobs:
-        groups.setdefault(j.model, []).append(j)
-    out = set()
-    for model, group in groups.items():
-        first_wave = min(len(group), workers)
-        if len(group) < 2 or first_wave < 2:
+        out[j.tier] = out.get(j.tier, 0) + 1
+    return out
+
+
+def _tiers_to_prime(jobs: list[Job], workers: int, ctx: Context) -> set[Tier]:
+    """Tiers whose shared prefix is written once by a priming request before their units start.
+
+    A cache entry exists only once a response has begun, so calls sent together all miss and
+    all pay the 1.25x write.  A max_tokens=0 request writes it in one prompt-reading round trip;
+    it is sent only when it saves real money.
+    """
+    out: set[Tier] = set()
+    for tier, n in _counts(jobs).items():
+        first_wave = min(n, workers)
+        if n < 2 or first_wave < 2:
             continue
-        p = ctx.config.price_for(model)
-        shared = estimate_tokens(ctx.system_text(group[0].tier))
+        p = ctx.config.price_for(ctx.model(tier))
+        shared = estimate_tokens(ctx.system_text(tier))
+        if shared < MIN_CACHE_TOKENS:
+            continue
         saving = (first_wave - 1) * shared * (p.cache_write - p.cache_read) / 1e6
         if saving >= PRIME_MIN_SAVING_USD:
-            out.add(model)
+            out.add(tier)
     return out

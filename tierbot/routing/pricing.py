@@ -6,6 +6,8 @@ Kept tiny and import-free so the dry-run path can use it without loading the SDK
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import NamedTuple
 
 from tierbot.config import Price
 
@@ -56,6 +58,24 @@ def call_cost(
     ) / 1_000_000
 
 
-# What a review answer usually costs in output tokens (findings JSON plus adaptive thinking),
-# by tier: deeper tiers think and write more.  Used for the offline estimate and budget planning.
-EXPECTED_OUTPUT_TOKENS = {"haiku": 700, "sonnet": 1500, "opus": 3000}
+# What one review call writes, in output tokens (the findings JSON plus adaptive thinking, which
+# is billed as output), by tier at its default effort (haiku low, sonnet medium, opus high).
+# These are the documented starting points only: once the ledger holds MIN_CALLS calls of a tier
+# (`review/calibrate.py`), the mean of that history replaces them.
+EXPECTED_OUTPUT_TOKENS = {"haiku": 900, "sonnet": 2500, "opus": 6000}
+# Verification: Opus checks a cheaper tier's blocking findings in one call per review.  Without
+# history, one cheap-tier unit in ten is assumed to need it, at a prompt of this many tokens.
+DEFAULT_VERIFY_RATE = 0.1
+VERIFY_INPUT_TOKENS = 4000
+
+
+class Calibration(NamedTuple):
+    """What the estimate expects a review to spend beyond its prompts."""
+
+    outputs: Mapping[str, int]  # tier -> output tokens per review call
+    verify_rate: float  # verification calls per cheap-tier (haiku, sonnet) unit
+    verify_cost_usd: float | None  # the mean cost of one verification call; None: priced anew
+    calibrated: tuple[str, ...] = ()  # what came from the ledger (the rest: the defaults)
+
+
+DEFAULT_CALIBRATION = Calibration(EXPECTED_OUTPUT_TOKENS, DEFAULT_VERIFY_RATE, None)
