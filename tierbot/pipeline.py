@@ -78,7 +78,7 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
             range_label=change.range.spec,
             fail_on=options.fail_on,
             intent=_intent(change) if options.intent is None else options.intent,
-            expected_output=calibration.outputs,
+            calibration=calibration,
         )
         raw.extend(outcome.findings)
         usage = outcome.usage

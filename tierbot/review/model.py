@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 from tierbot.config import Config, Price
@@ -24,7 +24,7 @@ from tierbot.review.cascade import Context, Tally, cache_key
 from tierbot.review.claude import MAX_RETRIES, has_credentials, one_line
 from tierbot.review.ledger import Ledger
 from tierbot.review.schedule import PRIME_MIN_SAVING_USD
-from tierbot.routing.pricing import EXPECTED_OUTPUT_TOKENS, call_cost
+from tierbot.routing.pricing import DEFAULT_CALIBRATION, Calibration, call_cost
 
 __all__ = [
     "ANSWER_SCHEMA",
@@ -66,13 +66,13 @@ def review(
     range_label: str = "",
     fail_on: str = "none",
     intent: str = "",
-    expected_output: Mapping[str, int] | None = None,
+    calibration: Calibration = DEFAULT_CALIBRATION,
 ) -> ModelOutcome:
     """Review every non-skip unit of `route` with its tier's model; never raises for API trouble.
 
     `fail_on` is the level at which the caller blocks: cheaper tiers' findings at or above it
     are verified by Opus first.  `intent` is the author's stated purpose (fenced, never trusted).
-    `expected_output` (tokens per tier, from the ledger) prices the budget plan.
+    `calibration` (output tokens per tier, from the ledger) prices the budget plan.
     """
     st = Tally(units={u.id: u for u in route.units})
     order = [u.id for u in route.units]
@@ -107,7 +107,7 @@ def review(
     st.redactions += ctx.prefix.redactions
     try:
         if budget_usd is not None:
-            _plan_budget(ctx, st, live, budget_usd, expected_output or EXPECTED_OUTPUT_TOKENS)
+            _plan_budget(ctx, st, live, budget_usd, calibration)
         st.queue.extend(
             ctx.job(uid, st.units[uid].tier) for uid in live if st.units[uid].tier != "skip"
         )
@@ -154,7 +154,7 @@ def _open_ledger(st: Tally) -> Ledger | None:
 
 
 def _plan_budget(
-    ctx: Context, st: Tally, live: Sequence[str], budget_usd: float, outputs: Mapping[str, int]
+    ctx: Context, st: Tally, live: Sequence[str], budget_usd: float, calibration: Calibration
 ) -> None:
     """Fit the expected cost into the budget from offline estimates, before anything is sent
     (prompts are built only when their jobs start)."""
@@ -166,7 +166,7 @@ def _plan_budget(
         fair = call_cost(
             ctx.config.price_for(model),
             u.input_tokens,
-            outputs.get(u.tier, EXPECTED_OUTPUT_TOKENS.get(u.tier, 1000)),
+            calibration.output_for(u.tier, u.input_tokens),
         )
         # A unit is only worth planning if the guard will let it start.
         floor_tokens = budget.floor(

@@ -58,10 +58,11 @@ def estimate(
     for unit in route.units:
         if unit.tier == "skip" or unit.model is None:
             continue
-        out = calibration.outputs.get(unit.tier, unit.output_tokens)
-        tin += unit.input_tokens
+        prompt = unit.input_tokens + calibration.prompt_extra
+        out = calibration.output_for(unit.tier, prompt)
+        tin += prompt
         tout += out
-        cost += call_cost(config.price_for(unit.model), unit.input_tokens, out)
+        cost += call_cost(config.price_for(unit.model), prompt, out)
         cheap += unit.tier in ("haiku", "sonnet")
     verify = 0.0
     if verifies and cheap:
@@ -73,7 +74,7 @@ def estimate(
     # Opus call (answered like any Opus review call).
     if change.files:
         all_in, all_out = unit_tokens(change.files, len(change.files))
-        all_opus = call_cost(opus, all_in, calibration.outputs.get("opus", all_out))
+        all_opus = call_cost(opus, all_in, calibration.output_for("opus", all_in) or all_out)
     else:
         all_opus = 0.0
     return Estimate(tin, tout, round(cost + verify, 6), round(all_opus, 6), round(verify, 6))

@@ -72,10 +72,25 @@ VERIFY_INPUT_TOKENS = 4000
 class Calibration(NamedTuple):
     """What the estimate expects a review to spend beyond its prompts."""
 
-    outputs: Mapping[str, int]  # tier -> output tokens per review call
+    outputs: Mapping[str, int]  # tier -> mean output tokens per review call
     verify_rate: float  # verification calls per cheap-tier (haiku, sonnet) unit
     verify_cost_usd: float | None  # the mean cost of one verification call; None: priced anew
     calibrated: tuple[str, ...] = ()  # what came from the ledger (the rest: the defaults)
+    # tier -> (mean prompt tokens, mean output tokens, output tokens per prompt token) of its
+    # history: a model thinks and writes more about more code.
+    fits: Mapping[str, tuple[float, float, float]] = {}
+    # What every call's prompt carries beyond the router's fixed PROMPT_OVERHEAD_TOKENS (the
+    # tier prompt and the answer schema as they are now), for pricing; routing packs units
+    # without it.
+    prompt_extra: int = 0
+
+    def output_for(self, tier: str, prompt_tokens: int) -> int:
+        """Expected output tokens of one call at `tier` with a prompt of `prompt_tokens`."""
+        fit = self.fits.get(tier)
+        if fit is None:
+            return self.outputs.get(tier, EXPECTED_OUTPUT_TOKENS.get(tier, 1000))
+        mean_x, mean_y, slope = fit
+        return max(0, round(mean_y + slope * (prompt_tokens - mean_x)))
 
 
 DEFAULT_CALIBRATION = Calibration(EXPECTED_OUTPUT_TOKENS, DEFAULT_VERIFY_RATE, None)
