@@ -166,6 +166,11 @@ class Probe:
     reaches and this probe would not."""
 
     def __init__(self, url: str, timeout: float) -> None:
+        # Imported here, not in the thread: two threads importing at once (the SDK's thread
+        # imports these too) is where import deadlocks come from.
+        import socket  # noqa: F401
+        import urllib.parse  # noqa: F401
+
         self.url = url
         self._error: str | None = None
         self._thread = threading.Thread(

@@ -74,6 +74,7 @@ def estimate(
     # Opus call (answered like any Opus review call).
     if change.files:
         all_in, all_out = unit_tokens(change.files, len(change.files))
+        all_in += calibration.prompt_extra
         all_opus = call_cost(opus, all_in, calibration.output_for("opus", all_in) or all_out)
     else:
         all_opus = 0.0
