@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gitrepo import commit
 from model_helpers import default_change, route_for
 
 from tierbot import config as config_mod
-from tierbot.git.repository import Blobs
 from tierbot.review import calibrate
 from tierbot.review import prompt as P
 from tierbot.review.answer import SCHEMA_TEXT
@@ -124,19 +122,3 @@ def test_a_dry_run_never_creates_the_ledger() -> None:
         for _ in range(5):
             ledger.record(row("sonnet", "claude-sonnet-5-5", 4000, 1234))
     assert calibrate.calibration(config_mod.default()).outputs["sonnet"] == 1234
-
-
-def test_blobs_come_from_one_batch_process(repo: Path) -> None:
-    commit(repo, {"a.txt": "alpha\n", "dir/b.bin": b"\x00\x01beta"})
-    blobs = Blobs(str(repo))
-    try:
-        assert blobs.read("HEAD:a.txt") == b"alpha\n"
-        assert blobs.read("HEAD:dir/b.bin") == b"\x00\x01beta"
-        assert blobs.read("HEAD:missing") is None
-        assert blobs.read("HEAD:dir") is None  # a tree, not a blob
-        assert blobs.read("HEAD:a.txt") == b"alpha\n"  # still in step after those
-        assert blobs.read("HEAD:a\nb") is None
-    finally:
-        blobs.close()
-    assert blobs.read("HEAD:a.txt") == b"alpha\n"  # a closed reader starts again
-    blobs.close()

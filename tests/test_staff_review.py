@@ -241,9 +241,11 @@ def test_the_hook_on_a_refused_connection_returns_fast_with_one_line(repo: Path)
         )
         return proc, time.monotonic() - started
 
-    # The same process without any model call: what start-up and analysis cost on this machine.
-    _, dry = hook("--dry-run")
-    proc, elapsed = hook()
+    # The same process without any model call: what start-up and analysis cost on this machine
+    # (best of two, like the real run: the machine is shared).
+    dry = min(hook("--dry-run")[1] for _ in range(2))
+    (proc, elapsed), (_, again) = hook(), hook()
+    elapsed = min(elapsed, again)
     assert proc.returncode == 0, proc.stderr  # the default hook policy is fail-open
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert len(lines) == 1, lines
@@ -379,7 +381,7 @@ def test_a_clamped_suggestion_is_shown_not_committable(repo: Path, fake: FakeAnt
     commit(repo, {"m.py": text})
     change = read_change(str(repo), "HEAD~1..HEAD")
     (fd,) = change.files
-    hunk_end = fd.hunks[0].new_start + fd.hunks[0].new_length - 1
+    hunk_end = fd.hunks[0].target_start + fd.hunks[0].target_length - 1
     replacement = "".join(f"w{i} = {i}\n" for i in range(6, 18)).rstrip("\n")
     fake.script(
         "*",

@@ -196,9 +196,13 @@ class Probe:
         except OSError as e:
             self._error = one_line(str(e) or type(e).__name__, 120)
 
-    def unreachable(self) -> str | None:
-        """None, or the line that says why the API cannot be reached."""
-        self._thread.join()
+    def unreachable(self, wait: bool = True) -> str | None:
+        """None, or the line that says why the API cannot be reached (without `wait`: None
+        also while the probe is still connecting)."""
+        if wait:
+            self._thread.join()
+        elif self._thread.is_alive():
+            return None
         if self._error is None:
             return None
         return f"cannot reach the Anthropic API at {self.url}: {self._error}"

@@ -81,6 +81,9 @@ class _Calls:
     def start_ready(self) -> None:
         """Start queued jobs while there are free slots and nothing fatal happened."""
         st = self.st
+        if self.client is None and self.ctx.probe is not None:
+            # A refused connection is known at once: fail before building any prompt.
+            st.fatal = st.fatal or self.ctx.probe.unreachable(wait=False)
         while st.queue and len(self.running) < self.workers and st.fatal is None:
             idx = self._next_ready()
             if idx is None:
