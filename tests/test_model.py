@@ -683,7 +683,7 @@ def test_a_max_tokens_0_request_primes_the_cache_before_the_others_start(
         | {f"app/extra{i}.py": f"x = {i}\n" for i in range(2)},
     )
     paths = [UTIL, AUTH, DB, "app/extra0.py", "app/extra1.py"]
-    fake.default_delay = 0.2
+    fake.default_delay = 1.0  # generating an answer; priming generates nothing
     route = route_for([(f"u{i}", "opus", [p], 0.8) for i, p in enumerate(paths)])
     out = run(change, route, config(concurrency=4))
     assert out.status == "complete"
@@ -696,17 +696,17 @@ def test_a_max_tokens_0_request_primes_the_cache_before_the_others_start(
     assert primer.json["output_config"] == rest[0].json["output_config"]
     assert primer.json["system"] == rest[0].json["system"]
     # It costs one prompt read, not a whole answer: the units start as soon as it is done.
+    assert primer.finished - primer.started < 0.5
     assert all(r.started >= primer.finished for r in rest)
-    assert max(r.started for r in rest[:4]) - primer.finished < 0.15
+    assert max(r.started for r in rest[:4]) - primer.finished < 0.8
     assert out.usage.cache_read_tokens == 5 * out.usage.cache_write_tokens > 0
     assert [r["outcome"] for r in ledger_rows()].count("prime") == 1  # the primer is on the bill
     # Haiku's saving is too small to be worth a round trip: no priming there.
     fake.requests.clear()
+    fake.default_delay = 0.0
     route = route_for([(f"u{i}", "haiku", [p], 0.1) for i, p in enumerate(paths)])
     run(change, route, config(concurrency=5), use_cache=False)
-    assert all(r.json["max_tokens"] > 0 for r in fake.requests)
-    starts = sorted(r.started for r in fake.requests)
-    assert starts[-1] - starts[0] < 0.15
+    assert len(fake.requests) == 5 and all(r.json["max_tokens"] > 0 for r in fake.requests)
 
 
 def test_no_escalation_when_the_next_call_could_exceed_the_budget(

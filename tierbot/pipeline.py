@@ -36,6 +36,12 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
     analysis, file_scores, notes = analyze(change, config)
     force: Tier | None = None if options.tier == "auto" else options.tier  # type: ignore[assignment]
     route = plan(change, analysis, file_scores, config, force=force, max_tier=options.max_tier)
+    reviewable = any(u.tier != "skip" for u in route.units)
+    if reviewable and not options.dry_run and has_credentials():
+        from tierbot.review.claude import import_sdk_in_background
+
+        # 1.5-4 s of imports, overlapped with the estimate, the local rules and the first prompt.
+        import_sdk_in_background()
     calibration = calibrate.calibration(config)
     verifies = config.verify == "high" or (
         config.verify == "blocking" and options.fail_on != "none"
@@ -47,7 +53,6 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
     status: Status
     raw: list[Finding] = list(rule_findings)
     usage = Usage()
-    reviewable = any(u.tier != "skip" for u in route.units)
     if options.dry_run:
         status = "dry-run"
     elif not reviewable:

@@ -290,7 +290,7 @@ def evidence_text(from_tier: str, reason: str, findings: Sequence[Finding]) -> s
     if not findings:
         lines.append("(none)")
     return (
-        f"# Notes of the first reviewer ({from_tier}), who asked for a deeper review\n"
+        f"# Notes of the first reviewer ({from_tier}), who handed this unit up\n"
         f"{FENCE_RULE}\n{fenced(chr(10).join(lines))}\n\n"
         "Settle what it could not. Its findings are kept as they are unless you report a "
         "finding on the same lines: yours then replaces it, so report one there to correct its "

@@ -77,6 +77,7 @@ class _Calls:
         self.client: Any = None  # made with the first call: a run of cache hits needs none
         self.url = claude.base_url()
         self.priming: set[Tier] = set()
+        self.reserved_for_priming: dict[Tier, float] = {}
 
     def start_ready(self) -> None:
         """Start queued jobs while there are free slots and nothing fatal happened."""
@@ -263,6 +264,8 @@ class _Calls:
             need = budget.worst_input(ctx.config.price_for(job.model), text)[0]
             if need > ctx.budget - self.st.cost - self.st.reserved:
                 return False
+            self.reserved_for_priming[job.tier] = need
+            self.st.reserved += need
         wall = self._wall(job)
         req = self._request(job, wall, 0)
         # The request ends at the shared manifest: the same prefix as the units' requests.
@@ -277,6 +280,7 @@ class _Calls:
     def _primed(self, tier: Tier, res: claude.CallResult) -> None:
         ctx, st = self.ctx, self.st
         self.priming.discard(tier)
+        st.reserved -= self.reserved_for_priming.pop(tier, 0.0)
         model = ctx.model(tier)
         if res.answered:
             count(ctx, st, model, res)
