@@ -134,7 +134,18 @@ def cli(args: list[str], cwd: Path) -> tuple[int, str]:
 # ------------------------------------------------------------------------------- 1. concurrency
 
 
+def sdk_import_s() -> float:
+    """What `import anthropic` alone costs in a fresh process on this machine (best of 3)."""
+    times = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "import anthropic"], check=True)
+        times.append(time.monotonic() - started)
+    return min(times)
+
+
 def concurrency(tmp: Path) -> bool:
+    print(f"context: a fresh `python -c 'import anthropic'` takes {sdk_import_s():.2f} s here")
     files = {
         f"svc{i}/m{i}.py": (module(f"m{i}", 6, False), module(f"m{i}", 6, True)) for i in range(8)
     }
@@ -203,7 +214,7 @@ def concurrency(tmp: Path) -> bool:
 def hook_refused(tmp: Path) -> bool:
     repo = make_repo(
         tmp / "hook",
-        {"app/core.py": ("def f(x):\n    return x\n", "def f(x):\n    return x\n")},
+        {"app/core.py": ("def f(x):\n    return x\n", "def f(x):\n    return x + 1\n")},
     )
     (repo / "app" / "core.py").write_text("def f(x):\n    return eval(x)\n")
     git(repo, "add", "-A")
