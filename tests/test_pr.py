@@ -327,6 +327,10 @@ def test_model_findings_become_safe_inline_comments(world: PrWorld) -> None:
         world.monkeypatch.setenv("ANTHROPIC_BASE_URL", model.url)
         res = world.run()
         assert model.requests, "the model was called"
+        # The pull request's title is the author's claim: inside the fence, never in the system.
+        first = model.requests[0].json
+        assert "Pull request title: A change" in first["messages"][0]["content"][0]["text"]
+        assert "A change" not in json.dumps(first["system"])
     assert res.code == 0, res.err
     [review] = res.calls("POST", "/reviews")
     comments = {c["line"]: c for c in review.body["comments"]}
