@@ -13,7 +13,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_anthropic import answer, error, fake_anthropic, finding
+from fake_anthropic import (
+    answer,
+    error,
+    fake_anthropic,
+    finding,
+    is_verification,
+    verdict,
+    verdicts,
+)
 from gitrepo import commit, git, write
 
 HERE = Path(__file__).resolve().parents[1]
@@ -99,13 +107,16 @@ def test_git_commit_and_push_through_pre_commit(repo: Path, tmp_path: Path) -> N
         write(repo, {"app/core.py": code + "def run(cmd):\n    return eval(cmd)\n"})
         git(repo, "add", "-A")
         fake.script("*", answer([finding("app/core.py", 62, "eval of input", severity="high")]))
+        fake.script_verdicts(verdicts(verdict(1, "confirmed", "cmd comes from the caller")))
         proc = run(repo, keyed, "git", "commit", "-m", "eval")
         assert proc.returncode != 0, proc.stdout
         assert "app/core.py:62: high: eval of input" in proc.stdout
         assert "tierbot: cost: $" in proc.stdout
-        # One call, and never Opus on a commit (the commit hook is capped at Sonnet).
-        assert len(fake.requests) == 1
-        assert fake.requests[0].model in ("claude-haiku-5-5", "claude-sonnet-5-5")
+        # One review, never by Opus on a commit (the commit hook is capped at Sonnet); the cheap
+        # tier's blocking finding is then checked by Opus before it blocks.
+        review, check = fake.requests
+        assert review.model in ("claude-haiku-5-5", "claude-sonnet-5-5")
+        assert check.model == "claude-opus-5-5" and is_verification(check)
         assert git(repo, "log", "--format=%s", "-1") == "change"  # nothing was committed
 
         # A low finding does not block (a new staged change, so it is reviewed again).
