@@ -16,6 +16,7 @@ from tierbot import config as config_mod
 from tierbot.config import Config
 from tierbot.git.diff import read_change
 from tierbot.records import Analysis, Change, FileStat, Route, Tier, Unit
+from tierbot.review.model import ModelOutcome
 from tierbot.routing.estimate import unit_tokens
 
 
@@ -177,3 +178,17 @@ def tier_of(req: Recorded) -> str:
 def reviews(fake: FakeAnthropic) -> list[Recorded]:
     """The requests that asked for a review (not cache priming, not verification)."""
     return [r for r in fake.requests if r.json.get("max_tokens") != 0 and not is_verification(r)]
+
+
+def review(change: Change, route: Route, cfg: Config | None = None, **kw: object) -> ModelOutcome:
+    """`model.review` of `route` with the test defaults (no budget, the review cache on)."""
+    from tierbot.review import model
+
+    args: dict[str, object] = {
+        "budget_usd": None,
+        "use_cache": True,
+        "repo_label": "demo",
+        "range_label": change.range.spec,
+    }
+    args.update(kw)
+    return model.review(change, analysis_for(change), route, (), cfg or config(), **args)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from model_helpers import (
     edit,
     make_change,
     manifest_text,
+    review,
     reviews,
     route_for,
     tier_of,
@@ -44,16 +45,7 @@ def three_tiers() -> Route:
     )
 
 
-def run(change: Change, route: Route, cfg: object = None, **kw: object) -> model.ModelOutcome:
-    cfg = cfg or config()
-    args: dict[str, object] = {
-        "budget_usd": None,
-        "use_cache": True,
-        "repo_label": "demo",
-        "range_label": change.range.spec,
-    }
-    args.update(kw)
-    return model.review(change, analysis_for(change), route, (), cfg, **args)  # type: ignore[arg-type]
+run = review
 
 
 def added_line(change: Change, path: str) -> int:

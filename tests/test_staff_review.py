@@ -28,11 +28,11 @@ from fake_anthropic import (
 from gitrepo import commit, git, write
 from model_helpers import (
     BEFORE,
-    analysis_for,
     config,
     default_change,
     edit,
     make_change,
+    review,
     reviews,
     route_for,
     tier_of,
@@ -43,19 +43,20 @@ from tierbot import config as config_mod
 from tierbot import findings as findings_mod
 from tierbot import outcome
 from tierbot.cli import main
+from tierbot.config import Config
 from tierbot.errors import BadInput
 from tierbot.github import pull as gh
 from tierbot.records import Change, Finding, Route
-from tierbot.review import claude, model
+from tierbot.review import claude
+from tierbot.review.model import ModelOutcome
 
 HAIKU, SONNET, OPUS = "claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5"
 UTIL, AUTH, DB = "app/util.py", "app/auth.py", "app/db.py"
 
 
-def run(change: Change, route: Route, cfg: object = None, **kw: object) -> model.ModelOutcome:
-    args: dict[str, object] = {"budget_usd": None, "use_cache": False}
-    args.update(kw)
-    return model.review(change, analysis_for(change), route, (), cfg or config(), **args)  # type: ignore[arg-type]
+def run(change: Change, route: Route, cfg: Config | None = None, **kw: object) -> ModelOutcome:
+    """A review that always asks the model (these tests send the same change more than once)."""
+    return review(change, route, cfg, **{"use_cache": False, **kw})
 
 
 def line_of(change: Change, path: str) -> int:
