@@ -17,12 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from tierbot.errors import BadInput
+from tierbot.errors import BadInput, shown
 from tierbot.paths import glob_error
 from tierbot.records import Filter, Severity, Tier
 
 CONFIG_NAME = ".tierbot.yml"
 DATA_DIR = Path(__file__).parent / "data"
+# A .tierbot.yml is a few KiB.  These bounds are checked before anything is built, so a hostile
+# file (an alias bomb, `[[[[...`, /dev/zero, 50 MB) costs a moment and a one-line refusal.
+MAX_BYTES = 256 * 1024
+MAX_DEPTH = 32
+MAX_VALUES = 20_000  # scalars and collections, with every alias counted at its expanded size
+MAX_WHOLE = 10**9  # any count or size setting
+MAX_NUMBER = 1e9  # any price, budget or duration
 
 FailOn = Literal["none", "info", "low", "medium", "high", "critical"]
 OnError = Literal["open", "closed"]
@@ -33,6 +40,12 @@ EFFORTS: tuple[Effort, ...] = ("low", "medium", "high", "xhigh", "max")
 VerifyMode = Literal["blocking", "high", "off"]
 # A risk-model weight: a logit contribution, so it may be negative (unlike prices and sizes).
 Weight = typing.NewType("Weight", float)
+WEIGHT_LIMIT = 100.0  # |weight|: far past any fitted value, and keeps every score finite
+
+
+def _within(low: float, high: float) -> dict[str, tuple[float, float]]:
+    """Field metadata: the inclusive range a number setting must fall in."""
+    return {"range": (low, high)}
 
 
 @dataclass(frozen=True)
@@ -69,8 +82,8 @@ MAX_TOKENS_RANGE = (1024, 128_000)
 class Thresholds:
     """A unit whose risk score reaches `sonnet` goes to Sonnet, `opus` to Opus; below, Haiku."""
 
-    sonnet: float = 0.35
-    opus: float = 0.6
+    sonnet: float = field(default=0.35, metadata=_within(0, 1))
+    opus: float = field(default=0.6, metadata=_within(0, 1))
 
 
 @dataclass(frozen=True)
@@ -105,7 +118,7 @@ class Redact:
 @dataclass(frozen=True)
 class Hook:
     max_tier: ReviewTier | None = None  # None: sonnet for pre-commit, opus for pre-push
-    timeout_s: float = 60.0
+    timeout_s: float = field(default=60.0, metadata=_within(0, 3600))
     fail_on: FailOn = "high"
     on_error: OnError = "open"
 
@@ -117,6 +130,11 @@ class GitHub:
     review_drafts: bool = False
     # Findings below this severity are listed in the summary comment, not posted inline.
     inline_min_severity: Severity = "medium"
+    # The login tierbot posts as; only its comments may carry tierbot's markers.  None: the
+    # workflow token's github-actions[bot] (set it for a GitHub App: "my-app[bot]").
+    bot_login: str | None = None
+    # Most seconds one `tierbot pr` run spends talking to GitHub, rate-limit waits included.
+    timeout_s: float = field(default=300.0, metadata=_within(10, 3600))
 
 
 @dataclass(frozen=True)
@@ -220,26 +238,26 @@ def load(path: str | os.PathLike[str] | None, root: str | None) -> Config:
         path = os.path.join(root, CONFIG_NAME)
     if path is None:
         return default()
+    return parse(read(path), str(path))
+
+
+def read(path: str | os.PathLike[str]) -> str:
+    """A config file's text, reading at most MAX_BYTES + 1 bytes of it (devices never end)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except OSError as e:
-        raise BadInput(f"config: cannot read {path}: {e.strerror}") from None
+        raise BadInput(f"config: cannot read {path}: {e.strerror or e}") from None
+    if len(data) > MAX_BYTES:
+        raise BadInput(f"config: {path} is larger than {MAX_BYTES // 1024} KiB: not a config file")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise BadInput(f"config: {path} is not UTF-8 text") from None
-    return parse(text, str(path))
 
 
 def parse(text: str, name: str = CONFIG_NAME) -> Config:
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or "invalid YAML"
-        raise BadInput(f"config: {name}{where}: {problem}") from None
+    data = document(text, name)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -258,7 +276,8 @@ def parse(text: str, name: str = CONFIG_NAME) -> Config:
         assert isinstance(settings, TierModel)
         if settings.model not in merged_prices:
             raise BadInput(
-                f"config: 'models.{tier}' is {settings.model!r}, which has no entry in 'prices'"
+                f"config: 'models.{tier}' is {shown(settings.model)}, which has no entry in "
+                "'prices'"
             )
         low, high = MAX_TOKENS_RANGE
         if settings.max_tokens is not None and not low <= settings.max_tokens <= high:
@@ -268,9 +287,112 @@ def parse(text: str, name: str = CONFIG_NAME) -> Config:
             )
     if cfg.min_confidence > 1:
         raise BadInput(f"config: 'min_confidence' must be from 0 to 1, not {cfg.min_confidence}")
+    thresholds = cfg.routing.thresholds
+    if thresholds.sonnet > thresholds.opus:
+        raise BadInput(
+            f"config: 'routing.thresholds.sonnet' ({thresholds.sonnet:g}) is above "
+            f"'routing.thresholds.opus' ({thresholds.opus:g}): Sonnet's bar must be the lower one"
+        )
     _check_globs(cfg)
     merged: Config = dataclasses.replace(cfg, models=tier_models, prices=merged_prices)
     return merged
+
+
+def document(text: str, name: str = CONFIG_NAME) -> Any:
+    """The YAML document of a config file: bounded, one document, no duplicate keys."""
+    import yaml
+
+    if len(text) > MAX_BYTES:
+        raise BadInput(f"config: {name} is larger than {MAX_BYTES // 1024} KiB: not a config file")
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        _check_shape(yaml.parse(text, Loader=loader_class), name)
+        loader = loader_class(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check_keys(node)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as e:
+        where = _at(getattr(e, "problem_mark", None))
+        said = (getattr(e, "context", None), getattr(e, "problem", None))
+        problem = " ".join(str(part) for part in said if part) or "invalid YAML"
+        raise BadInput(f"config: {name}{where}: {problem}") from None
+
+
+def _check_shape(events: typing.Iterable[Any], name: str) -> None:
+    """Refuse deep nesting and alias expansion past the bounds, from the event stream alone."""
+    import yaml
+
+    sizes: dict[str, int] = {}  # anchor -> values it expands to
+    open_: list[list[Any]] = []  # [anchor, values so far] per open collection
+    total = 0
+    for event in events:
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            open_.append([event.anchor, 1])
+            if len(open_) > MAX_DEPTH:
+                raise BadInput(
+                    f"config: {name}{_at(event.start_mark)}: nested deeper than {MAX_DEPTH} levels"
+                )
+            continue
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            anchor, n = open_.pop()
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, n = event.anchor, 1
+        elif isinstance(event, yaml.AliasEvent):
+            anchor, n = None, sizes.get(event.anchor or "", 1)
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = n
+        if open_:
+            open_[-1][1] += n
+            n = open_[-1][1]
+        else:
+            total += n
+            n = total
+        if n > MAX_VALUES:
+            raise BadInput(
+                f"config: {name}{_at(event.start_mark)}: expands to more than {MAX_VALUES} values "
+                "(YAML aliases?)"
+            )
+
+
+def _at(mark: Any) -> str:
+    return f" at line {mark.line + 1}" if mark is not None else ""
+
+
+def _check_keys(root: Any) -> None:
+    """A key given twice in one mapping is an error (YAML would silently keep the last)."""
+    import yaml
+
+    seen_nodes: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                todo += [key, value]
+                if not isinstance(key, yaml.ScalarNode) or key.tag.endswith(":merge"):
+                    continue
+                k = (key.tag, key.value)
+                if k in first:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {shown(key.value)} (first given at line {first[k]})",
+                        key.start_mark,
+                    )
+                first[k] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            todo += node.value
 
 
 def _check_globs(cfg: Config) -> None:
@@ -284,7 +406,7 @@ def _check_globs(cfg: Config) -> None:
     for key, glob in settings:
         problem = glob_error(glob)
         if problem is not None:
-            raise BadInput(f"config: '{key}' is not a valid glob ({problem}): {glob[:100]!r}")
+            raise BadInput(f"config: '{key}' is not a valid glob ({problem}): {shown(glob)}")
 
 
 def _closest(key: str, valid: typing.Iterable[str]) -> str:
@@ -296,18 +418,24 @@ def _where(path: str) -> str:
     return path or "the top level"
 
 
+def _key(key: object) -> str:
+    """A key as a config path shows it (a hostile key must not make a long message)."""
+    text = str(key)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def _build(cls: type[Any], data: Any, path: str) -> Any:
     if not isinstance(data, dict):
         raise BadInput(f"config: '{_where(path)}' must be a mapping, not {_kind(data)}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, value in data.items():
-        key_path = f"{path}.{key}" if path else str(key)
-        if key not in names:
-            raise BadInput(f"config: unknown key '{key_path}'{_closest(str(key), names)}")
-        values[key] = _coerce(hints[key], value, key_path)
-    for f in dataclasses.fields(cls):
+        key_path = f"{path}.{_key(key)}" if path else _key(key)
+        if key not in fields:
+            raise BadInput(f"config: unknown key '{key_path}'{_closest(_key(key), fields)}")
+        values[key] = _coerce(hints[key], value, key_path, fields[key].metadata.get("range"))
+    for f in fields.values():
         no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if f.name not in values and no_default:
             raise BadInput(f"config: '{path}.{f.name}' is required")
@@ -322,7 +450,7 @@ def _kind(value: Any) -> str:
     )
 
 
-def _coerce(tp: Any, value: Any, path: str) -> Any:
+def _coerce(tp: Any, value: Any, path: str, bounds: tuple[float, float] | None = None) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (Union, types.UnionType):
@@ -331,11 +459,11 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         if isinstance(value, dict):  # `str | TierModel`: a mapping is the long form
             inner = [a for a in inner if dataclasses.is_dataclass(a)] or inner
-        return _coerce(inner[0], value, path)
+        return _coerce(inner[0], value, path, bounds)
     if origin is Literal:
-        if value not in args:
+        if isinstance(value, (dict, list)) or value not in args:
             choices = "|".join(str(a) for a in args)
-            raise BadInput(f"config: '{path}' must be one of {choices}, not {value!r}")
+            raise BadInput(f"config: '{path}' must be one of {choices}, not {shown(value)}")
         return value
     if origin is list:
         if not isinstance(value, list):
@@ -344,24 +472,29 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise BadInput(f"config: '{path}' must be a mapping, not {_kind(value)}")
-        return {str(k): _coerce(args[1], v, f"{path}.{k}") for k, v in value.items()}
+        return {str(k): _coerce(args[1], v, f"{path}.{_key(k)}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, path)  # type: ignore[arg-type]
     if tp is bool:
         if not isinstance(value, bool):
-            raise BadInput(f"config: '{path}' must be true or false, not {value!r}")
+            raise BadInput(f"config: '{path}' must be true or false, not {shown(value)}")
         return value
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise BadInput(f"config: '{path}' must be a whole number >= 0, not {value!r}")
+        low, high = bounds or (0, MAX_WHOLE)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise BadInput(
+                f"config: '{path}' must be a whole number from {low:g} to {high:g}, "
+                f"not {shown(value)}"
+            )
         return value
-    if tp is Weight:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise BadInput(f"config: '{path}' must be a number, not {value!r}")
-        return float(value)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise BadInput(f"config: '{path}' must be a number >= 0, not {value!r}")
+    if tp in (float, Weight):
+        low, high = bounds or ((-WEIGHT_LIMIT, WEIGHT_LIMIT) if tp is Weight else (0, MAX_NUMBER))
+        # YAML reads .inf and .nan as numbers: the range check refuses both (nan compares false).
+        number = not isinstance(value, bool) and isinstance(value, (int, float))
+        if not number or not low <= value <= high:
+            raise BadInput(
+                f"config: '{path}' must be a number from {low:g} to {high:g}, not {shown(value)}"
+            )
         return float(value)
     if tp is str:
         if not isinstance(value, str):

@@ -362,9 +362,8 @@ def _base_config(
         and (root is None or os.path.commonpath([root, os.path.abspath(config_path)]) != root)
     ):
         # A file outside the checkout was put there by the workflow, not by the pull request.
-        cfg = config_mod.load(config_path, None)
-        with open(config_path, encoding="utf-8") as f:
-            return cfg, _explicit_fail_on(f.read())
+        text = config_mod.read(config_path)
+        return config_mod.parse(text, config_path), _explicit_fail_on(text, config_path)
     if root is not None and config_path and os.path.isabs(config_path):
         name = os.path.relpath(config_path, root)
     if root is not None and repository.at(root).has(info.base_sha):
@@ -378,17 +377,12 @@ def _base_config(
         if config_path:
             run.notes.append(f"{where} does not exist: using the default settings.")
         return config_mod.default(), None
-    return config_mod.parse(text, where), _explicit_fail_on(text)
+    return config_mod.parse(text, where), _explicit_fail_on(text, where)
 
 
-def _explicit_fail_on(text: str) -> str | None:
+def _explicit_fail_on(text: str, name: str) -> str | None:
     """`fail_on` only when the file sets it: `pr` defaults to `none`, not the config default."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
+    data = config_mod.document(text, name)  # parsed (and so checked) already
     value = data.get("fail_on") if isinstance(data, dict) else None
     return str(value) if isinstance(value, str) else None
 
