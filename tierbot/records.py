@@ -104,7 +104,7 @@ class Range:
 class Change:
     """A parsed change: what `git diff` shows for a range."""
 
-    root: str  # absolute path of the repository's work tree
+    root: str  # absolute path of the repository's work tree; "" when there is none (API diff)
     range: Range
     files: tuple[FileDiff, ...]
     diff_bytes: int = 0

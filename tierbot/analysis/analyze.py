@@ -54,7 +54,11 @@ def analyze(change: Change, config: Config) -> tuple[Analysis, dict[str, float],
     skipped_by_config = ignored([f.path for f in change.files], config.ignore)
     reasons = {f.path: skip_reason(f, f.path in skipped_by_config) for f in change.files}
     reviewable = [f for f in change.files if reasons[f.path] is None]
-    deltas, left_out = complexity.deltas(change.root, change.range, reviewable)
+    if change.root:
+        deltas, left_out = complexity.deltas(change.root, change.range, reviewable)
+    else:
+        deltas, left_out = {}, 0
+        notes.append("complexity and file history not measured: no local checkout")
     if left_out:
         notes.append(f"complexity not measured for {left_out} large files (analysis bound)")
     stats = [
@@ -74,7 +78,7 @@ def analyze(change: Change, config: Config) -> tuple[Analysis, dict[str, float],
     hist = history.file_history(
         change.root,
         change.range.base,
-        [f.old_path or f.path for f in reviewable],
+        [f.old_path or f.path for f in reviewable] if change.root else [],
         config.routing.history_commits,
     )
     assessment = risk.assess(change.files, stats, hist, config)

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from tierbot import config as config_mod
 from tierbot import findings, outcome
-from tierbot.errors import BadInput, TierbotError
+from tierbot.errors import BadInput, TierbotError, shown
 from tierbot.git import repository
 from tierbot.github import pull as gh
 from tierbot.github import sanitize
@@ -113,7 +113,7 @@ def _identify(
         raise BadInput("tierbot pr: --repo and --number go together")
     if repo is not None and number is not None:
         if repo.count("/") != 1 or not all(repo.split("/")):
-            raise BadInput(f"tierbot pr: --repo must be OWNER/NAME, not {repo!r}")
+            raise BadInput(f"tierbot pr: --repo must be OWNER/NAME, not {shown(repo)}")
         return repo, number
     event_path = env.get("GITHUB_EVENT_PATH")
     if not event_path:
@@ -439,7 +439,7 @@ def _changes(
                 "Without the commits in a local checkout the whole pull request was "
                 "reviewed again; findings already posted are not repeated."
             )
-        api = _api_change(client, info, root)
+        api = _api_change(client, info)
         return api, api
     if last is None or last == info.head_sha or root is None:
         return full, full
@@ -454,7 +454,7 @@ def _changes(
     return full, full
 
 
-def _api_change(client: gh.Client, info: gh.PullInfo, root: str | None) -> Change:
+def _api_change(client: gh.Client, info: gh.PullInfo) -> Change:
     """The pull request's diff from the files API, parsed like a local one."""
     from tierbot.git.diff import parse
 
@@ -462,7 +462,7 @@ def _api_change(client: gh.Client, info: gh.PullInfo, root: str | None) -> Chang
     text = "".join(_file_diff(e) for e in entries)
     files: tuple[FileDiff, ...] = parse(text)
     return Change(
-        root=root or os.path.abspath("."),
+        root="",  # no checkout holds these commits: nothing to read complexity or history from
         range=Range(f"{info.base_sha}...{info.head_sha}", info.base_sha, info.head_sha),
         files=files,
         diff_bytes=len(text.encode("utf-8", "surrogateescape")),

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tierbot.errors import BadInput, TierbotError
+from tierbot.errors import BadInput, TierbotError, shown
 from tierbot.findings import suggestion_fits
 from tierbot.github import sanitize
 from tierbot.records import (
@@ -79,15 +79,19 @@ def intent(info: PullInfo) -> str:
 
 
 def pull_from_payload(pr: Mapping[str, Any], repo: str) -> PullInfo:
-    """A PullInfo from a `pull_request` object of an event payload or of the REST API."""
+    """A PullInfo from a `pull_request` object of an event payload or of the REST API.
+
+    The shas go to git as revisions, so anything but a full hex object name is refused here,
+    before any git call (`--upload-pack=...` in an event file must never reach `git fetch`).
+    """
     try:
         head, base = pr["head"], pr["base"]
         head_repo = (head.get("repo") or {}).get("full_name")
         return PullInfo(
             repo=str((base.get("repo") or {}).get("full_name") or repo),
             number=int(pr["number"]),
-            base_sha=str(base["sha"]),
-            head_sha=str(head["sha"]),
+            base_sha=_sha(base["sha"], "base"),
+            head_sha=_sha(head["sha"], "head"),
             base_ref=str(base.get("ref", "")),
             head_ref=str(head.get("ref", "")),
             draft=bool(pr.get("draft", False)),
@@ -98,6 +102,18 @@ def pull_from_payload(pr: Mapping[str, Any], repo: str) -> PullInfo:
         )
     except (KeyError, TypeError, ValueError) as e:
         raise BadInput(f"the pull request event has no usable pull_request object ({e})") from None
+
+
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _sha(value: object, side: str) -> str:
+    if not isinstance(value, str) or not _SHA.fullmatch(value):
+        raise BadInput(
+            f"the pull request's {side} sha is not a commit id (40 or 64 hex digits): "
+            f"{shown(value)}"
+        )
+    return value
 
 
 def read_event(path: str) -> dict[str, Any]:
