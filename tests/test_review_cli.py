@@ -135,7 +135,7 @@ BAD = [
     (["review", "--format", "xml"], "Invalid value for '--format'"),
     (["review", "--budget", "-1"], "--budget"),
     (["review", "--config", "missing.yml"], "cannot read missing.yml"),
-    (["review", "--output", "no/such/dir/r.json"], "is not a writable directory"),
+    (["review", "--output", "no/such/dir/r.json"], "cannot write no/such/dir/r.json"),
 ]
 
 

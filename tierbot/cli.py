@@ -13,7 +13,13 @@ from typing import Any
 import click
 
 from tierbot import __version__
-from tierbot.errors import EXIT_BAD_INPUT, EXIT_INCOMPLETE, EXIT_INTERRUPTED, TierbotError
+from tierbot.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    TierbotError,
+    shown,
+)
 from tierbot.records import SEVERITIES, TIERS
 from tierbot.reporters import FORMATS
 
@@ -22,6 +28,24 @@ FORMAT = click.Choice(FORMATS)
 SEVERITY = click.Choice(("none", *SEVERITIES))
 TIER = click.Choice(("auto", *TIERS))
 REVIEW_TIER = click.Choice(TIERS[1:])
+
+
+class _Usd(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2 on
+    """A budget in USD: a finite number from 0 (float() alone takes nan, inf and -1)."""
+
+    name = "USD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not 0 <= number <= 1e9:  # nan fails every comparison
+            self.fail(f"must be a number of USD from 0 to 1e9, not {shown(value)}", param, ctx)
+        return number
+
+
+USD = _Usd()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,7 +63,7 @@ def cli() -> None:
 @click.option("--tier", type=TIER, default="auto", show_default=True, help="Force a tier.")
 @click.option("--fail-on", type=SEVERITY, help="Exit 1 at or above this severity [high].")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file.")
-@click.option("--budget", type=float, help="Most USD to spend on this review.")
+@click.option("--budget", type=USD, help="Most USD to spend on this review.")
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached reviews.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every risk signal.")
 @click.option("-q", "--quiet", is_flag=True, help="Only findings and errors.")
@@ -119,7 +143,7 @@ def hook(
 @click.option("--dry-run", is_flag=True, help="Analyze and route only; no model call.")
 @click.option("--format", "fmt", type=FORMAT, help="Also print the report in this format.")
 @click.option("--tier", type=TIER, default="auto", show_default=True, help="Force a tier.")
-@click.option("--budget", type=float, help="Most USD to spend on this review.")
+@click.option("--budget", type=USD, help="Most USD to spend on this review.")
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached reviews.")
 def pr(**kw: Any) -> int:
     """Review a GitHub pull request and post the results to it."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from typing import NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple, TextIO
 
 from tierbot import config as config_mod
 from tierbot import outcome
@@ -37,9 +39,9 @@ def say(message: str, quiet: bool = False) -> None:
 
 
 def emit(
-    result: ReviewResult, fmt: str, output: str | None, verbose: bool, quiet: bool = False
+    result: ReviewResult, fmt: str, output: TextIO | None, verbose: bool, quiet: bool = False
 ) -> None:
-    """Write the report to `output` or stdout; colour only on a terminal."""
+    """Write the report to `output` (opened by `open_output`) or stdout; colour only on a tty."""
     from tierbot import reporters
     from tierbot.reporters.text import finding_lines
 
@@ -55,40 +57,64 @@ def emit(
         sys.stdout.flush()
         return
     try:
-        with open(output, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(text)
+        with contextlib.suppress(OSError):  # a pipe or a device cannot be truncated
+            output.truncate(0)
+        output.write(text)
+        output.flush()
     except OSError as e:
-        raise BadInput(f"cannot write {output}: {e.strerror}") from None
+        raise BadInput(f"cannot write {output.name}: {e.strerror}") from None
+
+
+@contextlib.contextmanager
+def open_output(path: str | None) -> Iterator[TextIO | None]:
+    """`--output`, really opened for writing before the review (and its spending) starts.
+
+    Opened for appending, so nothing in an existing file changes until the report is written;
+    a file this run created is removed again when the run fails before writing it.
+    """
+    if path is None:
+        yield None
+        return
+    existed = os.path.lexists(path)
+    try:
+        f = open(path, "a", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+    except OSError as e:
+        raise BadInput(f"cannot write {path}: {e.strerror or e}") from None
+    done = False
+    try:
+        yield f
+        done = True
+    finally:
+        f.close()
+        if not done and not existed:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 def main(args: Args, cwd: str = ".") -> int:
     root = repository.toplevel(cwd)
     cfg = config_mod.load(args.config, root)
-    if args.budget is not None and args.budget < 0:
+    if args.budget is not None and not 0 <= args.budget <= config_mod.MAX_NUMBER:
         raise BadInput("--budget must be a number of USD >= 0")
-    if args.output is not None:
-        # Fail before any money is spent, not after: a finished review is never thrown away.
-        parent = os.path.dirname(os.path.abspath(args.output))
-        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
-            raise BadInput(f"cannot write {args.output}: {parent} is not a writable directory")
-    change = read_change(cwd, args.range, staged=args.staged, paths=args.paths)
-    if not change.files:
-        where = f" under {' '.join(args.paths)}" if args.paths else ""
-        say(
-            f"tierbot: nothing to review: no changes between {change.range.sides}{where}",
-            args.quiet,
-        )
     fail_on = args.fail_on or cfg.fail_on
-    opts = Options(
-        dry_run=args.dry_run,
-        tier=args.tier,
-        budget_usd=args.budget,
-        use_cache=not args.no_cache,
-        repo_label=root,
-        fail_on=fail_on,
-    )
-    result = run_review(change, cfg, opts)
-    emit(result, args.format, args.output, args.verbose, args.quiet)
+    with open_output(args.output) as output:
+        change = read_change(cwd, args.range, staged=args.staged, paths=args.paths)
+        if not change.files:
+            where = f" under {' '.join(args.paths)}" if args.paths else ""
+            say(
+                f"tierbot: nothing to review: no changes between {change.range.sides}{where}",
+                args.quiet,
+            )
+        opts = Options(
+            dry_run=args.dry_run,
+            tier=args.tier,
+            budget_usd=args.budget,
+            use_cache=not args.no_cache,
+            repo_label=root,
+            fail_on=fail_on,
+        )
+        result = run_review(change, cfg, opts)
+        emit(result, args.format, output, args.verbose, args.quiet)
     decision = outcome.decide(result, fail_on, cfg.on_error)
     if decision.warning:
         say(f"tierbot: {decision.warning}")
