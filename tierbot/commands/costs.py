@@ -40,12 +40,15 @@ def parse_since(since: str | None, now: float | None = None) -> float | None:
 
 def summary(since: float | None) -> dict[str, Any]:
     """The `tierbot.costs/1` object (SPEC §4) over the ledger's calls since `since`."""
-    from tierbot.review.ledger import DB_NAME, home
+    from tierbot.review.ledger import DB_NAME, locate
 
     calls = cache_hits = 0
     cost = all_opus = 0.0
     by_tier: dict[str, dict[str, Any]] = {}
-    path = home() / DB_NAME
+    where, note = locate()
+    if note:
+        print(f"tierbot: {note}", file=sys.stderr)
+    path = where / DB_NAME
     rows: list[CallRow] = []
     if path.exists():  # reading costs never creates a ledger
         try:
@@ -83,6 +86,8 @@ def _rows(path: Path, since: float | None) -> list[CallRow]:
     from tierbot.review.ledger import Ledger
 
     with Ledger(path) as ledger:
+        for note in ledger.notes:  # e.g. a corrupt file moved aside
+            print(f"tierbot: {note}", file=sys.stderr)
         return list(ledger.calls(since))
 
 

@@ -353,6 +353,8 @@ def record(ctx: Context, st: Tally, job: Job, res: CallResult | None, outcome: s
 
 
 def count(ctx: Context, st: Tally, model: str, res: CallResult, *, verify: bool = False) -> None:
+    if res.usage_note:
+        st.notes.append(f"model: {model}: {res.usage_note}")
     cost, opus = ctx.costs(model, res)
     st.calls += 1
     st.input_tokens += res.input_tokens

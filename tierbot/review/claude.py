@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tierbot.review.ledger import usage_number
+
 # Connecting is quick when the API is reachable: a refused or black-holed host fails fast.
 CONNECT_TIMEOUT_S = 5.0
 # Under a time limit (the hook) a commit must not wait long for an unreachable API.
@@ -134,6 +136,7 @@ class CallResult:
     finished: float = 0.0
     attempts: int = 1
     error: BaseException | None = field(default=None, compare=False, repr=False)  # for retries
+    usage_note: str | None = None  # the API's usage numbers were impossible and were bounded
 
     @property
     def answered(self) -> bool:
@@ -429,15 +432,32 @@ def _result(resp: Any) -> CallResult:
         for block in (getattr(resp, "content", None) or [])
         if getattr(block, "type", None) == "text"
     ]
+    # Negative or absurd usage must reach neither the ledger nor the budget guard.
+    counts: list[int] = []
+    odd: list[str] = []
+    for source, field_name in (
+        (usage, "input_tokens"),
+        (usage, "output_tokens"),
+        (details, "thinking_tokens"),
+        (usage, "cache_creation_input_tokens"),
+        (usage, "cache_read_input_tokens"),
+    ):
+        raw = getattr(source, field_name, None)
+        number, changed = usage_number(raw)
+        counts.append(number)
+        if changed:
+            odd.append(f"{field_name}={one_line(repr(raw), 40)}")
+    note = f"the API reported impossible usage ({', '.join(odd)}): bounded" if odd else None
     return CallResult(
         text="".join(texts),
         stop_reason=getattr(resp, "stop_reason", None),
         stop_details=_stop_details(getattr(resp, "stop_details", None)),
-        input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
-        output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
-        thinking_tokens=int(getattr(details, "thinking_tokens", 0) or 0),
-        cache_write_tokens=int(getattr(usage, "cache_creation_input_tokens", 0) or 0),
-        cache_read_tokens=int(getattr(usage, "cache_read_input_tokens", 0) or 0),
+        input_tokens=counts[0],
+        output_tokens=counts[1],
+        thinking_tokens=counts[2],
+        cache_write_tokens=counts[3],
+        cache_read_tokens=counts[4],
+        usage_note=note,
     )
 
 

@@ -2,18 +2,21 @@
 
 One SQLite file under `TIERBOT_HOME` (default: the user cache directory).  Writers in several
 processes (a hook and a CLI run at once) are fine: SQLite locks, we wait a little, and WAL mode
-keeps readers out of the writers' way.
+keeps readers out of the writers' way.  A ledger that is not a database is moved aside and
+replaced; one written by a newer tierbot is left exactly as it is (and not written to).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 DB_NAME = "ledger.sqlite3"
@@ -48,19 +51,100 @@ CREATE TABLE IF NOT EXISTS review_cache (
 """
 
 
+# One call's usage can never be near these: a 1M context plus 128k output, many times over.
+MAX_TOKENS = 50_000_000
+MAX_COST_USD = 10_000.0
+
+
 def home() -> Path:
-    """`TIERBOT_HOME`, else the platform's user cache directory + `tierbot`."""
+    """Where the ledger and crash log live (see `locate`)."""
+    return locate()[0]
+
+
+def locate() -> tuple[Path, str | None]:
+    """`TIERBOT_HOME`, else `$XDG_CACHE_HOME/tierbot`, else the platform's user cache directory;
+    the first that is usable.  With none usable (empty, relative, `/`, read-only) a private temp
+    directory, with a note saying so: never the filesystem root, never the working tree."""
+    tried: list[str] = []
+    for name, path in _candidates():
+        if path is not None and _usable(path):
+            return path, None
+        tried.append(name)
+    fallback = _temp_home()
+    return fallback, (
+        f"no usable {', '.join(tried)}: the ledger and review cache are in {fallback} "
+        "(set TIERBOT_HOME to keep them)"
+    )
+
+
+def _candidates() -> Iterator[tuple[str, Path | None]]:
     explicit = os.environ.get("TIERBOT_HOME")
-    if explicit:
-        return Path(explicit).expanduser()
+    if explicit is not None:
+        yield "TIERBOT_HOME", _absolute(explicit)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "tierbot"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "tierbot"
+    if xdg is not None:
+        found = _absolute(xdg)
+        yield "XDG_CACHE_HOME", found / "tierbot" if found else None
     if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "tierbot" / "Cache"
-    return Path.home() / ".cache" / "tierbot"
+        found = _absolute(os.environ["LOCALAPPDATA"])
+        yield "LOCALAPPDATA", found / "tierbot" / "Cache" if found else None
+        return
+    try:
+        user = _absolute(str(Path.home()))
+    except (RuntimeError, KeyError):  # no HOME and no password entry
+        user = None
+    if sys.platform == "darwin":
+        yield "HOME", user / "Library" / "Caches" / "tierbot" if user else None
+    else:
+        yield "HOME", user / ".cache" / "tierbot" if user else None
+
+
+def _absolute(value: str) -> Path | None:
+    """An absolute path that is not the filesystem root ("" and "/" say nothing usable)."""
+    path = Path(os.path.expanduser(value)) if value.strip() else None
+    if path is None or not path.is_absolute() or path == Path(path.anchor):
+        return None
+    return path
+
+
+def _usable(path: Path) -> bool:
+    """Whether `path` is, or could be made, a directory we can write (nothing is created)."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            return False
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
+
+
+def _temp_home() -> Path:
+    """A temp directory only this user can use (a shared /tmp may hold someone else's)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    path = Path(tempfile.gettempdir()) / f"tierbot-{uid}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = path.lstat()
+        if path.is_dir() and not path.is_symlink() and st.st_uid == uid:
+            return path
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="tierbot-"))
+
+
+def usage_number(value: object, limit: float = MAX_TOKENS) -> tuple[int, bool]:
+    """A token count from an API answer as a whole number in 0..limit, and whether it had to be
+    changed to get there (negative, absurd, not a number): the ledger and the budget never see
+    such a value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0, value is not None
+    if isinstance(value, float) and not math.isfinite(value):
+        return (int(limit) if value > 0 else 0), True
+    number = int(value)
+    if number < 0:
+        return 0, True
+    if number > limit:
+        return int(limit), True
+    return number, False
 
 
 @dataclass(frozen=True)
@@ -82,26 +166,65 @@ class CallRow:
 
 
 class Ledger:
-    """A thread-safe handle on the ledger database (the review runs calls in a thread pool)."""
+    """A thread-safe handle on the ledger database (the review runs calls in a thread pool).
 
-    def __init__(self, path: Path) -> None:
+    `notes` says what opening it found (a corrupt file moved aside, a newer schema, a temp
+    home); `writable` is False for a newer tierbot's ledger, which is then only read.
+    """
+
+    def __init__(self, path: Path, notes: tuple[str, ...] = ()) -> None:
         self.path = path
+        self.notes: list[str] = list(notes)
+        self.writable = True
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False)
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self._db.commit()
+            self._db = self._connect()
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) or not path.is_file():
+                raise  # locked, read-only, ...: not corruption, so nothing is moved
+            aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(path, aside)
+            for suffix in ("-wal", "-shm"):
+                stale = path.with_name(path.name + suffix)
+                if stale.exists():
+                    os.replace(stale, aside.with_name(aside.name + suffix))
+            self.notes.append(
+                f"the ledger {path} was not a readable database ({e}): moved it to "
+                f"{aside.name} and started a new one"
+            )
+            self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), timeout=10.0, check_same_thread=False)
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                # A newer tierbot's ledger: rewriting its version (or rows) would corrupt it.
+                self.writable = False
+                self.notes.append(
+                    f"the ledger {self.path} was written by a newer tierbot (schema {version}, "
+                    f"this one knows {SCHEMA_VERSION}): costs not recorded, review cache off"
+                )
+                return db
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            if version < SCHEMA_VERSION:
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.commit()
+            db.execute("SELECT count(*) FROM calls").fetchone()
         except sqlite3.Error:
-            self._db.close()
+            db.close()
             raise
+        return db
 
     @classmethod
     def open(cls, directory: Path | None = None) -> Ledger:
         """Open (creating if needed) the ledger; raises OSError or sqlite3.Error if it cannot."""
-        return cls((directory or home()) / DB_NAME)
+        if directory is not None:
+            return cls(directory / DB_NAME)
+        where, note = locate()
+        return cls(where / DB_NAME, (note,) if note else ())
 
     def close(self) -> None:
         with self._lock:
@@ -114,6 +237,10 @@ class Ledger:
         self.close()
 
     def record(self, row: CallRow) -> None:
+        """Add one call; a row with impossible usage is refused (ValueError), never stored."""
+        _check(row)
+        if not self.writable:
+            return
         with self._lock:
             self._db.execute(
                 "INSERT INTO calls (time, repo, range, unit, tier, model, input_tokens,"
@@ -166,6 +293,8 @@ class Ledger:
             )
 
     def cache_get(self, key: str) -> str | None:
+        if not self.writable:
+            return None
         with self._lock:
             row = self._db.execute(
                 "SELECT answer FROM review_cache WHERE key = ?", (key,)
@@ -173,6 +302,8 @@ class Ledger:
         return None if row is None else str(row[0])
 
     def cache_put(self, key: str, model: str, prompt_version: str, answer: str) -> None:
+        if not self.writable:
+            return
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO review_cache (key, time, model, prompt_version, answer)"
@@ -180,3 +311,16 @@ class Ledger:
                 (key, time.time(), model, prompt_version, answer),
             )
             self._db.commit()
+
+
+def _check(row: CallRow) -> None:
+    """Usage the API could not really have reported never reaches the ledger (or `costs`)."""
+    for f in fields(row):
+        value = getattr(row, f.name)
+        if f.name.endswith("_tokens"):
+            if usage_number(value)[1]:
+                raise ValueError(f"refused a ledger row with {f.name}={value!r}")
+        elif f.name.endswith("_usd") and (
+            not isinstance(value, (int, float)) or not 0 <= value <= MAX_COST_USD
+        ):
+            raise ValueError(f"refused a ledger row with {f.name}={value!r}")

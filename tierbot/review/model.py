@@ -144,13 +144,15 @@ def _opus_price(config: Config) -> Price | None:
 def _open_ledger(st: Tally) -> Ledger | None:
     """The cost ledger and review cache; a broken cache directory must not stop the review."""
     try:
-        return Ledger.open()
+        ledger = Ledger.open()
     except Exception as e:
         st.notes.append(
             f"model: ledger unavailable ({one_line(str(e), 120)}): costs not "
             "recorded, review cache off"
         )
         return None
+    st.notes.extend(f"model: {note}" for note in ledger.notes)
+    return ledger
 
 
 def _plan_budget(
