@@ -98,8 +98,8 @@ def test_filter_modes(files: tuple[FileDiff, ...], mode: str) -> None:
 def test_unknown_path_is_moved_with_a_note(files: tuple[FileDiff, ...]) -> None:
     raw = [
         finding(path="src/elsewhere.py"),
-        finding(path=None, title="n"),
-        finding(path=42, title="i"),
+        finding(path=None, title="n", category="n"),
+        finding(path=42, title="i", category="i"),
     ]
     kept, moved, notes = anchor(raw, files, "added")
     assert kept == [] and len(moved) == 3
@@ -170,11 +170,12 @@ def test_weird_line_values_become_file_level(
 
 def test_end_line_clamped_to_its_hunk(files: tuple[FileDiff, ...]) -> None:
     raw = [
-        finding(line=21, end_line=60, title="a"),  # past the hunk (18..24): clamped to 24
-        finding(line=21, end_line=22, title="b"),  # inside: unchanged
-        finding(line=21, end_line=21, title="c"),  # same line: single-line finding
-        finding(line=21, end_line=3, title="d"),  # before the line: dropped
-        finding(line=21, end_line="x", title="e"),
+        # past the hunk (18..24): clamped to 24
+        finding(line=21, end_line=60, title="a", category="a"),
+        finding(line=21, end_line=22, title="b", category="b"),  # inside: unchanged
+        finding(line=21, end_line=21, title="c", category="c"),  # same line: single-line finding
+        finding(line=21, end_line=3, title="d", category="d"),  # before the line: dropped
+        finding(line=21, end_line="x", title="e", category="e"),
     ]
     kept, moved, notes = anchor(raw, files, "added")
     assert moved == []
@@ -190,12 +191,12 @@ def test_end_line_clamped_to_its_hunk(files: tuple[FileDiff, ...]) -> None:
 
 def test_unknown_severity_and_confidence_values(files: tuple[FileDiff, ...]) -> None:
     raw = [
-        finding(severity="Warning", title="a"),
-        finding(severity="purple", title="b"),
-        finding(severity=None, title="c"),
-        finding(confidence=7, title="d"),
-        finding(confidence=-1, title="e"),
-        finding(confidence="high", title="f"),
+        finding(severity="Warning", title="a", category="a"),
+        finding(severity="purple", title="b", category="b"),
+        finding(severity=None, title="c", category="c"),
+        finding(confidence=7, title="d", category="d"),
+        finding(confidence=-1, title="e", category="e"),
+        finding(confidence="high", title="f", category="f"),
     ]
     kept, _, notes = anchor(raw, files, "added")
     got = {f.title: (f.severity, f.confidence) for f in kept}
@@ -237,10 +238,10 @@ def test_identical_text_on_two_lines_stays_two_findings(tmp_path: Path) -> None:
 
 def test_sorted_deterministically(files: tuple[FileDiff, ...]) -> None:
     raw = [
-        finding(path="src/new_name.py", line=25, severity="low", title="z"),
-        finding(line=21, severity="low", title="y"),
-        finding(line=21, severity="critical", title="x"),
-        finding(line=10, severity="info", title="w"),
+        finding(path="src/new_name.py", line=25, severity="low", title="z", category="z"),
+        finding(line=21, severity="low", title="y", category="y"),
+        finding(line=21, severity="critical", title="x", category="x"),
+        finding(line=10, severity="info", title="w", category="w"),
     ]
     kept, _, _ = anchor(raw, files, "added")
     order = [(f.path, f.line, f.severity) for f in kept]
@@ -282,14 +283,21 @@ def test_fingerprint_separates_what_differs() -> None:
         fingerprint(base, "x = 1"),
         fingerprint(dataclasses.replace(base, path="src/other.py"), "x = 1"),
         fingerprint(dataclasses.replace(base, category="security"), "x = 1"),
-        fingerprint(dataclasses.replace(base, title="Another bug"), "x = 1"),
         fingerprint(base, "x = 2"),
         fingerprint(base),
+        fingerprint(dataclasses.replace(base, line=None)),
+        fingerprint(dataclasses.replace(base, line=None, title="Another bug")),
     }
-    assert len(fps) == 6
-    # Not affected by severity, message, source or confidence: the poster dedupes across pushes.
+    assert len(fps) == 7
+    # Not affected by the wording, severity, source or confidence of a finding on a line: the
+    # poster dedupes across pushes, and a model rewording its title is the same finding.
     same = dataclasses.replace(
-        base, severity="high", message="other", source="opus", confidence=0.2
+        base,
+        title="A differently worded bug",
+        severity="high",
+        message="other",
+        source="opus",
+        confidence=0.2,
     )
     assert fingerprint(same, "x = 1") == fingerprint(base, "x = 1")
     assert fingerprint(dataclasses.replace(base, path="./src/app.py"), "x=1") == fingerprint(

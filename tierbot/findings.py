@@ -69,29 +69,39 @@ def _normal_text(text: str) -> str:
 
 
 def fingerprint(f: Finding, line_text: str | None = None) -> str:
-    """16 hex chars, stable across runs and unrelated line moves.
+    """16 hex chars, stable across runs, rewording and unrelated line moves.
 
-    Built from the path, category, normalised title and the whitespace-free text of the anchored
-    line, so the same finding on a moved line keeps its fingerprint.  Without the line's text
-    the line number stands in (only file-level findings and lines outside the diff lack it).
-    `anchor` adds an occurrence index when several findings share all of that (the same line
-    text repeated in one file), so fingerprints within one review are unique.
+    A finding on a line is the path, the category and the whitespace-free text of the anchored
+    line: the same finding on a moved line keeps its fingerprint, and a model that words its
+    title differently on the next run does not make it a new finding.  Without the line's text
+    the line number stands in, and a file-level finding (no line) has only its normalised title
+    to tell it apart.  `anchor` adds an occurrence index when several findings share all of
+    that (the same line text repeated in one file), so fingerprints within one review are unique.
     """
     if line_text is not None:
         where = "text:" + _normal_text(line_text)
     elif isinstance(f.line, int) and not isinstance(f.line, bool):
         where = f"line:{f.line}"
     else:
-        where = "file"
-    key = "\0".join(
-        (
-            _clean_path(f.path) or "",
-            str(f.category).strip().lower(),
-            _normal_title(str(f.title)),
-            where,
-        )
-    )
+        where = "file:" + _normal_title(str(f.title))
+    key = "\0".join((_clean_path(f.path) or "", str(f.category).strip().lower(), where))
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+# A finding re-reported up to this many lines away, in the same file and category, is taken
+# for the one already posted (models shift their anchor by a line or two between runs).
+NEAR_LINES = 3
+
+
+def near_key(f: Finding) -> str:
+    """What two findings must share to be taken for one when they sit within NEAR_LINES."""
+    basis = "\0".join((_clean_path(f.path) or "", str(f.category).strip().lower()))
+    return hashlib.sha256(basis.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+def line_key(text: str) -> str:
+    """A short hash of a line as fingerprints see it (white space ignored)."""
+    return hashlib.sha256(_normal_text(text).encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 # ------------------------------------------------------------------------------- anchoring
