@@ -12,6 +12,7 @@ import base64
 import json
 import re
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,13 @@ from typing import Any
 
 BOT = {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"}
 CONTRIBUTOR_USER = {"login": "contributor", "id": 7, "type": "User"}
+OTHER_BOT = {"login": "dependabot[bot]", "id": 49699333, "type": "Bot"}
+MEMBER_USER = {"login": "maintainer", "id": 8, "type": "User"}
+APP_BOT = {"login": "tierbot-app[bot]", "id": 990001, "type": "Bot"}
+SECONDARY_LIMIT = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+PRIMARY_LIMIT = "API rate limit exceeded for installation ID 4242."
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 DOCS = "https://docs.github.com/rest"
 
@@ -99,6 +107,15 @@ class FakeGitHub:
         self.read_only = False  # every write answers 403, like a fork's token
         self.reject_reviews = 0  # answer the next N review posts with 422 regardless
         self.fail_writes = 0  # when set, every write answers this status (e.g. 502)
+        # Misbehaviour on cue (see the helpers below): the author of what the token writes,
+        # writes that are stored and then answered with an error or late, rate limits.
+        self.actor: dict[str, Any] = BOT
+        self.token_users: dict[str, dict[str, Any]] = {}  # token -> GET /user answer
+        self.store_then_fail = 0  # the next N writes are stored, then answered with...
+        self.stored_status = 502  # ...this status
+        self.answer_delay = 0.0  # seconds a stored write waits before answering
+        self.limits: list[tuple[str, frozenset[str], float]] = []  # (kind, methods, retry_after)
+        self.resolved: set[int] = set()  # review comment ids whose thread is resolved
         self._next_id = 1000
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -143,6 +160,52 @@ class FakeGitHub:
         c = self._issue_comment(self.new_id(), number, body, user or BOT, association)
         self.issue_comments.append(c)
         return c
+
+    def add_review_comment(
+        self,
+        number: int,
+        body: str,
+        path: str,
+        line: int,
+        user: dict[str, Any] | None = None,
+        association: str = "NONE",
+    ) -> dict[str, Any]:
+        """Plant an inline review comment, e.g. one carrying a copied fingerprint marker."""
+        cid = self.new_id()
+        c = {
+            "id": cid,
+            "node_id": f"PRRC_{cid}",
+            "url": self.api(f"/repos/{self.full_name}/pulls/comments/{cid}"),
+            "pull_request_review_id": None,
+            "path": path,
+            "line": line,
+            "side": "RIGHT",
+            "body": body,
+            "user": user or BOT,
+            "author_association": association,
+            "created_at": "2026-11-01T00:00:00Z",
+            "updated_at": "2026-11-01T00:00:00Z",
+            "_number": number,
+        }
+        self.review_comments.append(c)
+        return c
+
+    def rate_limit(
+        self,
+        kind: str = "secondary",
+        *,
+        count: int = 1,
+        methods: tuple[str, ...] = ("GET", "POST", "PATCH"),
+        retry_after: float = 3600,
+    ) -> None:
+        """Answer the next `count` requests of `methods` with a rate limit, as GitHub does:
+        `secondary` (403 + Retry-After), `secondary429` (429 + Retry-After) or `primary`
+        (403, remaining 0, reset `retry_after` seconds from now)."""
+        self.limits += [(kind, frozenset(methods), retry_after)] * count
+
+    def graphql_path(self) -> str:
+        """Where PyGithub sends GraphQL for this base URL (/api/v3 -> /api/graphql)."""
+        return "/api/graphql" if self.prefix.endswith("/v3") else "/graphql"
 
     # -- JSON shapes -------------------------------------------------------------------------
     def api(self, path: str) -> str:
@@ -288,10 +351,11 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
         def _dispatch(self, method: str) -> None:
             parsed = urllib.parse.urlsplit(self.path)
             path = parsed.path
-            if not path.startswith(gh.prefix):
+            graphql = path == gh.graphql_path()
+            if not path.startswith(gh.prefix) and not graphql:
                 self._error(404, "Not Found")
                 return
-            path = path[len(gh.prefix) :] or "/"
+            path = "/graphql" if graphql else path[len(gh.prefix) :] or "/"
             self._path = path
             query = dict(urllib.parse.parse_qsl(parsed.query))
             length = int(self.headers.get("Content-Length") or 0)
@@ -299,8 +363,24 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             body = json.loads(raw) if raw else None
             headers = {k.lower(): v for k, v in self.headers.items()}
             gh.requests.append(Request(method, path, query, headers, body))
-            if not headers.get("authorization", "").startswith(("token ", "Bearer ")):
+            auth = headers.get("authorization", "")
+            if not auth.startswith(("token ", "Bearer ")):
                 self._error(401, "Requires authentication")
+                return
+            limit = next((x for x in gh.limits if method in x[1]), None)
+            if limit is not None:
+                gh.limits.remove(limit)
+                self._rate_limited(*limit)
+                return
+            if path == "/user" and method == "GET":
+                user = gh.token_users.get(auth.split(" ", 1)[1])
+                if user is None:  # an installation token (the workflow's GITHUB_TOKEN)
+                    self._error(403, "Resource not accessible by integration")
+                else:
+                    self._send(200, user)
+                return
+            if graphql and method == "POST":
+                self._graphql(body)
                 return
             if method != "GET" and gh.read_only:
                 self._error(403, "Resource not accessible by integration")
@@ -313,6 +393,63 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             except Exception as e:  # a bug in the fake must show up in the test, not hang it
                 self._error(500, f"fake GitHub crashed: {e!r}")
                 raise
+
+        def _stored(self, status: int, payload: Any) -> None:
+            """Answer a write that has been stored: normally, or late, or with an error."""
+            if gh.answer_delay:
+                time.sleep(gh.answer_delay)
+            if gh.store_then_fail > 0:
+                gh.store_then_fail -= 1
+                self._send(gh.stored_status, "<html><body>Bad Gateway</body></html>")
+                return
+            self._send(status, payload)
+
+        def _rate_limited(self, kind: str, methods: frozenset[str], retry_after: float) -> None:
+            reset = int(time.time() + retry_after)
+            common = {
+                "x-ratelimit-limit": "5000",
+                "x-ratelimit-resource": "core",
+                "x-ratelimit-reset": str(reset),
+            }
+            body = {"documentation_url": DOCS, "status": "403"}
+            if kind == "primary":
+                headers = {**common, "x-ratelimit-remaining": "0", "x-ratelimit-used": "5000"}
+                self._send(403, {"message": PRIMARY_LIMIT, **body}, headers)
+                return
+            headers = {**common, "x-ratelimit-remaining": "4000", "retry-after": f"{retry_after:g}"}
+            status = 429 if kind == "secondary429" else 403
+            self._send(status, {"message": SECONDARY_LIMIT, **body, "status": str(status)}, headers)
+
+        def _graphql(self, body: Any) -> None:
+            """reviewThreads of a pull request: one thread per top-level review comment."""
+            number = int((body or {}).get("variables", {}).get("number", 0))
+            nodes = []
+            for c in gh.review_comments:
+                if c["_number"] != number:
+                    continue
+                login = str(c["user"]["login"])
+                nodes.append(
+                    {
+                        "isResolved": c["id"] in gh.resolved,
+                        "comments": {
+                            "nodes": [
+                                {
+                                    "body": c["body"],
+                                    # GraphQL names apps without the "[bot]" REST adds
+                                    "author": {"login": login.removesuffix("[bot]")},
+                                }
+                            ]
+                        },
+                    }
+                )
+            threads = {
+                "pageInfo": {"hasNextPage": False, "endCursor": None},
+                "nodes": nodes,
+            }
+            self._send(
+                200,
+                {"data": {"repository": {"pullRequest": {"reviewThreads": threads}}}},
+            )
 
         def _route(
             self,
@@ -394,9 +531,9 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     if len(body["body"]) > 65536:
                         self._error(422, "Validation Failed", ["body is too long"])
                         return
-                    c = gh._issue_comment(gh.new_id(), number, body["body"], BOT)
+                    c = gh._issue_comment(gh.new_id(), number, body["body"], gh.actor)
                     gh.issue_comments.append(c)
-                    self._send(201, _public(c))
+                    self._stored(201, _public(c))
                     return
             m = re.fullmatch(r"/issues/comments/(\d+)", rest)
             if m:
@@ -414,7 +551,7 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                         return
                     c["body"] = body["body"]
                     c["updated_at"] = "2026-11-02T00:00:00Z"
-                    self._send(200, _public(c))
+                    self._stored(200, _public(c))
                     return
             self._error(404, "Not Found")
 
@@ -462,6 +599,10 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 mine = [c for c in gh.review_comments if c["_number"] == pr.number]
                 self._page(mine, query)
                 return
+            if sub == "/reviews" and method == "GET":
+                mine = [r for r in gh.reviews if r["_number"] == pr.number]
+                self._page(mine, query)
+                return
             if sub == "/reviews" and method == "POST":
                 if not isinstance(body, dict):
                     self._error(400, "Problems parsing JSON")
@@ -487,7 +628,7 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 review = {
                     "id": rid,
                     "node_id": f"PRR_{rid}",
-                    "user": BOT,
+                    "user": gh.actor,
                     "body": body.get("body", ""),
                     "state": {"COMMENT": "COMMENTED", "APPROVE": "APPROVED"}.get(
                         event, "CHANGES_REQUESTED" if event == "REQUEST_CHANGES" else "PENDING"
@@ -516,7 +657,7 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                             "commit_id": commit_id,
                             "original_commit_id": commit_id,
                             "body": c["body"],
-                            "user": BOT,
+                            "user": gh.actor,
                             "author_association": "NONE",
                             "created_at": "2026-11-01T00:00:00Z",
                             "updated_at": "2026-11-01T00:00:00Z",
@@ -524,7 +665,7 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                             "_number": pr.number,
                         }
                     )
-                self._send(200, _public(review))
+                self._stored(200, _public(review))
                 return
             self._error(404, "Not Found")
 

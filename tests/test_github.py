@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import Any
 
 import pytest
 from fake_github import BOT, CONTRIBUTOR_USER, FakeGitHub, Pull, PullFile
 
+from tierbot.findings import near_key
 from tierbot.git.diff import parse
 from tierbot.github import pull as gh
 from tierbot.records import FileDiff, Finding
@@ -58,7 +61,7 @@ def test_plan_puts_only_diff_lines_inline_most_severe_first_and_caps() -> None:
         finding("other.py", 1, title="elsewhere"),
         finding(line=None, title="file-level"),
     ]
-    plan = gh.plan_comments(fs, lines, set(), max_comments=2)
+    plan = gh.plan_comments(fs, lines, [], max_comments=2)
     assert [p.finding.title for p in plan.inline] == ["b", "c"]
     assert [f.title for f in plan.over_limit] == ["a"]
     assert sorted(f.title for f in plan.not_on_diff) == ["elsewhere", "file-level", "off"]
@@ -69,18 +72,34 @@ def test_plan_puts_only_diff_lines_inline_most_severe_first_and_caps() -> None:
 def test_plan_skips_fingerprints_already_posted_and_duplicates() -> None:
     lines = gh.diff_lines([diff_file()])
     a, b = finding(line=2, fp="fp-a"), finding(line=3, fp="fp-b")
-    plan = gh.plan_comments([a, b, b], lines, {"fp-a"}, max_comments=10)
+    earlier = [gh.Posted("fp-a", None, "f.py", 22)]
+    plan = gh.plan_comments([a, b, b], lines, earlier, max_comments=10)
     assert [p.fingerprint for p in plan.inline] == ["fp-b"]
     assert len(plan.already_posted) == 2  # fp-a from before, the second fp-b from this run
-    assert "<!-- tierbot:fp=fp-b -->" in plan.inline[0].comment["body"]
+    marker = f"<!-- tierbot:fp=fp-b near={near_key(b)} -->"
+    assert marker in plan.inline[0].comment["body"]
+    assert gh.fingerprints_in(marker) == {"fp-b"}
+
+
+def test_a_reworded_finding_a_line_away_is_not_posted_again() -> None:
+    """A model that moves its anchor by a line or rewords its title: same file, same category."""
+    lines = gh.diff_lines([diff_file()])
+    before = finding(line=2, title="Unchecked input", fp="fp-old")
+    earlier = [gh.Posted("fp-old", near_key(before), "f.py", 2)]
+    moved = finding(line=3, title="Input is never validated", fp="fp-new")
+    other_kind = dataclasses.replace(moved, category="performance", fingerprint="fp-perf")
+    far = finding(line=23, title="Unchecked input again", fp="fp-far")
+    plan = gh.plan_comments([moved, other_kind, far], lines, earlier, max_comments=10)
+    assert [f.fingerprint for f in plan.already_posted] == ["fp-new"]
+    assert sorted(p.fingerprint for p in plan.inline) == ["fp-far", "fp-perf"]
 
 
 def test_ranges_stay_inside_one_hunk_with_start_below_line() -> None:
     lines = gh.diff_lines([diff_file()])
-    inside = gh.plan_comments([finding(line=2, end=4, suggestion="B\nC\nD")], lines, set(), 5)
+    inside = gh.plan_comments([finding(line=2, end=4, suggestion="B\nC\nD")], lines, [], 5)
     c = inside.inline[0].comment
     assert (c["start_line"], c["line"]) == (2, 4) and "```suggestion\nB\nC\nD\n```" in c["body"]
-    across = gh.plan_comments([finding(line=4, end=23, suggestion="z")], lines, set(), 5)
+    across = gh.plan_comments([finding(line=4, end=23, suggestion="z")], lines, [], 5)
     c = across.inline[0].comment
     assert c["line"] == 4 and "start_line" not in c
     # The suggestion would replace only line 4, not the range: it is shown, not offered.
@@ -187,3 +206,44 @@ def test_client_reads_base_files_and_patches(fake: FakeGitHub) -> None:
     assert c.file_at(".tierbot.yml", "2" * 40) is None
     patches, raw = c.patches()
     assert patches == {"f.py": PATCH} and raw[0]["status"] == "modified"
+
+
+def test_a_write_that_times_out_after_it_was_stored_is_found_not_repeated(
+    fake: FakeGitHub,
+) -> None:
+    fake.answer_delay = 2.5  # the review is stored, the answer comes after the client gave up
+    c = gh.Client("ghs_token", fake.url, write_delay=0, request_delay=0, timeout=1)
+    c.open_pull(fake.full_name, 7)
+    comment = {"path": "f.py", "line": 2, "side": "RIGHT", "body": "x"}
+    c.post_review("2" * 40, "body", "COMMENT", [comment])
+    assert len(fake.reviews) == 1 and len(fake.review_comments) == 1
+    assert len(fake.writes("POST", "/reviews")) == 1
+    assert any("had done it" in n for n in c.notes)
+    assert f"<!-- tierbot:review={c.run_id} -->" in fake.reviews[0]["body"]
+
+
+def test_nothing_is_asked_of_github_once_the_run_is_out_of_time(fake: FakeGitHub) -> None:
+    c = client(fake)
+    c.clock.deadline = time.monotonic() - 1
+    before = len(fake.requests)
+    with pytest.raises(gh.GitHubFailed, match=r"no time left .*github.timeout_s"):
+        c.existing()
+    assert len(fake.requests) == before
+    assert not gh.Clock(time.monotonic() + 30).allows(45)  # past the deadline
+    assert not gh.Clock(time.monotonic() + 3600).allows(61)  # past the cap
+
+
+def test_reads_are_retried_with_bounded_waits_and_writes_are_not(fake: FakeGitHub) -> None:
+    c = client(fake)
+    fake.rate_limit("secondary", methods=("GET",), retry_after=1, count=2)
+    assert c.existing().summary_id is None  # two short waits, then the answer
+    fake.rate_limit("secondary429", methods=("GET",), retry_after=3600)
+    started = time.monotonic()
+    with pytest.raises(gh.GitHubFailed, match="asked to wait 3600 s"):
+        c.existing()
+    assert time.monotonic() - started < 5
+    fake.fail_writes = 503
+    with pytest.raises(gh.GitHubFailed):
+        c.upsert_summary(gh.SUMMARY_MARKER)
+    # One try, a look at the comments, one more try: never PyGithub's ten POSTs.
+    assert len(fake.writes("POST", "/issues/7/comments")) == 2

@@ -81,14 +81,16 @@ def test_new_push_reviews_only_new_commits(world: PrWorld) -> None:
     world.publish(base, head2)
     res = world.run()
     assert res.code == 0, res.err
-    # Only the new commit was reviewed: the conflict is found, the old secret is not re-reported.
-    assert res.outputs["findings"] == "1"
+    # Only the new commit was reviewed: the conflict is posted, the old secret is not posted
+    # again, but it is still open, so it is still counted (SPEC §6).
+    assert res.outputs["findings"] == "2"
     [review] = res.calls("POST", "/reviews")
     assert [c["path"] for c in review.body["comments"]] == ["other.py"]
     [edit] = res.calls("PATCH", "/issues/comments/")
     summary = edit.body["body"]
     assert f"<!-- tierbot:head={head2} -->" in summary
     assert f"`{head1[:12]}..{head2[:12]}`" in summary and "since the last review" in summary
+    assert "`config.py:1`" in summary and "inline, open since an earlier push" in summary
 
 
 def test_force_push_reviews_everything(world: PrWorld) -> None:

@@ -8,8 +8,10 @@ instead of failing: a read-only token (fork pull requests) gets annotations and 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -17,9 +19,10 @@ from typing import Any, TextIO
 from tierbot import config as config_mod
 from tierbot import findings, outcome
 from tierbot.errors import BadInput, TierbotError, shown
+from tierbot.findings import NEAR_LINES, near_key
 from tierbot.git import repository
 from tierbot.github import pull as gh
-from tierbot.github import sanitize
+from tierbot.github import sanitize, state
 from tierbot.records import Change, FileDiff, Range, ReviewResult
 
 DEFAULT_API = "https://api.github.com"
@@ -64,14 +67,16 @@ def main(
     api_url = env.get("GITHUB_API_URL") or DEFAULT_API
     client: gh.Client | None = None
     if token:
+        # Until the base branch's github.timeout_s is known, its default bounds the run.
+        clock = gh.Clock(time.monotonic() + config_mod.GitHub().timeout_s)
         # Tests and Enterprise servers without secondary rate limits may drop PyGithub's pauses.
-        throttle = env.get("TIERBOT_GITHUB_THROTTLE")
-        delays = (
-            {}
-            if throttle is None
-            else {"write_delay": float(throttle), "request_delay": float(throttle) / 4}
-        )
-        client = gh.Client(token, api_url, **delays)
+        pause = _seconds(env.get("TIERBOT_GITHUB_THROTTLE"))
+        if pause is None:
+            client = gh.Client(token, api_url, clock=clock)
+        else:
+            client = gh.Client(
+                token, api_url, clock=clock, write_delay=pause, request_delay=pause / 4
+            )
     elif not isinstance(target, gh.PullInfo):
         raise BadInput("tierbot pr: GITHUB_TOKEN is not set (needed to read the pull request)")
     else:
@@ -103,6 +108,14 @@ def main(
     finally:
         if client is not None:
             client.close()
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and 0 <= number <= 60 else None
 
 
 def _identify(
@@ -157,6 +170,7 @@ def _review(
     from tierbot.pipeline import Options, run_review
 
     env = os.environ
+    started = time.monotonic()
     from_event = isinstance(target, gh.PullInfo)
     if isinstance(target, gh.PullInfo):
         # The event's shas are what the workflow checked out; the API object is for posting.
@@ -164,7 +178,7 @@ def _review(
         if client is not None:
             try:
                 client.open_pull(info.repo, info.number)
-            except gh.GitHubDenied as e:
+            except (gh.GitHubDenied, gh.GitHubFailed) as e:
                 run.fallback = str(e)
                 client = None
     else:
@@ -173,6 +187,9 @@ def _review(
 
     root = _local_root(cwd)
     cfg, cfg_fail_on = _base_config(info, root, client, config_path, run)
+    if client is not None:
+        client.clock.deadline = started + cfg.github.timeout_s
+        client.set_identity(cfg.github.bot_login)
 
     if info.draft and not cfg.github.review_drafts:
         msg = (
@@ -183,13 +200,19 @@ def _review(
         _step_summary(env, msg + "\n")
         return 0
 
-    existing = gh.Existing(None, "", frozenset())
+    existing = gh.Existing(None, "")
     if client is not None:
         try:
             existing = client.existing()
-        except gh.GitHubDenied as e:
+        except (gh.GitHubDenied, gh.GitHubFailed) as e:
+            # Without knowing what is posted, posting could repeat it: annotations instead.
             run.fallback = str(e)
             client = None
+    if existing.ignored:
+        run.notes.append(
+            f"Ignored {existing.ignored} comment(s) carrying tierbot markers that "
+            f"{client.identity if client else 'tierbot'} did not write."
+        )
 
     full, review_change = _changes(info, root, client, existing, run, fetch=from_event)
     threshold = fail_on or cfg_fail_on or "none"
@@ -202,26 +225,34 @@ def _review(
         fail_on=threshold,
         intent=gh.intent(info),
     )
-    result = run_review(review_change, cfg, opts)
-    if result.status == "offline":
+    fresh = run_review(review_change, cfg, opts)
+    if fresh.status == "offline":
         run.notes.append(
             "No ANTHROPIC_API_KEY: this is the offline review (analysis, routing, "
             "cost estimate and local rule checks; no model was called)."
         )
+    # The gate covers every finding open at this head, not only this push's (SPEC §6).
+    result, carried = _open_findings(fresh, existing, full, review_change, client, run)
 
     lines = gh.diff_lines(full.files)
     # Uncertain and minor findings are listed in the summary only (github.inline_min_severity,
-    # min_confidence).
+    # min_confidence); only this run's findings are new, earlier ones were placed already.
     inline, _ = findings.inline_split(
-        result.findings, cfg.min_confidence, cfg.github.inline_min_severity
+        fresh.findings, cfg.min_confidence, cfg.github.inline_min_severity
     )
-    plan = gh.plan_comments(inline, lines, set(existing.fingerprints), cfg.github.max_comments)
+    plan = gh.plan_comments(inline, lines, existing.posted, cfg.github.max_comments)
     posted, refused = 0, ()
+    state_line, left_out = state.block(info.head_sha, result.findings, full)
+    if left_out:
+        run.notes.append(
+            f"{left_out} lower-severity open finding(s) did not fit the summary's memory: "
+            "the next push will not carry them."
+        )
     if not dry_run and client is not None and run.fallback is None:
         try:
             posted, refused = _post_review(client, info, plan, cfg.github.review_event, run)
-            ctx = _context(info, run, posted, refused)
-            client.upsert_summary(gh.summary_body(result, plan, ctx))
+            ctx = _context(info, run, posted, refused, carried, existing, client)
+            client.upsert_summary(gh.summary_body(result, plan, ctx, state_line))
         except (gh.GitHubDenied, gh.ReviewRejected) as e:
             run.fallback = str(e)
         except TierbotError as e:
@@ -229,7 +260,7 @@ def _review(
             if isinstance(e, BadInput):
                 raise
             run.fallback = str(e)
-    ctx = _context(info, run, posted, refused)
+    ctx = _context(info, run, posted, refused, carried, existing, client)
     body = gh.summary_body(result, plan, ctx)
 
     if run.fallback is not None:
@@ -266,15 +297,72 @@ def _review(
     if decision.warning:
         print(f"tierbot: {decision.warning}", file=err)
     print(
-        f"tierbot: {len(result.findings)} finding(s), tier {result.route.tier}, "
-        f"{posted} inline comment(s) posted, {gh.cost_line(result)}",
+        f"tierbot: {len(result.findings)} open finding(s) ({len(fresh.findings)} from this run), "
+        f"tier {result.route.tier}, {posted} inline comment(s) posted, {gh.cost_line(result)}",
         file=err,
     )
     return decision.code
 
 
+def _open_findings(
+    fresh: ReviewResult,
+    existing: gh.Existing,
+    full: Change,
+    push: Change,
+    client: gh.Client | None,
+    run: _Run,
+) -> tuple[ReviewResult, frozenset[str]]:
+    """This run's findings plus the earlier ones still open; and the carried fingerprints."""
+    before = state.read(existing.summary_body) if existing.summary_id is not None else None
+    if run.incremental_from is None or before is None or before.head != run.incremental_from:
+        if run.incremental_from is not None:
+            run.notes.append(
+                "The summary holds no readable list of earlier findings: only this push's "
+                "findings are counted (the next full review restores the rest)."
+            )
+        return fresh, frozenset()
+    resolved = client.resolved(existing.posted) if client is not None else set()
+    if resolved is None:
+        run.notes.append(
+            "Could not read which review threads are resolved: earlier findings stay open."
+        )
+        resolved = set()
+    carried = state.carry(before, push, full, resolved)
+    mine = {f.fingerprint for f in fresh.findings}
+    near = {(f.path, near_key(f), f.line) for f in fresh.findings if f.line is not None}
+    kept = [
+        f
+        for f in carried.findings
+        if f.fingerprint not in mine
+        and not any(
+            p == f.path and k == near_key(f) and abs(n - (f.line or 0)) <= NEAR_LINES
+            for p, k, n in near
+        )
+    ]
+    closed = [
+        (carried.changed, "on lines this push changed (reviewed again)"),
+        (carried.gone, "in files the pull request no longer changes"),
+        (carried.resolved, "resolved by a reviewer"),
+    ]
+    said = "; ".join(f"{n} {why}" for n, why in closed if n)
+    if said:
+        run.notes.append(f"Findings of earlier pushes closed since the last review: {said}.")
+    if before.left_out:
+        run.notes.append(
+            f"{before.left_out} lower-severity finding(s) of earlier reviews were not tracked."
+        )
+    findings = tuple(sorted((*fresh.findings, *kept), key=lambda f: (f.path, f.line or 0)))
+    return dataclasses.replace(fresh, findings=findings), frozenset(f.fingerprint for f in kept)
+
+
 def _context(
-    info: gh.PullInfo, run: _Run, posted: int, refused: Sequence[Any]
+    info: gh.PullInfo,
+    run: _Run,
+    posted: int,
+    refused: Sequence[Any],
+    carried: frozenset[str],
+    existing: gh.Existing,
+    client: gh.Client | None,
 ) -> gh.SummaryContext:
     return gh.SummaryContext(
         head_sha=info.head_sha,
@@ -283,7 +371,9 @@ def _context(
         incremental_from=run.incremental_from,
         posted_inline=posted,
         inline_failed=tuple(refused),
-        notes=tuple(run.notes),
+        notes=(*run.notes, *(client.notes if client is not None else ())),
+        carried=carried,
+        posted_before=existing.fingerprints,
     )
 
 

@@ -11,12 +11,14 @@ import hashlib
 import json
 import os
 import re
+import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tierbot.errors import BadInput, TierbotError, shown
-from tierbot.findings import suggestion_fits
+from tierbot.findings import NEAR_LINES, near_key, suggestion_fits
 from tierbot.github import sanitize
 from tierbot.records import (
     SEVERITIES,
@@ -29,12 +31,9 @@ from tierbot.records import (
 
 SUMMARY_MARKER = "<!-- tierbot:summary -->"
 _HEAD_MARKER = re.compile(r"<!-- tierbot:head=([0-9a-f]{7,64}) -->")
-_FP_MARKER = re.compile(r"<!-- tierbot:fp=([A-Za-z0-9._:-]{1,128}) -->")
+_FP_MARKER = re.compile(r"<!-- tierbot:fp=([A-Za-z0-9._:-]{1,128})(?: near=([0-9a-f]{12}))? -->")
 _FP_SAFE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 PR_EVENTS = ("pull_request", "pull_request_target")
-# Comments we may trust to carry our markers: a bot (the workflow token) or someone with write
-# access.  A contributor could otherwise forge a head marker and make us skip their commits.
-_TRUSTED_ASSOCIATIONS = {"OWNER", "MEMBER", "COLLABORATOR"}
 
 
 class GitHubDenied(TierbotError):
@@ -136,7 +135,7 @@ def last_head(body: str) -> str | None:
 
 
 def fingerprints_in(body: str) -> set[str]:
-    return set(_FP_MARKER.findall(body))
+    return {m.group(1) for m in _FP_MARKER.finditer(body)}
 
 
 def fingerprint_of(f: Finding) -> str:
@@ -174,6 +173,29 @@ def lines_from_patches(patches: Mapping[str, str]) -> dict[str, dict[int, int]]:
 
 
 @dataclass(frozen=True)
+class Posted:
+    """One inline comment tierbot wrote earlier, as GitHub shows it now."""
+
+    fingerprint: str
+    near: str | None  # findings.near_key of its finding (None in comments of older versions)
+    path: str
+    line: int | None  # where it sits at the current head (None: outdated)
+    comment_id: int = 0
+
+
+@dataclass(frozen=True)
+class Existing:
+    summary_id: int | None
+    summary_body: str
+    posted: tuple[Posted, ...] = ()
+    ignored: int = 0  # comments by anyone else that carry tierbot markers (never trusted)
+
+    @property
+    def fingerprints(self) -> frozenset[str]:
+        return frozenset(p.fingerprint for p in self.posted)
+
+
+@dataclass(frozen=True)
 class Planned:
     finding: Finding
     fingerprint: str
@@ -191,21 +213,30 @@ class Plan:
 def plan_comments(
     findings: Sequence[Finding],
     lines: Mapping[str, Mapping[int, int]],
-    posted: set[str],
+    posted: Sequence[Posted],
     max_comments: int,
 ) -> Plan:
-    """Decide which findings become inline comments; most severe first, never twice."""
+    """Decide which findings become inline comments; most severe first, never twice.
+
+    "Twice" is by fingerprint, or by an earlier comment of ours in the same file and category
+    within NEAR_LINES of the finding (a model moving its anchor by a line is the same finding).
+    """
     inline: list[Planned] = []
     already: list[Finding] = []
     over: list[Finding] = []
     off: list[Finding] = []
-    seen: set[str] = set()
+    seen = {p.fingerprint for p in posted}
+    near: dict[tuple[str, str], list[int]] = {}
+    for p in posted:
+        if p.near is not None and p.line is not None:
+            near.setdefault((p.path, p.near), []).append(p.line)
     order = sorted(
         findings, key=lambda f: (-severity_rank(f.severity), f.path, f.line or 0, f.title)
     )
     for f in order:
         fp = fingerprint_of(f)
-        if fp in posted or fp in seen:
+        nearby = near.get((f.path, near_key(f)), []) if f.line is not None else []
+        if fp in seen or any(abs(n - (f.line or 0)) <= NEAR_LINES for n in nearby):
             already.append(f)
             continue
         seen.add(fp)
@@ -253,7 +284,7 @@ def comment_body(f: Finding, fp: str, *, suggest: bool = True) -> str:
             parts.append(sanitize.code_fence(f.suggestion, "suggestion"))
         else:
             parts.append("Suggested replacement:\n" + sanitize.code_fence(f.suggestion))
-    marker = f"<!-- tierbot:fp={fp} -->"
+    marker = f"<!-- tierbot:fp={fp} near={near_key(f)} -->"
     body = "\n\n".join(p for p in parts if p)
     return sanitize.cap(body, sanitize.GITHUB_BODY_LIMIT - len(marker) - 2) + "\n\n" + marker
 
@@ -283,10 +314,21 @@ class SummaryContext:
     posted_inline: int  # inline comments this run really posted
     inline_failed: tuple[Finding, ...] = ()  # GitHub refused them even after a retry
     notes: tuple[str, ...] = ()  # things the reader must know (offline, fallback, ...)
+    carried: frozenset[str] = frozenset()  # fingerprints still open from earlier pushes
+    posted_before: frozenset[str] = frozenset()  # fingerprints of our earlier inline comments
 
 
-def summary_body(result: ReviewResult, plan: Plan, ctx: SummaryContext) -> str:
-    lines: list[str] = [SUMMARY_MARKER, f"<!-- tierbot:head={ctx.head_sha} -->", ""]
+def summary_body(
+    result: ReviewResult, plan: Plan, ctx: SummaryContext, state_line: str = ""
+) -> str:
+    """The summary comment: `result.findings` are all the findings open at the head.
+
+    `state_line` (the hidden list of open findings, `state.block`) goes near the top, so that
+    cutting an over-long body never cuts it."""
+    lines: list[str] = [SUMMARY_MARKER, f"<!-- tierbot:head={ctx.head_sha} -->"]
+    if state_line:
+        lines.append(state_line)
+    lines.append("")
     counts = {s: 0 for s in SEVERITIES}
     for f in result.findings:
         counts[f.severity] = counts.get(f.severity, 0) + 1
@@ -295,7 +337,7 @@ def summary_body(result: ReviewResult, plan: Plan, ctx: SummaryContext) -> str:
     lines.append("## tierbot review")
     lines.append("")
     lines.append(
-        f"**{total} finding{'s' if total != 1 else ''}**"
+        f"**{total} open finding{'s' if total != 1 else ''}**"
         + (f" ({by_sev})" if by_sev else "")
         + f" · tier **{result.route.tier}** · {cost_line(result)}"
     )
@@ -308,6 +350,11 @@ def summary_body(result: ReviewResult, plan: Plan, ctx: SummaryContext) -> str:
     if result.usage.verify_cost_usd > 0:
         lines.append(
             f"Opus verification of cheaper tiers' findings: ${result.usage.verify_cost_usd:.4f}."
+        )
+    if ctx.carried:
+        lines.append(
+            f"Open from earlier pushes: {len(ctx.carried)} (their lines are unchanged and no "
+            "reviewer resolved them)."
         )
     for note in ctx.notes:
         lines.append(f"> **Note:** {sanitize.text(note)}")
@@ -346,6 +393,9 @@ def summary_body(result: ReviewResult, plan: Plan, ctx: SummaryContext) -> str:
                     place = "here only: GitHub refused the inline comment"
                 elif fp in inline_fps:
                     place = "inline"
+                elif fp in ctx.carried:
+                    earlier = "inline" if fp in ctx.posted_before else "here"
+                    place = f"{earlier}, open since an earlier push"
                 else:
                     place = where.get(fp, "here only")
                 loc = f"{f.path}:{f.line}" if f.line else f.path
@@ -411,52 +461,221 @@ def _first_line(text: str, limit: int = 240) -> str:
 
 # --- the API --------------------------------------------------------------------------------
 
+# The longest single wait GitHub may ask of a run (Retry-After, a rate-limit reset); asked for
+# more, tierbot stops talking to GitHub and reports through annotations and the step summary.
+WAIT_CAP_S = 60.0
+REQUEST_TIMEOUT_S = 30  # one HTTP request; the run's total is `github.timeout_s`
+WORKFLOW_BOT = "github-actions[bot]"
+# Token kinds that belong to a user (GET /user names them); `ghs_` is an installation token (the
+# workflow's GITHUB_TOKEN, a GitHub App), which cannot read GET /user.
+_USER_TOKENS = ("ghp_", "github_pat_", "gho_", "ghu_")
 
-@dataclass(frozen=True)
-class Existing:
-    summary_id: int | None
-    summary_body: str
-    fingerprints: frozenset[str]
+
+class GitHubFailed(TierbotError):
+    """GitHub did not do what was asked: down, too slow, or rate limiting past the cap.
+
+    `maybe_done` is True when a write may still have been stored (a 5xx, a timeout, a dropped
+    connection): it must be checked for before it is tried again.  `wait` is set when GitHub
+    said it did nothing and when to ask again (a rate limit).
+    """
+
+    def __init__(self, message: str, *, maybe_done: bool = False, wait: float | None = None):
+        super().__init__(message, 3)
+        self.maybe_done = maybe_done
+        self.wait = wait
+
+
+@dataclass
+class Clock:
+    """The run's time with GitHub: a deadline for everything, and a cap on any single wait."""
+
+    deadline: float
+    cap: float = WAIT_CAP_S
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def allows(self, wait: float) -> bool:
+        return wait <= self.cap and wait <= self.left()
+
+
+def _bounded_retry(clock: Clock) -> Any:
+    """PyGithub's retry, made to repeat reads only and never to wait past the cap or deadline.
+
+    PyGithub 2.10's default `GithubRetry` repeats POST on a 5xx: a review GitHub stored before
+    answering 502 was posted again.  Writes are never repeated here; `Client._write` decides.
+    """
+    from github import GithubRetry
+    from github.GithubException import RateLimitExceededExceedsMaxWait
+
+    class BoundedRetry(GithubRetry):
+        clock: Clock
+
+        def new(self, **kw: Any) -> Any:
+            fresh = super().new(**kw)
+            fresh.clock = self.clock
+            return fresh
+
+        def sleep(self, response: Any = None) -> None:
+            wait = None
+            if response is not None and self.respect_retry_after_header:
+                wait = self.get_retry_after(response)
+            if wait is None:
+                wait = self.get_backoff_time()
+            if not self.clock.allows(wait):
+                headers = dict(response.headers) if response is not None else {}
+                status = response.status if response is not None else 0
+                raise RateLimitExceededExceedsMaxWait(status, None, headers, wait=wait)
+            if wait > 0:
+                time.sleep(wait)
+
+    retry = BoundedRetry(
+        total=3,
+        backoff_factor=0.5,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        secondary_rate_wait=clock.cap,
+        max_rate_limit_wait=clock.cap,
+    )
+    retry.clock = clock
+    return retry
 
 
 class Client:
-    """The handful of REST calls `tierbot pr` makes, with GitHub errors turned into ours."""
+    """The REST calls `tierbot pr` makes, with GitHub errors turned into ours.
+
+    Only comments written by `identity` count as tierbot's; every wait is bounded by `clock`;
+    a write that fails in a way that may have stored it is looked for before it is repeated.
+    """
 
     def __init__(
-        self, token: str, api_url: str, *, write_delay: float = 1.0, request_delay: float = 0.25
+        self,
+        token: str,
+        api_url: str,
+        *,
+        clock: Clock | None = None,
+        write_delay: float = 1.0,
+        request_delay: float = 0.25,
+        timeout: int = REQUEST_TIMEOUT_S,
     ) -> None:
         from github import Auth, Github
 
+        self.clock = clock or Clock(time.monotonic() + 300)
+        self._token = token
         self._gh = Github(
             auth=Auth.Token(token),
             base_url=api_url.rstrip("/"),
             seconds_between_writes=write_delay,
             seconds_between_requests=request_delay,
-            timeout=30,
+            timeout=timeout,
+            retry=_bounded_retry(self.clock),
+            per_page=100,
         )
         self._repo: Any = None
         self._pull: Any = None
         self._summary: Any = None
+        self._login: str | None = None
+        self._configured: str | None = None
+        self.run_id = uuid.uuid4().hex[:16]  # marks this run's review, to find it after a 5xx
+        self.notes: list[str] = []  # what the reader of the summary should know
 
     def close(self) -> None:
         self._gh.close()
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        from github import GithubException
+    # -- errors and waits ------------------------------------------------------------------
 
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from github import GithubException, RateLimitExceededException
+
+        if self.clock.left() <= 0:
+            raise GitHubFailed(f"GitHub: no time left to {what} (github.timeout_s reached)")
         try:
             return fn(*args, **kwargs)
         except GithubException as e:
             msg = _message(e)
+            limited = e.status == 429 or (e.status == 403 and "rate limit" in msg.lower())
+            if isinstance(e, RateLimitExceededException) or limited:
+                wait = _wait_of(e)
+                asked = f"asked to wait {wait:.0f} s" if wait is not None else "rate limited"
+                raise GitHubFailed(
+                    f"GitHub rate limit while trying to {what}: {asked} "
+                    f"(tierbot waits at most {self.clock.cap:.0f} s)",
+                    wait=wait,
+                ) from None
             if e.status in (401, 403):
                 raise GitHubDenied(f"GitHub refused to {what} ({e.status}: {msg})") from None
             if e.status == 422:
                 raise ReviewRejected(f"GitHub rejected the {what} (422: {msg})") from None
             if e.status == 404:
                 raise BadInput(f"GitHub: cannot {what}: not found (404)") from None
-            raise TierbotError(f"GitHub: cannot {what} ({e.status}: {msg})", 3) from None
-        except OSError as e:
-            raise TierbotError(f"GitHub: cannot {what}: {e}", 3) from None
+            raise GitHubFailed(
+                f"GitHub: cannot {what} ({e.status}: {msg})", maybe_done=e.status >= 500
+            ) from None
+        except OSError as e:  # requests' errors: timeouts, refused or dropped connections
+            raise GitHubFailed(f"GitHub: cannot {what}: {_first(e)}", maybe_done=True) from None
+
+    def _write(self, what: str, do: Any, landed: Any) -> Any:
+        """One write, tried at most twice; never again before checking that it did not land."""
+        for attempt in (1, 2):
+            try:
+                return self._call(what, do)
+            except GitHubFailed as e:
+                if attempt == 2:
+                    raise
+                if e.maybe_done:
+                    found = landed()  # a failing re-read raises: nothing more is written
+                    if found is not None:
+                        self.notes.append(
+                            f"GitHub answered an error to '{what}' but had done it; "
+                            "it was not repeated."
+                        )
+                        return found
+                elif e.wait is not None and self.clock.allows(e.wait):
+                    time.sleep(e.wait)  # a rate limit: GitHub did nothing, and said when
+                else:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- identity --------------------------------------------------------------------------
+
+    def set_identity(self, bot_login: str | None) -> None:
+        """The login tierbot posts as, from `github.bot_login` (None: work it out)."""
+        self._configured = bot_login
+        self._login = bot_login
+
+    @property
+    def identity(self) -> str:
+        if self._login is None:
+            self._login = self._own_login()
+        return self._login
+
+    def _own_login(self) -> str:
+        """A user's token names its user (GET /user); an installation token cannot read it."""
+        if self._token.startswith("ghs_"):
+            return WORKFLOW_BOT
+        try:
+            user = self._call("read the token's user", lambda: self._gh.get_user().login)
+        except (GitHubDenied, BadInput):
+            if self._token.startswith(_USER_TOKENS):
+                raise
+            return WORKFLOW_BOT  # an unprefixed (older or Enterprise) installation token
+        return str(user or WORKFLOW_BOT)
+
+    def _mine(self, item: Any) -> bool:
+        user = getattr(item, "user", None)
+        login = getattr(user, "login", None) if user is not None else None
+        return isinstance(login, str) and login.lower() == self.identity.lower()
+
+    def _learn(self, created: Any) -> None:
+        """What GitHub says wrote our comment is who we are; say so if config disagreed."""
+        login = getattr(getattr(created, "user", None), "login", None)
+        if isinstance(login, str) and login.lower() != self.identity.lower():
+            self.notes.append(
+                f"tierbot posts as {login}, but looked for its comments from {self.identity}: "
+                f"set github.bot_login: {login!r} in .tierbot.yml so it finds them next time."
+            )
+            self._login = login
+
+    # -- reads -----------------------------------------------------------------------------
 
     def open_pull(self, repo: str, number: int) -> PullInfo:
         self._repo = self._call(f"read repository {repo}", self._gh.get_repo, repo)
@@ -484,48 +703,163 @@ class Client:
         raw = [e.raw_data for e in entries]
         return {r["filename"]: r["patch"] for r in raw if r.get("patch")}, raw
 
-    def existing(self) -> Existing:
-        """Our summary comment (by marker) and fingerprints we already posted."""
-        summary_id, body = None, ""
+    def _summary_comment(self) -> Any:
         for c in self._call("read comments", lambda: list(self._pull.get_issue_comments())):
-            if SUMMARY_MARKER in (c.body or "") and _trusted(c):
-                summary_id, body, self._summary = c.id, c.body, c
-                break
-        fps: set[str] = set()
-        for c in self._call("read review comments", lambda: list(self._pull.get_review_comments())):
-            if _trusted(c):
-                fps |= fingerprints_in(c.body or "")
-        return Existing(summary_id, body, frozenset(fps))
+            if SUMMARY_MARKER in (c.body or "") and self._mine(c):
+                return c
+        return None
+
+    def existing(self) -> Existing:
+        """Our summary comment and inline comments: by marker AND by our own identity only."""
+        ignored = 0
+        summary = None
+        for c in self._call("read comments", lambda: list(self._pull.get_issue_comments())):
+            body = c.body or ""
+            if "<!-- tierbot:" not in body:
+                continue
+            if not self._mine(c):
+                ignored += 1  # a contributor, a member or another bot: never trusted
+            elif summary is None and SUMMARY_MARKER in body:
+                summary = c
+        self._summary = summary
+        posted: list[Posted] = []
+        comments = self._call(
+            "read review comments", lambda: list(self._pull.get_review_comments())
+        )
+        for c in comments:
+            found = _FP_MARKER.search(c.body or "")
+            if found is None:
+                continue
+            if not self._mine(c):
+                ignored += 1
+                continue
+            line = getattr(c, "line", None)
+            posted.append(
+                Posted(
+                    found.group(1),
+                    found.group(2),
+                    str(c.path),
+                    line if isinstance(line, int) else None,
+                    int(c.id),
+                )
+            )
+        return Existing(
+            summary.id if summary is not None else None,
+            summary.body if summary is not None else "",
+            tuple(posted),
+            ignored,
+        )
+
+    def resolved(self, posted: Sequence[Posted]) -> set[str] | None:
+        """Fingerprints of our inline comments whose thread a reviewer resolved (None: unknown).
+
+        Only the GraphQL API knows whether a thread is resolved; it names apps without "[bot]".
+        """
+        if not posted or self._repo is None or self._pull is None:
+            return set()
+        owner, name = str(self._repo.full_name).split("/", 1)
+        me = self.identity.lower().removesuffix("[bot]")
+        found: set[str] = set()
+        cursor: str | None = None
+        for _ in range(20):  # 2,000 threads at most: bounded like everything else
+            try:
+                _, data = self._call(
+                    "read which review threads are resolved",
+                    self._gh.requester.graphql_query,
+                    _THREADS_QUERY,
+                    {"owner": owner, "name": name, "number": self._pull.number, "cursor": cursor},
+                )
+            except (GitHubFailed, GitHubDenied, BadInput):
+                return None
+            threads = data["data"]["repository"]["pullRequest"]["reviewThreads"]
+            for t in threads["nodes"]:
+                first = (t.get("comments") or {}).get("nodes") or [{}]
+                author = str((first[0].get("author") or {}).get("login", "")).lower()
+                marker = _FP_MARKER.search(str(first[0].get("body") or ""))
+                if t.get("isResolved") and marker and author.removesuffix("[bot]") == me:
+                    found.add(marker.group(1))
+            if not threads["pageInfo"]["hasNextPage"]:
+                return found
+            cursor = threads["pageInfo"]["endCursor"]
+        return found
+
+    # -- writes ----------------------------------------------------------------------------
 
     def post_review(
         self, head_sha: str, body: str, event: str, comments: Sequence[dict[str, Any]]
     ) -> None:
         commit = self._repo.get_commit(head_sha)  # lazy: the sha comes from the url
-        self._call(
+        marker = f"<!-- tierbot:review={self.run_id} -->"
+        text = sanitize.cap(body, sanitize.GITHUB_BODY_LIMIT - len(marker) - 1) + "\n" + marker
+
+        def landed() -> Any:
+            reviews = self._call("re-read reviews", lambda: list(self._pull.get_reviews()))
+            return next((r for r in reviews if marker in (r.body or "") and self._mine(r)), None)
+
+        created = self._write(
             "review",
-            self._pull.create_review,
-            commit=commit,
-            body=sanitize.cap(body),
-            event=event,
-            comments=list(comments),
+            lambda: self._pull.create_review(
+                commit=commit, body=text, event=event, comments=list(comments)
+            ),
+            landed,
         )
+        self._learn(created)
 
     def upsert_summary(self, body: str) -> None:
         """Edit the summary comment `existing()` found, or post the first one."""
         body = sanitize.cap(body)
         if self._summary is not None:
-            self._call("edit the summary comment", self._summary.edit, body)
-        else:
-            self._summary = self._call(
-                "post the summary comment", self._pull.create_issue_comment, body
-            )
+            summary = self._summary
+            if not self._mine(summary):  # existing() only keeps ours; this is the last guard
+                raise GitHubDenied(f"the summary comment {summary.id} is not {self.identity}'s")
+
+            def edited() -> Any:
+                self._call("re-read the summary comment", summary.update)
+                return summary if summary.body == body else None
+
+            self._write("edit the summary comment", lambda: summary.edit(body), edited)
+            return
+        created = self._write(
+            "post the summary comment",
+            lambda: self._pull.create_issue_comment(body),
+            self._summary_comment,
+        )
+        self._summary = created
+        self._learn(created)
 
 
-def _trusted(comment: Any) -> bool:
-    user = comment.user
-    if user is not None and getattr(user, "type", None) == "Bot":
-        return True
-    return getattr(comment, "author_association", None) in _TRUSTED_ASSOCIATIONS
+_THREADS_QUERY = """
+query($owner: String!, $name: String!, $number: Int!, $cursor: String) {
+  repository(owner: $owner, name: $name) {
+    pullRequest(number: $number) {
+      reviewThreads(first: 100, after: $cursor) {
+        pageInfo { hasNextPage endCursor }
+        nodes { isResolved comments(first: 1) { nodes { body author { login } } } }
+      }
+    }
+  }
+}
+"""
+
+
+def _wait_of(e: Any) -> float | None:
+    """The seconds a rate-limit answer asks for: its own wait, Retry-After, or the reset."""
+    wait = getattr(e, "wait", None)
+    if isinstance(wait, (int, float)):
+        return float(wait)
+    headers = {str(k).lower(): v for k, v in (getattr(e, "headers", None) or {}).items()}
+    try:
+        if "retry-after" in headers:
+            return float(headers["retry-after"])
+        if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+            return max(0.0, float(headers["x-ratelimit-reset"]) - time.time())
+    except ValueError:
+        return None
+    return None
+
+
+def _first(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0][:200]
 
 
 def _message(e: Any) -> str:
