@@ -362,7 +362,7 @@ def test_model_severity_words_use_the_one_vocabulary(files: tuple[FileDiff, ...]
             "line": line,
             "end_line": None,
             "severity": word,
-            "category": "bug",
+            "category": f"kind-{word}",  # one line, one category: one finding (fingerprints)
             "title": f"title {word}",
             "message": "m",
             "suggestion": None,

@@ -198,12 +198,16 @@ def test_the_ledger_refuses_rows_with_impossible_numbers(tmp_path: Path) -> None
         assert list(lg.calls()) == []
 
 
-@pytest.mark.parametrize("empty", ["", "/", "relative/dir"])
+@pytest.mark.parametrize(
+    "values",
+    [("", "", ""), ("/", "/", "/"), ("", "relative/cache", "relative/home")],
+    ids=["empty", "root", "relative"],
+)
 def test_with_no_usable_home_the_ledger_goes_to_a_private_temp_dir(
-    empty: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    values: tuple[str, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for var in ("HOME", "TIERBOT_HOME", "XDG_CACHE_HOME"):
-        monkeypatch.setenv(var, empty)
+    for var, value in zip(("TIERBOT_HOME", "XDG_CACHE_HOME", "HOME"), values, strict=True):
+        monkeypatch.setenv(var, value)
     monkeypatch.setattr(ledger.sys, "platform", "linux")
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     where, note = ledger.locate()

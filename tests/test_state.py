@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 
 from tests.rules_helpers import change_files
-from tierbot.findings import fingerprint, line_key, new_side_text
+from tierbot.findings import fingerprint, line_key
 from tierbot.github import sanitize, state
 from tierbot.records import Change, FileDiff, Finding, Range
 
@@ -120,8 +120,8 @@ def test_findings_follow_their_lines_through_a_push(tmp_path: Path) -> None:
     assert ("new.py", None, file_level.title) in where
     assert len(carried.findings) == 4
     assert (carried.changed, carried.gone, carried.resolved) == (1, 1, 0)
-    texts = new_side_text(next(fd for fd in full if fd.path == "app.py"))
-    assert texts[7] == "value_5 = compute(5)" and texts[23] == "value_21 = compute(21)"
+    shown = next(fd for fd in full if fd.path == "app.py").new_lines
+    assert shown[7].text == "value_5 = compute(5)" and shown[23].text == "value_21 = compute(21)"
     # A resolved thread closes its finding whatever happened to its lines.
     closed = state.carry(before_state, change(push), change(full), {keep.fingerprint})
     assert closed.resolved == 1 and keep.fingerprint not in {f.fingerprint for f in closed.findings}

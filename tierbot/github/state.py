@@ -31,7 +31,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tierbot.findings import line_key, new_side_text
+from tierbot.findings import line_key
 from tierbot.records import SEVERITIES, Change, FileDiff, Finding, Severity, severity_rank
 
 VERSION = 1
@@ -115,7 +115,7 @@ def carry(state: State, push: Change, full: Change, resolved: Collection[str]) -
         if f.line is None:
             kept.append(dataclasses.replace(f, path=path))
             continue
-        line = _follow(f.line, key, fd)
+        line = _follow(f.line, fd)
         if line is None or (key is not None and _key_at(target, line) != key):
             changed += 1
             continue
@@ -126,45 +126,46 @@ def carry(state: State, push: Change, full: Change, resolved: Collection[str]) -
     return Carried(tuple(kept), changed, gone, closed)
 
 
-def _follow(line: int, key: str | None, fd: FileDiff | None) -> int | None:
+def _follow(line: int, fd: FileDiff | None) -> int | None:
     """Where an old line is after the push `fd`, or None when the push changed it."""
     if fd is None:
         return line  # the file is untouched
     shift = 0
-    texts: dict[int, str] | None = None
     for h in fd.hunks:
-        if h.old_length and h.old_start <= line < h.old_start + h.old_length:
-            # Inside a hunk the line is context (unchanged) or removed: find it among the
-            # hunk's context lines by its text, nearest to where it would be.
-            if key is None:
-                return None
-            if texts is None:
-                texts = new_side_text(fd)
-            guess = h.new_start + (line - h.old_start)
-            same = [n for n in h.context if key == line_key(texts.get(n, "\0"))]
-            return min(same, key=lambda n: abs(n - guess)) if same else None
-        before = line > h.old_start if not h.old_length else line >= h.old_start + h.old_length
-        if before:
-            shift += h.new_length - h.old_length
+        after = h.source_start + h.source_length  # the first old line past the hunk
+        if h.source_length and h.source_start <= line < after:
+            for ln in h:
+                if ln.source_line_no == line:
+                    target: int | None = ln.target_line_no
+                    return target if ln.line_type == " " else None
+            return None
+        if (line >= after) if h.source_length else (line > h.source_start):
+            shift += h.target_length - h.source_length
     return line + shift
 
 
 def _touched(fd: FileDiff, first: int, last: int) -> bool:
-    """Whether a push hunk overlaps old lines first..last beyond the anchor line."""
+    """Whether the push removed or inserted lines inside a range, past its first line."""
     for h in fd.hunks:
-        start, end = h.old_start, h.old_start + max(h.old_length, 1) - 1
-        if start <= last and end >= first + 1:
-            return True
+        before = h.source_start - 1  # the old line an insertion comes after
+        for ln in h:
+            if ln.source_line_no is not None:
+                if ln.line_type == "-" and first < ln.source_line_no <= last:
+                    return True
+                before = ln.source_line_no
+            elif ln.line_type == "+" and first <= before < last:
+                return True
     return False
 
 
 def _key_at(fd: FileDiff, line: int) -> str | None:
-    text = new_side_text(fd).get(line)
-    return line_key(text) if text is not None else None
+    shown = fd.new_lines.get(line)
+    return line_key(shown.text) if shown is not None else None
 
 
 def _entry(f: Finding, fd: FileDiff | None) -> dict[str, Any]:
-    text = new_side_text(fd).get(f.line) if fd is not None and f.line is not None else None
+    shown = fd.new_lines.get(f.line) if fd is not None and f.line is not None else None
+    text = shown.text if shown is not None else None
     return {
         "p": f.path,
         "l": f.line,

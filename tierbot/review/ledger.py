@@ -57,17 +57,18 @@ MAX_COST_USD = 10_000.0
 
 
 def home() -> Path:
-    """Where the ledger and crash log live (see `locate`)."""
-    return locate()[0]
+    """Where the ledger and crash log live (see `locate`; this does not check writability)."""
+    return locate(writable=False)[0]
 
 
-def locate() -> tuple[Path, str | None]:
-    """`TIERBOT_HOME`, else `$XDG_CACHE_HOME/tierbot`, else the platform's user cache directory;
-    the first that is usable.  With none usable (empty, relative, `/`, read-only) a private temp
-    directory, with a note saying so: never the filesystem root, never the working tree."""
+def locate(writable: bool = True) -> tuple[Path, str | None]:
+    """`TIERBOT_HOME`, else `$XDG_CACHE_HOME/tierbot`, else the platform's user cache directory:
+    the first that is set to something usable (and, with `writable`, that we can write).  With
+    none (all empty, `/`, a relative XDG or HOME, read-only) a private temp directory, with a
+    note saying so: never the filesystem root, never the working tree."""
     tried: list[str] = []
     for name, path in _candidates():
-        if path is not None and _usable(path):
+        if path is not None and (not writable or _usable(path)):
             return path, None
         tried.append(name)
     fallback = _temp_home()
@@ -80,17 +81,17 @@ def locate() -> tuple[Path, str | None]:
 def _candidates() -> Iterator[tuple[str, Path | None]]:
     explicit = os.environ.get("TIERBOT_HOME")
     if explicit is not None:
-        yield "TIERBOT_HOME", _absolute(explicit)
+        yield "TIERBOT_HOME", _proper(explicit, relative=True)  # a relative one was asked for
     xdg = os.environ.get("XDG_CACHE_HOME")
     if xdg is not None:
-        found = _absolute(xdg)
+        found = _proper(xdg)  # the XDG spec: a relative value is invalid, ignore it
         yield "XDG_CACHE_HOME", found / "tierbot" if found else None
     if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        found = _absolute(os.environ["LOCALAPPDATA"])
-        yield "LOCALAPPDATA", found / "tierbot" / "Cache" if found else None
+        yield "LOCALAPPDATA", Path(os.environ["LOCALAPPDATA"]) / "tierbot" / "Cache"
         return
     try:
-        user = _absolute(str(Path.home()))
+        # HOME="" makes Path.home() "/": that is why the root itself is refused below.
+        user = _proper(str(Path.home()))
     except (RuntimeError, KeyError):  # no HOME and no password entry
         user = None
     if sys.platform == "darwin":
@@ -99,10 +100,13 @@ def _candidates() -> Iterator[tuple[str, Path | None]]:
         yield "HOME", user / ".cache" / "tierbot" if user else None
 
 
-def _absolute(value: str) -> Path | None:
-    """An absolute path that is not the filesystem root ("" and "/" say nothing usable)."""
-    path = Path(os.path.expanduser(value)) if value.strip() else None
-    if path is None or not path.is_absolute() or path == Path(path.anchor):
+def _proper(value: str, relative: bool = False) -> Path | None:
+    """`value` as a directory to use: not empty, not the filesystem root, absolute unless
+    `relative` is allowed."""
+    if not value.strip():
+        return None
+    path = Path(os.path.expanduser(value))
+    if (not relative and not path.is_absolute()) or path == Path(path.anchor):
         return None
     return path
 
