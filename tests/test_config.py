@@ -92,6 +92,10 @@ CASES = [
     ),
     pytest.param("concurrency: " + "9" * 400 + "\n", "not 999", id="huge-int"),
     pytest.param('ignore: ["[z-a]"]\n', "'ignore[0]' is not a valid glob", id="bad-glob"),
+    pytest.param(
+        "github:\n  bot_login: ''\n", "'github.bot_login' must be a GitHub login", id="no-login"
+    ),
+    pytest.param("github:\n  timeout_s: 5\n", "from 10 to 3600, not 5", id="short-timeout"),
     pytest.param("a: b\n---\nc: d\n", "expected a single document", id="two-documents"),
     pytest.param("fail_on: !!python/object:os.system x\n", "could not determine", id="py-tag"),
 ]

@@ -360,3 +360,47 @@ def test_a_short_rate_limit_is_waited_for_once(world: PrWorld) -> None:
     res = world.run()
     assert len(res.calls("POST", "/reviews")) == 2 and len(world.fake.reviews) == 1
     assert len(world.summary_comments()) == 1 and "::error" not in res.out
+
+
+def test_by_number_with_github_rate_limited_is_exit_3_in_one_line_at_once(
+    world: PrWorld, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, head = feature(world, {"a.py": "x = 1\n"})
+    world.publish(base, head)
+    world.monkeypatch.delenv("GITHUB_EVENT_PATH")
+    world.monkeypatch.chdir(tmp_path)
+    world.fake.rate_limit("primary", methods=("GET",), retry_after=3600, count=50)
+    code, err = cli(world, capsys, "--repo", world.fake.full_name, "--number", "1")
+    assert code == 3
+    assert err.startswith("tierbot: GitHub rate limit while trying to read repository octo/demo")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "asked to wait" in world.summary_path.read_text()
+
+
+# --- a model that rewords or re-anchors a finding ---------------------------------------------
+
+APP = "def total(items):\n    s = 0\n    for i in items:\n        s += i\n    return s\n"
+
+
+def test_a_reworded_reanchored_model_finding_is_not_posted_twice(world: PrWorld) -> None:
+    from fake_anthropic import answer, fake_anthropic, finding
+
+    base, head = feature(world, {"calc.py": APP})
+    world.publish(base, head)
+    with fake_anthropic() as model:
+        world.monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-000000000000000000")
+        world.monkeypatch.setenv("ANTHROPIC_BASE_URL", model.url)
+        model.script("*", answer([finding("calc.py", 3, "Loop can be sum()", severity="low")]))
+        first = world.run(no_cache=True)
+        # A re-run of the same head: the model words it differently and anchors a line lower.
+        model.script(
+            "*", answer([finding("calc.py", 4, "Use the built-in sum() here", severity="low")])
+        )
+        second = world.run(no_cache=True)
+        assert len(model.requests) >= 2
+    assert len(first.calls("POST", "/reviews")) == 1
+    assert second.calls("POST", "/reviews") == []
+    assert len(world.fake.review_comments) == 1
+    [edit] = second.calls("PATCH", "/issues/comments/")
+    assert "Use the built-in sum() here" in edit.body["body"]
+    assert "inline (earlier)" in edit.body["body"]

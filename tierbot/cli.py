@@ -18,6 +18,7 @@ from tierbot.errors import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     TierbotError,
+    one_line,
     shown,
 )
 from tierbot.records import SEVERITIES, TIERS
@@ -202,10 +203,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return e.exit_code
     except click.UsageError as e:
         where = f"tierbot {e.ctx.info_name}" if e.ctx and e.ctx.parent else "tierbot"
-        print(f"tierbot: {e.format_message()} (see '{where} --help')", file=sys.stderr)
+        print(one_line(f"tierbot: {e.format_message()} (see '{where} --help')"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except click.ClickException as e:
-        print(f"tierbot: {e.format_message()}", file=sys.stderr)
+        print(one_line(f"tierbot: {e.format_message()}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except (click.exceptions.Abort, KeyboardInterrupt):
         print("tierbot: interrupted", file=sys.stderr)

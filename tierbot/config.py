@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import functools
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ VerifyMode = Literal["blocking", "high", "off"]
 # A risk-model weight: a logit contribution, so it may be negative (unlike prices and sizes).
 Weight = typing.NewType("Weight", float)
 WEIGHT_LIMIT = 100.0  # |weight|: far past any fitted value, and keeps every score finite
+
+
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")
 
 
 def _within(low: float, high: float) -> dict[str, tuple[float, float]]:
@@ -292,6 +296,12 @@ def parse(text: str, name: str = CONFIG_NAME) -> Config:
         raise BadInput(
             f"config: 'routing.thresholds.sonnet' ({thresholds.sonnet:g}) is above "
             f"'routing.thresholds.opus' ({thresholds.opus:g}): Sonnet's bar must be the lower one"
+        )
+    login = cfg.github.bot_login
+    if login is not None and not _LOGIN.fullmatch(login):
+        raise BadInput(
+            f"config: 'github.bot_login' must be a GitHub login such as my-app[bot], "
+            f"not {shown(login)}"
         )
     _check_globs(cfg)
     merged: Config = dataclasses.replace(cfg, models=tier_models, prices=merged_prices)

@@ -42,14 +42,17 @@ def shown(value: object, limit: int = VALUE_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def one_line(message: str) -> str:
+    """A message as the user sees it: one printable line of at most MESSAGE_LIMIT characters."""
+    message = printable(message)
+    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"
+
+
 class TierbotError(Exception):
     """An error the user can act on. `str(err)` is the whole message: one line."""
 
     def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
-        message = printable(message)
-        if len(message) > MESSAGE_LIMIT:
-            message = message[: MESSAGE_LIMIT - 1] + "…"
-        super().__init__(message)
+        super().__init__(one_line(message))
         self.exit_code = exit_code
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import time
@@ -559,6 +560,8 @@ class Client:
     ) -> None:
         from github import Auth, Github
 
+        # PyGithub narrates retries at INFO; tierbot's own one-line messages say what matters.
+        logging.getLogger("github").setLevel(logging.WARNING)
         self.clock = clock or Clock(time.monotonic() + 300)
         self._token = token
         self._gh = Github(
