@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fake_github import FakeGitHub, Pull  # the tests' loopback GitHub
+from hostile import BOMB
 from pr_helpers import file_patches
 
 TIERBOT = [sys.executable, "-m", "tierbot"]
@@ -35,14 +36,6 @@ ENV = {
     "GIT_COMMITTER_NAME": "b",
     "GIT_COMMITTER_EMAIL": "b@x",
 }
-BOMB = (
-    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-    + "".join(
-        f"{n}: &{n} [{','.join(['*' + p] * 9)}]\n"
-        for p, n in zip("abcdefgh", "bcdefghi", strict=True)
-    )
-    + "fail_on: *i\n"
-)
 CONFIGS: dict[str, str | None] = {
     "alias bomb (1 KB, 9^9 values)": BOMB,
     "nested 100,000 deep": "a: " + "[" * 100_000 + "]" * 100_000 + "\n",

@@ -17,6 +17,10 @@ from fake_github import FakeGitHub, Pull, PullFile
 from gitrepo import commit, git
 
 SECRET = "AKIAIOSFODNN7EXAMPLF"  # AWS key id shape: a critical rule finding, no model needed
+BASE_FILES: dict[str, str | bytes] = {
+    "app.py": "def main():\n    return 1\n",
+    "README.md": "# demo\n",
+}
 
 
 def file_patches(repo: Path, base: str, head: str) -> tuple[list[PullFile], str]:
@@ -183,3 +187,11 @@ def right_lines(repo: Path, base: str, head: str, path: str) -> set[int]:
         if f.filename == path:
             return {n for (side, n) in f.lines() if side == "RIGHT"}
     return set()
+
+
+def feature(w: PrWorld, files: dict[str, str | bytes]) -> tuple[str, str]:
+    """A base commit on main and a `feature` branch with `files` on top: (base, head)."""
+    base = w.commit(BASE_FILES, "base")
+    git(w.repo, "checkout", "-q", "-b", "feature")
+    head = w.commit(files, "feature")
+    return base, head

@@ -8,21 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 from gitrepo import commit
+from hostile import BOMB
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tierbot import config
 from tierbot.cli import main
 from tierbot.errors import MESSAGE_LIMIT, BadInput
-
-BOMB = (
-    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-    + "".join(
-        f"{n}: &{n} [{','.join(['*' + p] * 9)}]\n"
-        for p, n in zip("abcdefgh", "bcdefghi", strict=True)
-    )
-    + "fail_on: *i\n"
-)
 
 
 @pytest.fixture

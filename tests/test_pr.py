@@ -8,21 +8,9 @@ from pathlib import Path
 import pytest
 from fake_github import CONTRIBUTOR_USER
 from gitrepo import git
-from pr_helpers import SECRET, PrWorld, right_lines, world
+from pr_helpers import BASE_FILES, SECRET, PrWorld, feature, right_lines, world
 
 __all__ = ["world"]  # the fixture
-
-BASE_FILES: dict[str, str | bytes] = {
-    "app.py": "def main():\n    return 1\n",
-    "README.md": "# demo\n",
-}
-
-
-def feature(w: PrWorld, files: dict[str, str | bytes]) -> tuple[str, str]:
-    base = w.commit(BASE_FILES, "base")
-    git(w.repo, "checkout", "-q", "-b", "feature")
-    head = w.commit(files, "feature")
-    return base, head
 
 
 def test_first_run_posts_summary_and_one_review_on_diff_lines(world: PrWorld) -> None:

@@ -13,23 +13,11 @@ from typing import Any
 import pytest
 from fake_github import APP_BOT, BOT, MEMBER_USER, OTHER_BOT
 from gitrepo import git
-from pr_helpers import SECRET, PrWorld, world
+from pr_helpers import BASE_FILES, SECRET, PrWorld, feature, world
 
 from tierbot.cli import main
 
 __all__ = ["world"]  # the fixture
-
-BASE_FILES: dict[str, str | bytes] = {
-    "app.py": "def main():\n    return 1\n",
-    "README.md": "# demo\n",
-}
-
-
-def feature(w: PrWorld, files: dict[str, str | bytes]) -> tuple[str, str]:
-    base = w.commit(BASE_FILES, "base")
-    git(w.repo, "checkout", "-q", "-b", "feature")
-    head = w.commit(files, "feature")
-    return base, head
 
 
 def cli(w: PrWorld, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
