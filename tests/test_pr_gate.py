@@ -392,3 +392,17 @@ def test_a_reworded_reanchored_model_finding_is_not_posted_twice(world: PrWorld)
     [edit] = second.calls("PATCH", "/issues/comments/")
     assert "Use the built-in sum() here" in edit.body["body"]
     assert "inline (earlier)" in edit.body["body"]
+
+
+def test_a_summary_without_a_list_of_open_findings_gets_a_full_review(world: PrWorld) -> None:
+    """An older tierbot's summary (head marker, no list): a push is reviewed whole, so the
+    secret of the first push is found again instead of being forgotten."""
+    base, head1 = feature(world, {"config.py": f"KEY = '{SECRET}'\n"})
+    world.publish(base, head1)
+    world.fake.add_comment(1, f"<!-- tierbot:summary -->\n<!-- tierbot:head={head1} -->", BOT)
+    head2 = world.commit({"README.md": "# demo\n\nmore\n"}, "docs")
+    world.publish(base, head2)
+    res = world.run(fail_on="high")
+    assert res.code == 1 and res.outputs["findings"] == "1"
+    body = res.calls("PATCH", "/issues/comments/")[0].body["body"]
+    assert "missing or incomplete" in body and "the whole pull request" in body

@@ -245,8 +245,8 @@ def _review(
     state_line, left_out = state.block(info.head_sha, result.findings, full)
     if left_out:
         run.notes.append(
-            f"{left_out} lower-severity open finding(s) did not fit the summary's memory: "
-            "the next push will not carry them."
+            f"{left_out} lower-severity open finding(s) did not fit the summary's list: "
+            "the next push is reviewed whole."
         )
     if not dry_run and client is not None and run.fallback is None:
         try:
@@ -315,12 +315,7 @@ def _open_findings(
     """This run's findings plus the earlier ones still open; and the carried fingerprints."""
     before = state.read(existing.summary_body) if existing.summary_id is not None else None
     if run.incremental_from is None or before is None or before.head != run.incremental_from:
-        if run.incremental_from is not None:
-            run.notes.append(
-                "The summary holds no readable list of earlier findings: only this push's "
-                "findings are counted (the next full review restores the rest)."
-            )
-        return fresh, frozenset()
+        return fresh, frozenset()  # a full review: it found everything that is open
     resolved = client.resolved(existing.posted) if client is not None else set()
     if resolved is None:
         run.notes.append(
@@ -347,10 +342,6 @@ def _open_findings(
     said = "; ".join(f"{n} {why}" for n, why in closed if n)
     if said:
         run.notes.append(f"Findings of earlier pushes closed since the last review: {said}.")
-    if before.left_out:
-        run.notes.append(
-            f"{before.left_out} lower-severity finding(s) of earlier reviews were not tracked."
-        )
     findings = tuple(sorted((*fresh.findings, *kept), key=lambda f: (f.path, f.line or 0)))
     return dataclasses.replace(fresh, findings=findings), frozenset(f.fingerprint for f in kept)
 
@@ -532,6 +523,14 @@ def _changes(
         api = _api_change(client, info)
         return api, api
     if last is None or last == info.head_sha or root is None:
+        return full, full
+    before = state.read(existing.summary_body)
+    if before is None or before.head != last or before.left_out:
+        # Reviewing only the new commits would lose what the summary cannot carry forward.
+        run.notes.append(
+            "The summary's list of open findings is missing or incomplete (an older tierbot, "
+            "or more findings than it holds): reviewed the whole pull request again."
+        )
         return full, full
     if _have(root, last) and _is_ancestor(root, last, info.head_sha):
         run.incremental_from = last
