@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from tierbot.commands import costs
-from tierbot.errors import BadInput
+from tierbot.errors import BadInput, TierbotError
 from tierbot.review.ledger import DB_NAME, CallRow, Ledger, home
 
 SCHEMA = Path(__file__).parent.parent / "tierbot" / "data" / "costs-1.schema.json"
@@ -126,12 +126,10 @@ def test_bad_since_is_bad_input(bad: str) -> None:
         costs.main(bad, "text")
 
 
-def test_a_corrupt_ledger_is_moved_aside_with_a_note(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_corrupt_ledger_is_a_clear_error_and_is_left_alone() -> None:
     home().mkdir(parents=True, exist_ok=True)
     garbage = b"this is not a database" * 100
     (home() / DB_NAME).write_bytes(garbage)
-    assert costs.main(None, "text") == 0
-    out, err = capsys.readouterr()
-    assert "was not a readable database" in err and "model calls   0" in out
-    [aside] = home().glob(f"{DB_NAME}.corrupt-*")
-    assert aside.read_bytes() == garbage  # kept for whoever wants to look at it
+    with pytest.raises(TierbotError, match=r"cannot read the ledger .* moves a corrupt ledger"):
+        costs.main(None, "text")
+    assert (home() / DB_NAME).read_bytes() == garbage  # reading changes nothing

@@ -65,6 +65,7 @@ def test_output_is_written_after_the_review_and_left_alone_on_failure(
     change: Path, fake: FakeAnthropic, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake.script("*", answer([finding("app/core.py", 92, "IndexError", severity="high")]))
+    (change / ".tierbot.yml").write_text('verify: "off"\n')  # the finding blocks on its own word
     report = tmp_path / "report.json"
     report.write_text("an older, longer report " * 100)
     code, _, _ = cli(capsys, "review", "HEAD~1", "--format", "json", "-o", str(report))
@@ -156,6 +157,7 @@ def test_a_corrupt_ledger_is_moved_aside_and_the_review_records_again(
         assert len(list(lg.calls())) == 1  # this run's call is in the fresh ledger
 
 
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")  # the SDK on "lots" tokens
 @pytest.mark.parametrize(
     "usage",
     [

@@ -378,11 +378,11 @@ def test_a_reworded_reanchored_model_finding_is_not_posted_twice(world: PrWorld)
     with fake_anthropic() as model:
         world.monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-000000000000000000")
         world.monkeypatch.setenv("ANTHROPIC_BASE_URL", model.url)
-        model.script("*", answer([finding("calc.py", 3, "Loop can be sum()", severity="low")]))
+        model.script("*", answer([finding("calc.py", 3, "Loop can be sum()", severity="medium")]))
         first = world.run(no_cache=True)
         # A re-run of the same head: the model words it differently and anchors a line lower.
         model.script(
-            "*", answer([finding("calc.py", 4, "Use the built-in sum() here", severity="low")])
+            "*", answer([finding("calc.py", 4, "Use the built-in sum() here", severity="medium")])
         )
         second = world.run(no_cache=True)
         assert len(model.requests) >= 2

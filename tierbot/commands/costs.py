@@ -54,7 +54,10 @@ def summary(since: float | None) -> dict[str, Any]:
         try:
             rows = _rows(path, since)
         except (OSError, sqlite3.Error) as e:
-            raise TierbotError(f"cannot read the ledger {path}: {e}") from None
+            raise TierbotError(
+                f"cannot read the ledger {path}: {e} (the next review moves a corrupt ledger "
+                "aside and starts a new one)"
+            ) from None
     for row in rows:
         if row.cache_hit:
             cache_hits += 1
@@ -85,9 +88,7 @@ def summary(since: float | None) -> dict[str, Any]:
 def _rows(path: Path, since: float | None) -> list[CallRow]:
     from tierbot.review.ledger import Ledger
 
-    with Ledger(path) as ledger:
-        for note in ledger.notes:  # e.g. a corrupt file moved aside
-            print(f"tierbot: {note}", file=sys.stderr)
+    with Ledger(path, readonly=True) as ledger:
         return list(ledger.calls(since))
 
 

@@ -36,7 +36,7 @@ def calibration(config: Config) -> Calibration:
     if not path.exists():
         return DEFAULT_CALIBRATION._replace(prompt_extra=extra)
     try:
-        with Ledger(path) as ledger:
+        with Ledger(path, readonly=True) as ledger:
             rows = list(ledger.calls(since=time.time() - WINDOW_S))
     except Exception:  # a broken ledger only costs the calibration
         return DEFAULT_CALIBRATION._replace(prompt_extra=extra)

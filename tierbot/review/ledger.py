@@ -176,11 +176,16 @@ class Ledger:
     home); `writable` is False for a newer tierbot's ledger, which is then only read.
     """
 
-    def __init__(self, path: Path, notes: tuple[str, ...] = ()) -> None:
+    def __init__(self, path: Path, notes: tuple[str, ...] = (), *, readonly: bool = False) -> None:
         self.path = path
         self.notes: list[str] = list(notes)
-        self.writable = True
+        self.writable = not readonly
         self._lock = threading.Lock()
+        if readonly:
+            # A reader (`costs`, the estimate's calibration) changes nothing, not even a
+            # corrupt file: that raises here, and the next review moves it aside.
+            self._db = self._connect(readonly=True)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = self._connect()
@@ -199,10 +204,14 @@ class Ledger:
             )
             self._db = self._connect()
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(str(self.path), timeout=10.0, check_same_thread=False)
+    def _connect(self, readonly: bool = False) -> sqlite3.Connection:
+        where = f"{self.path.resolve().as_uri()}?mode=ro" if readonly else str(self.path)
+        db = sqlite3.connect(where, timeout=10.0, check_same_thread=False, uri=readonly)
         try:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if readonly:
+                db.execute("SELECT count(*) FROM calls").fetchone()
+                return db
             if version > SCHEMA_VERSION:
                 # A newer tierbot's ledger: rewriting its version (or rows) would corrupt it.
                 self.writable = False
