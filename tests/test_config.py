@@ -265,3 +265,11 @@ def test_property_the_cli_exits_0_or_2_with_one_line(
     if code == 2:
         assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert "internal error" not in err
+
+
+def test_unquoted_off_means_off() -> None:
+    # YAML 1.1 reads `verify: off` as false; the user wrote the word.
+    from tierbot import config as config_mod
+
+    assert config_mod.parse("verify: off\n").verify == "off"
+    assert config_mod.parse("verify: 'off'\n").verify == "off"

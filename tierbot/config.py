@@ -471,6 +471,9 @@ def _coerce(tp: Any, value: Any, path: str, bounds: tuple[float, float] | None =
             inner = [a for a in inner if dataclasses.is_dataclass(a)] or inner
         return _coerce(inner[0], value, path, bounds)
     if origin is Literal:
+        if isinstance(value, bool) and ("off" if value is False else "on") in args:
+            # YAML 1.1 reads an unquoted `off`/`on` as a boolean; the user meant the word.
+            return "off" if value is False else "on"
         if isinstance(value, (dict, list)) or value not in args:
             choices = "|".join(str(a) for a in args)
             raise BadInput(f"config: '{path}' must be one of {choices}, not {shown(value)}")
