@@ -10,7 +10,7 @@ from model_helpers import default_change, route_for
 from tierbot import config as config_mod
 from tierbot.review import calibrate
 from tierbot.review import prompt as P
-from tierbot.review.answer import SCHEMA_TEXT
+from tierbot.review.answer import schema_text
 from tierbot.review.ledger import DB_NAME, CallRow, Ledger, home
 from tierbot.routing.estimate import PROMPT_OVERHEAD_TOKENS, estimate
 from tierbot.routing.pricing import (
@@ -110,7 +110,7 @@ def test_the_estimate_uses_the_calibration_and_adds_expected_verification(repo: 
 
 
 def test_prompt_extra_covers_the_static_prompt_and_schema() -> None:
-    sent = estimate_tokens(P.system_static("opus") + SCHEMA_TEXT)
+    sent = estimate_tokens(P.system_static("opus") + schema_text())
     assert PROMPT_OVERHEAD_TOKENS + calibrate.prompt_extra() >= sent
 
 

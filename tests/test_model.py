@@ -105,7 +105,7 @@ def test_each_tier_gets_its_model_structured_output_and_a_cached_prefix(
         # Per-tier depth: the API's defaults (Haiku medium, Sonnet high, Opus medium) are
         # inverted for a tiered reviewer, so every request names its effort.
         assert body["output_config"] == {
-            "format": {"type": "json_schema", "schema": model.ANSWER_SCHEMA},
+            "format": {"type": "json_schema", "schema": model.answer_schema()},
             "effort": {"haiku": "low", "sonnet": "medium", "opus": "high"}[tier],
         }
         assert body["stream"] is True  # long generations stream; no single read held open
@@ -425,7 +425,7 @@ def test_budget_is_never_exceeded_even_by_long_answers(repo: Path, fake: FakeAnt
         # The model writes right up to max_tokens, the prompt is all cache writes and counts at
         # the guard's bound (2 chars/token, far above the fair 3.2).
         texts = [b["text"] for b in req.json["system"]] + [user_text(req)]
-        chars = sum(map(len, texts)) + len(json.dumps(model.ANSWER_SCHEMA))
+        chars = sum(map(len, texts)) + len(json.dumps(model.answer_schema()))
         usage = {
             "input_tokens": 0,
             "output_tokens": req.json["max_tokens"],
@@ -504,7 +504,7 @@ def test_cache_key_covers_model_effort_prompt_version_and_instructions(repo: Pat
     static = prompt.system_static("haiku")
 
     def key(j: Job = job, c: object = cfg) -> str:
-        return model.cache_key(j, up.text, c, static, model.ANSWER_SCHEMA)  # type: ignore[arg-type]
+        return model.cache_key(j, up.text, c, static, model.answer_schema())  # type: ignore[arg-type]
 
     base = key()
     assert key() == base

@@ -14,47 +14,33 @@ from typing import Any, NamedTuple, cast
 from tierbot.findings import normalise_severity
 from tierbot.records import SEVERITIES, Finding, Severity
 
-ANSWER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "findings": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "path": {"type": "string"},
-                    "line": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
-                    "end_line": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
-                    "severity": {"type": "string", "enum": list(SEVERITIES)},
-                    "category": {"type": "string"},
-                    "title": {"type": "string"},
-                    "message": {"type": "string"},
-                    "suggestion": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                    "confidence": {"type": "number"},
-                },
-                "required": [
-                    "path",
-                    "line",
-                    "end_line",
-                    "severity",
-                    "category",
-                    "title",
-                    "message",
-                    "suggestion",
-                    "confidence",
-                ],
-                "additionalProperties": False,
-            },
-        },
-        "escalate": {"type": "boolean"},
-        "escalate_reason": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-    },
-    "required": ["findings", "escalate", "escalate_reason"],
-    "additionalProperties": False,
-}
+# The schemas sent as structured output are derived from the pydantic models below (one
+# definition); the estimate, which must not import pydantic or the SDK, uses their size in
+# characters, which tests/test_answer.py keeps true.
+SCHEMA_CHARS = 1250
 
-# Structured outputs bill the schema as prompt, so budget guards count this text too.
-SCHEMA_TEXT = json.dumps(ANSWER_SCHEMA)
+
+def answer_schema() -> dict[str, Any]:
+    """The review answer's JSON schema, as the structured-output API takes it."""
+    return _schema("review")
+
+
+def verdict_schema() -> dict[str, Any]:
+    """The JSON schema of Opus's verdicts on cheaper tiers' findings."""
+    return _schema("verify")
+
+
+@functools.lru_cache(maxsize=2)
+def _schema(kind: str) -> dict[str, Any]:
+    review, verdicts = _models()
+    schema: dict[str, Any] = (review if kind == "review" else verdicts).model_json_schema()
+    return schema
+
+
+def schema_text(kind: str = "review") -> str:
+    """The schema as the request carries it (for cache keys and worst-case prompt sizes)."""
+    return json.dumps(_schema(kind), sort_keys=True)
+
 
 _FENCED = re.compile(r"^\s*```(?:json)?\s*\n(.*)\n\s*```\s*$", re.DOTALL)
 
@@ -90,17 +76,23 @@ def _load_json(text: str) -> Any:
         raise InvalidAnswer(f"the answer is not valid JSON ({e.msg} at line {e.lineno})") from None
 
 
-def _validate(data: Any) -> Any:
+def _validate(data: Any, kind: str = "review") -> Any:
     from pydantic import ValidationError
 
+    review, verdicts = _models()
     try:
-        return _answer_model().model_validate(data)
+        return (review if kind == "review" else verdicts).model_validate(data)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}"
             for err in e.errors()[:5]
         )
         raise InvalidAnswer(f"the answer does not match the schema ({problems})") from None
+
+
+def parse_verdicts(text: str) -> list[dict[str, Any]]:
+    """Opus's verdicts (`id`, `verdict`, `reason`, and what it changed); raises InvalidAnswer."""
+    return [v.model_dump() for v in _validate(_load_json(text), "verify").verdicts]
 
 
 def _finding(f: Any, tier: str) -> Finding:
@@ -126,16 +118,26 @@ def _finding(f: Any, tier: str) -> Finding:
 
 
 @functools.lru_cache(maxsize=1)
-def _answer_model() -> Any:
-    from pydantic import BaseModel, ConfigDict
+def _models() -> tuple[Any, Any]:
+    """The answers' pydantic models: the one definition of what a model must answer.
 
-    # Extra keys are ignored rather than rejected: a repair call for them would waste money.
+    Parsing is lenient where a repair call would waste money (extra keys are ignored, a severity
+    word outside the enum is kept for `findings.normalise_severity`); the schema sent is strict.
+    """
+    from typing import Literal
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    # Structured output needs every object closed; parsing ignores extra keys all the same.
+    lenient = ConfigDict(extra="ignore", json_schema_extra={"additionalProperties": False})
+    severity_enum: dict[str, Any] = {"enum": [str(s) for s in SEVERITIES]}
+
     class ModelFinding(BaseModel):
-        model_config = ConfigDict(extra="ignore")
+        model_config = lenient
         path: str
         line: int | None
         end_line: int | None
-        severity: str
+        severity: str = Field(json_schema_extra=severity_enum)
         category: str
         title: str
         message: str
@@ -143,9 +145,25 @@ def _answer_model() -> Any:
         confidence: float
 
     class ReviewAnswer(BaseModel):
-        model_config = ConfigDict(extra="ignore")
+        model_config = lenient
         findings: list[ModelFinding]
         escalate: bool
         escalate_reason: str | None = None
 
-    return ReviewAnswer
+    class Verdict(BaseModel):
+        model_config = lenient
+        id: int
+        verdict: Literal["confirmed", "changed", "rejected"]
+        reason: str
+        # What a "changed" verdict changes; absent when nothing is.
+        severity: str | None = Field(default=None, json_schema_extra=severity_enum)
+        line: int | None = None
+        end_line: int | None = None
+        title: str | None = None
+        message: str | None = None
+
+    class Verdicts(BaseModel):
+        model_config = lenient
+        verdicts: list[Verdict]
+
+    return ReviewAnswer, Verdicts

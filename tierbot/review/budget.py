@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from tierbot.config import Config, Price
 from tierbot.records import Tier, Unit
-from tierbot.review.answer import SCHEMA_TEXT
+from tierbot.review.answer import schema_text
 from tierbot.routing.pricing import CHARS_PER_TOKEN, band, conservative_tokens
 
 # Thinking is billed as output and counts toward max_tokens: below these a model at that effort
@@ -35,7 +35,7 @@ def worst_input(price: Price, text: str) -> tuple[float, Price]:
     Every prompt token is billed at the dearer of input and cache write, counted with the
     conservative estimate; the schema is billed as prompt too (structured outputs add it).
     """
-    return worst_input_tokens(price, conservative_tokens(text + SCHEMA_TEXT) + _PROMPT_MARGIN)
+    return worst_input_tokens(price, conservative_tokens(text + schema_text()) + _PROMPT_MARGIN)
 
 
 def worst_input_tokens(price: Price, tokens: int) -> tuple[float, Price]:
@@ -48,7 +48,7 @@ def conservative_from_estimate(fair_tokens: int) -> int:
     (chars/2), with the schema and the margin."""
     return (
         math.ceil(fair_tokens * CHARS_PER_TOKEN / 2)
-        + conservative_tokens(SCHEMA_TEXT)
+        + conservative_tokens(schema_text())
         + (_PROMPT_MARGIN)
     )
 

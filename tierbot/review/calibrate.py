@@ -47,11 +47,11 @@ def prompt_extra() -> int:
     """Tokens every prompt sends beyond the router's fixed overhead: the tier prompt (the
     largest), the answer schema and the request framing, as the prompt files are today."""
     from tierbot.review import prompt
-    from tierbot.review.answer import SCHEMA_TEXT
+    from tierbot.review.answer import SCHEMA_CHARS
     from tierbot.routing.estimate import PROMPT_OVERHEAD_TOKENS
 
     static = max(len(prompt.system_static(t)) for t in ("haiku", "sonnet", "opus"))
-    sent = estimate_tokens("x" * static + SCHEMA_TEXT) + FRAMING_TOKENS
+    sent = estimate_tokens("x" * (static + SCHEMA_CHARS)) + FRAMING_TOKENS
     return max(0, sent - PROMPT_OVERHEAD_TOKENS)
 
 

@@ -19,7 +19,7 @@ from tierbot.config import Config, Price
 from tierbot.records import Analysis, Change, Finding, Route, Tier, Unit, Usage, tier_rank
 from tierbot.review import budget, schedule, verify
 from tierbot.review import prompt as P
-from tierbot.review.answer import ANSWER_SCHEMA, Answer, InvalidAnswer, parse_answer
+from tierbot.review.answer import Answer, InvalidAnswer, answer_schema, parse_answer
 from tierbot.review.cascade import Context, Tally, cache_key
 from tierbot.review.claude import MAX_RETRIES, has_credentials, one_line
 from tierbot.review.ledger import Ledger
@@ -27,12 +27,12 @@ from tierbot.review.schedule import PRIME_MIN_SAVING_USD
 from tierbot.routing.pricing import DEFAULT_CALIBRATION, Calibration, call_cost
 
 __all__ = [
-    "ANSWER_SCHEMA",
     "MAX_RETRIES",
     "PRIME_MIN_SAVING_USD",
     "Answer",
     "InvalidAnswer",
     "ModelOutcome",
+    "answer_schema",
     "cache_key",
     "has_credentials",
     "parse_answer",

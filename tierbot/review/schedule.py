@@ -18,7 +18,7 @@ from typing import Any
 from tierbot.records import Tier
 from tierbot.review import budget, claude
 from tierbot.review import prompt as P
-from tierbot.review.answer import ANSWER_SCHEMA, InvalidAnswer, parse_answer
+from tierbot.review.answer import InvalidAnswer, answer_schema, parse_answer, verdict_schema
 from tierbot.review.cascade import (
     Context,
     Job,
@@ -291,11 +291,7 @@ class _Calls:
 
 
 def _schema(job: Job) -> dict[str, Any]:
-    if job.kind == "verify":
-        from tierbot.review.verify import VERIFY_SCHEMA
-
-        return VERIFY_SCHEMA
-    return ANSWER_SCHEMA
+    return verdict_schema() if job.kind == "verify" else answer_schema()
 
 
 def _unit_wall(ctx: Context) -> float:

@@ -10,13 +10,13 @@ checked (time limit, budget, an API failure) is kept but marked unverified, and 
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from tierbot.findings import anchor
 from tierbot.paths import printable
 from tierbot.records import SEVERITIES, Finding, severity_rank
 from tierbot.review import prompt as P
+from tierbot.review.answer import InvalidAnswer, parse_verdicts
 from tierbot.review.cascade import Context, Job, Tally, cache_put, record
 from tierbot.review.claude import CallResult, one_line
 
@@ -24,45 +24,6 @@ from tierbot.review.claude import CallResult, one_line
 MAX_FINDINGS = 25
 # Lines of the hunk shown around each finding.
 HUNK_CONTEXT = 25
-
-_NULLABLE_TEXT = {"anyOf": [{"type": "string"}, {"type": "null"}]}
-_NULLABLE_INT = {"anyOf": [{"type": "integer"}, {"type": "null"}]}
-VERIFY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "verdicts": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    "verdict": {"type": "string", "enum": ["confirmed", "changed", "rejected"]},
-                    "reason": {"type": "string"},
-                    "severity": {
-                        "anyOf": [{"type": "string", "enum": list(SEVERITIES)}, {"type": "null"}]
-                    },
-                    "line": _NULLABLE_INT,
-                    "end_line": _NULLABLE_INT,
-                    "title": _NULLABLE_TEXT,
-                    "message": _NULLABLE_TEXT,
-                },
-                "required": [
-                    "id",
-                    "verdict",
-                    "reason",
-                    "severity",
-                    "line",
-                    "end_line",
-                    "title",
-                    "message",
-                ],
-                "additionalProperties": False,
-            },
-        }
-    },
-    "required": ["verdicts"],
-    "additionalProperties": False,
-}
 
 
 def subject(f: Finding, fail_on: str, mode: str) -> bool:
@@ -213,15 +174,9 @@ def apply(ctx: Context, st: Tally, text: str) -> bool:
 
 def _parse(text: str) -> list[dict[str, Any]] | None:
     try:
-        data = json.loads(text.strip().removeprefix("```json").removesuffix("```").strip())
-    except ValueError:
+        return parse_verdicts(text)
+    except InvalidAnswer:
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("verdicts"), list):
-        return None
-    items = [v for v in data["verdicts"] if isinstance(v, dict)]
-    if any(v.get("verdict") not in ("confirmed", "changed", "rejected") for v in items):
-        return None
-    return items
 
 
 def _changed(f: Finding, v: dict[str, Any]) -> Finding:
