@@ -21,7 +21,7 @@ CONFIG = Config()
 def run(
     repo: Path, before: dict[str, str], after: dict[str, str | None], config: Config = CONFIG
 ) -> list[Finding]:
-    return rules.check(change_files(repo, before, after), config)
+    return rules.check(change_files(repo, before, after), config).findings
 
 
 def lines_of(found: list[Finding], category: str) -> list[int | None]:
@@ -334,7 +334,7 @@ def test_binary_and_deleted_files_are_skipped(tmp_path: Path) -> None:
     before = {"old.py": f'TOKEN = "{S["github_token"]}"\n# TODO old\n'}
     files = change_files(repo, before, {"old.py": None})
     assert by_path(files)["old.py"].status == "deleted"
-    assert rules.check(files, CONFIG) == []
+    assert rules.check(files, CONFIG).findings == []
     binary = FileDiff(
         path="img.png",
         old_path=None,
@@ -342,7 +342,7 @@ def test_binary_and_deleted_files_are_skipped(tmp_path: Path) -> None:
         binary=True,
         added_lines=((1, f"TOKEN = '{S['github_token']}'"),),
     )
-    assert rules.check([binary], CONFIG) == []
+    assert rules.check([binary], CONFIG).findings == []
 
 
 def test_normal_code_change_has_no_findings(tmp_path: Path) -> None:
@@ -375,7 +375,7 @@ def test_rule_findings_all_anchor_on_added_lines(tmp_path: Path) -> None:
         )
     }
     files = change_files(tmp_path / "r", {"x.py": "a = 1\n"}, after)
-    found = rules.check(files, CONFIG)
+    found = rules.check(files, CONFIG).findings
     assert len(found) == 4
     kept, moved, notes = findings.anchor(found, files, "added")
     assert (len(kept), moved, notes) == (4, [], [])
@@ -429,7 +429,7 @@ def test_fifty_thousand_added_lines_are_fast() -> None:
         )
     assert sum(f.lines_added for f in files) == 50_000
     start = time.perf_counter()
-    found = rules.check(files, CONFIG)
+    found = rules.check(files, CONFIG).findings
     elapsed = time.perf_counter() - start
     print(f"rules.check on 50,000 added lines: {elapsed:.3f}s, {len(found)} findings")
     assert {f.category for f in found} == {"todo"}

@@ -11,7 +11,7 @@ from typing import NamedTuple
 from tierbot import findings
 from tierbot.analysis.analyze import analyze
 from tierbot.config import Config
-from tierbot.records import Change, Finding, ReviewResult, Status, Tier, Usage, tier_rank
+from tierbot.records import Change, FileDiff, Finding, ReviewResult, Status, Tier, Usage, tier_rank
 from tierbot.review import calibrate, rules
 from tierbot.review.claude import has_credentials
 from tierbot.routing.estimate import estimate
@@ -32,6 +32,12 @@ class Options(NamedTuple):
     intent: str | None = None
 
 
+def _new_content(change: Change, fd: FileDiff) -> str | None:
+    from tierbot.review.prompt import new_content
+
+    return new_content(change, fd)
+
+
 def run_review(change: Change, config: Config, options: Options) -> ReviewResult:
     analysis, file_scores, notes = analyze(change, config)
     force: Tier | None = None if options.tier == "auto" else options.tier  # type: ignore[assignment]
@@ -48,7 +54,11 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
     )
     est = estimate(change, route, config, calibration, verifies)
     notes = [*change.notes, *notes]
-    rule_findings = rules.check(change.files, config)
+    checked = rules.check(
+        change.files, config, deadline=options.deadline, read=lambda fd: _new_content(change, fd)
+    )
+    rule_findings = checked.findings
+    notes.extend(checked.notes)
 
     status: Status
     raw: list[Finding] = list(rule_findings)

@@ -24,12 +24,13 @@ import functools
 import hashlib
 import os
 import re
-import secrets
+import secrets as _random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tierbot import secrets
 from tierbot.config import Config
 from tierbot.paths import matches, printable
 from tierbot.records import Analysis, Change, FileDiff, Finding, Route, Tier, Unit
@@ -50,13 +51,6 @@ MAX_INTENT_CHARS = 4_000
 # segment's edge is still recognised.
 REDACT_MARGIN_LINES = 40
 
-# Defence in depth for multi-line private keys, whatever the line-based detectors catch.
-# Only whole BEGIN..END blocks (bounded): code that merely mentions the marker stays readable.
-_KEY_BLOCK = re.compile(
-    r"-----BEGIN [A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----.{0,20000}?"
-    r"-----END [A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?-----",
-    re.DOTALL,
-)
 # Where a request's nonce goes; `fenced` escapes FENCE_PREFIX in untrusted text, so only our own
 # tags contain it.
 FENCE_PREFIX = "UNTRUSTED-"
@@ -125,18 +119,14 @@ def repair_text(error: str) -> str:
 
 
 def redact_text(text: str, config: Config) -> tuple[str, int]:
-    """Redact secrets with the shared detectors, plus whole private-key blocks."""
-    from tierbot.review.redact import redact
-
-    text, count = redact(text, list(config.redact.patterns))
-    text, blocks = _KEY_BLOCK.subn("[REDACTED:private-key]", text)
-    return text, count + blocks
+    """`text` with every secret the engine finds replaced (line breaks kept), and how many.
+    Anything contributor-written that goes into a request passes through here first: code,
+    file names, commit subjects, the pull request's title."""
+    return secrets.redact(text, config.redact.patterns)
 
 
 def withheld(path: str, config: Config) -> bool:
-    from tierbot.review.redact import never_send
-
-    return bool(never_send(path, list(config.redact.never_send)))
+    return secrets.never_send(path, config.redact.never_send)
 
 
 # ---------------------------------------------------------------------------- shared prefix
@@ -144,7 +134,7 @@ def withheld(path: str, config: Config) -> bool:
 
 def new_nonce() -> str:
     """A fence nonce for one review: random, so no text in the change can predict it."""
-    return secrets.token_hex(8)
+    return _random.token_hex(8)
 
 
 def fenced(text: str) -> str:

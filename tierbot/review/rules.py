@@ -13,22 +13,28 @@ Deliberate choices (precision over recall, since these run unasked on every comm
 - Focused and skipped tests are matched only by the test-framework call shapes of each language
   (`fit("...")` needs a string description, so `model.fit(` and `fit(bounds)` never match).
 - Skipped tests count decorators and calls that skip unconditionally; `skipif`/`skipIf` do not.
-- A secret's value never appears in a finding: only its kind.
+- A secret's value never appears in a finding: only its kind.  Its severity depends on where it
+  is (`tierbot.secrets.severity`): provider formats and private keys block anywhere, heuristic
+  hits in tests, fixtures, docs and examples and placeholder-looking values are `low`.
+- Conflict markers in Markdown/RST count only outside fenced code, and a bare `=======` (or any
+  marker line standing under a heading) in prose is a heading underline, not a conflict.
+- A deadline (the hook's `timeout_s`) bounds the checks: files not reached are counted in a note.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from itertools import accumulate
 from typing import NamedTuple
 
 from tierbot import findings as _findings
+from tierbot import secrets
 from tierbot.config import Config
 from tierbot.records import FileDiff, Finding, Severity
-from tierbot.review import redact
 
 OVERSIZED_ADDED_LINES = 1000
 
@@ -46,6 +52,8 @@ _CONFLICT_OPEN = re.compile(r"^<{7}(?: |$)")
 _CONFLICT_BASE = re.compile(r"^\|{7}(?: |$)")
 _CONFLICT_MID = re.compile(r"^={7}\s*$")
 _CONFLICT_CLOSE = re.compile(r"^>{7}(?: |$)")
+# A Markdown code fence (``` or ~~~, up to three spaces in): markers inside one are examples.
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 class _Rule(NamedTuple):
@@ -203,15 +211,47 @@ def _generated(path: str) -> bool:
     return skip_reason_for_path(path) in ("lockfile", "vendored", "generated", "minified")
 
 
-def check(files: Sequence[FileDiff], config: Config) -> list[Finding]:
-    """Every local-rule finding on the added lines of `files`, each with its fingerprint."""
+Reader = Callable[[FileDiff], "str | None"]  # a file's new content, for prose fence state
+
+
+class Checked(NamedTuple):
+    findings: list[Finding]
+    notes: list[str]  # what the deadline cut short
+
+
+def check(
+    files: Sequence[FileDiff],
+    config: Config,
+    *,
+    deadline: float | None = None,
+    read: Reader | None = None,
+) -> Checked:
+    """Every local-rule finding on the added lines of `files`, each with its fingerprint.
+    `deadline` (time.monotonic()) stops the checks between files and secret detectors; `read`
+    gives a file's new content so that Markdown fences around a conflict marker are seen."""
     out: list[Finding] = []
     patterns = tuple(config.redact.patterns)
-    for fd in files:
-        if fd.binary or fd.submodule or fd.symlink or fd.status == "deleted" or not fd.added_lines:
-            continue
-        out.extend(_check_file(fd, patterns))
-    return out
+    todo = [
+        fd
+        for fd in files
+        if not (fd.binary or fd.submodule or fd.symlink or fd.status == "deleted")
+        and fd.added_lines
+    ]
+    for done, fd in enumerate(todo):
+        try:
+            if deadline is not None and time.monotonic() > deadline:
+                raise secrets.DeadlineExceeded
+            out.extend(_check_file(fd, patterns, deadline, read))
+        except secrets.DeadlineExceeded:
+            left = len(todo) - done
+            return Checked(
+                out,
+                [
+                    f"local rules stopped at the time limit: {left} file(s) not checked"
+                    f" (first: {todo[done].path})"
+                ],
+            )
+    return Checked(out, [])
 
 
 def _finding(
@@ -253,39 +293,35 @@ class _Text:
         return bisect_right(self.starts, offset) - 1
 
 
-def _check_file(fd: FileDiff, patterns: tuple[str, ...]) -> Iterator[Finding]:
+def _check_file(
+    fd: FileDiff, patterns: tuple[str, ...], deadline: float | None, read: Reader | None
+) -> list[Finding]:
+    # A list, not a generator: the deadline must stop this file before any finding is kept.
+    return list(_file_findings(fd, patterns, deadline, read))
+
+
+def _file_findings(
+    fd: FileDiff, patterns: tuple[str, ...], deadline: float | None, read: Reader | None
+) -> Iterator[Finding]:
     lang = _language(fd.path) or ""
     text = _Text(fd.added_lines)
     blob, lines = text.blob, fd.added_lines
 
-    # -- secrets (critical): one scan of the whole text; the value never reaches the finding
-    for match in redact.find_secrets(blob, patterns):
+    # -- secrets: one scan of the whole text; the value never reaches the finding
+    for match in secrets.find_secrets(blob, patterns, deadline=deadline):
         first = text.index(match.start)
         number, line = lines[first]
         end_line = None
-        if match.kind == "private_key":
-            last = text.index(max(match.start, match.end - 1))
-            while last > first and lines[last][0] - number != last - first:
-                last -= 1  # only a run of consecutive added lines is one block
-            end_line = lines[last][0] if last > first else None
-        label = redact.KIND_LABELS.get(match.kind, "secret")
-        yield _finding(
-            fd,
-            number,
-            line,
-            "critical",
-            "secret",
-            f"Possible {label} in the change",
-            f"This line adds what looks like a {label}. Remove it from the change, rotate the "
-            "credential if it was ever real, and load it from the environment or a secret "
-            "manager instead.",
-            end_line=end_line,
-            confidence=0.7 if match.kind in redact.HEURISTIC_KINDS else 1.0,
-        )
+        last = text.index(max(match.start, match.end - 1))
+        while last > first and lines[last][0] - number != last - first:
+            last -= 1  # only a run of consecutive added lines is one block
+        if last > first:
+            end_line = lines[last][0]
+        yield _secret_finding(fd, match, number, line, end_line)
 
     # -- conflict markers (high)
     if "<<<<<<<" in blob or ">>>>>>>" in blob:
-        yield from _conflicts(fd)
+        yield from _conflicts(fd, lang, read)
 
     # -- focused/skipped tests and debugger leftovers, per language
     rules = _RULES.get(lang, ())
@@ -340,8 +376,83 @@ def _check_file(fd: FileDiff, patterns: tuple[str, ...]) -> Iterator[Finding]:
         )
 
 
-def _conflicts(fd: FileDiff) -> Iterator[Finding]:
-    """One finding per conflict block (<<<<<<< to >>>>>>>), or per stray marker."""
+def _secret_finding(
+    fd: FileDiff, match: secrets.SecretMatch, number: int, line: str, end_line: int | None
+) -> Finding:
+    label = secrets.label(match.kind)
+    severity = secrets.severity(match, fd.path)
+    if severity == "low":
+        why = (
+            "it looks like a placeholder, a template or a published sample"
+            if match.weak
+            else "it is in a test, fixture, doc or example"
+        )
+        message = (
+            f"This line adds what looks like a {label}, reported at low severity because {why}. "
+            "If it is a real credential, remove it and rotate it."
+        )
+    else:
+        message = (
+            f"This line adds what looks like a {label}. Remove it from the change, rotate the "
+            "credential if it was ever real, and load it from the environment or a secret "
+            "manager instead."
+        )
+    confidence = 1.0 if secrets.exact(match.kind) else 0.7
+    return _finding(
+        fd,
+        number,
+        line,
+        severity,
+        "secret",
+        f"Possible {label} in the change",
+        message,
+        end_line=end_line,
+        confidence=confidence if not match.weak else 0.3,
+    )
+
+
+def _fenced_lines(fd: FileDiff, read: Reader | None) -> set[int]:
+    """New-file line numbers inside Markdown code fences (the whole file when it can be read,
+    else the added lines alone, which is the whole file for a new one)."""
+    content = read(fd) if read is not None else None
+    numbered: list[tuple[int, str]] = (
+        list(enumerate(content.splitlines(), start=1))
+        if content is not None
+        else list(fd.added_lines)
+    )
+    inside: set[int] = set()
+    fence: str | None = None
+    for number, text in numbered:
+        m = _FENCE.match(text)
+        if fence is None:
+            if m:
+                fence = m.group(1)
+            continue
+        if (
+            m
+            and m.group(1)[0] == fence[0]
+            and len(m.group(1)) >= len(fence)
+            and not text[m.end() :].strip()
+        ):
+            fence = None
+            continue
+        inside.add(number)
+    return inside
+
+
+def _underline(fd: FileDiff, index: int) -> bool:
+    """A bare marker line (one character repeated) right under a text line no longer than itself:
+    a heading underline (RST, Markdown setext), not a conflict."""
+    number, text = fd.added_lines[index]
+    if len(set(text)) != 1 or index == 0 or fd.added_lines[index - 1][0] != number - 1:
+        return False
+    above = fd.added_lines[index - 1][1].rstrip()
+    return bool(above.strip()) and len(above) <= len(text)
+
+
+def _conflicts(fd: FileDiff, lang: str, read: Reader | None) -> Iterator[Finding]:
+    """One finding per conflict block (<<<<<<< to >>>>>>>), or per stray marker.  In prose, a
+    marker inside a code fence or under a heading is text, and a stray `=======` is a rule."""
 
     def marker(line: int, text: str, end_line: int | None = None) -> Finding:
         return _finding(
@@ -356,8 +467,12 @@ def _conflicts(fd: FileDiff) -> Iterator[Finding]:
             end_line=end_line,
         )
 
+    prose = lang in _PROSE
+    fenced = _fenced_lines(fd, read) if prose and lang != "text" else set()
     open_at: tuple[int, str] | None = None
-    for number, text in fd.added_lines:
+    for index, (number, text) in enumerate(fd.added_lines):
+        if prose and (number in fenced or _underline(fd, index)):
+            continue
         if _CONFLICT_OPEN.match(text):
             if open_at is not None:
                 yield marker(*open_at)
@@ -368,7 +483,11 @@ def _conflicts(fd: FileDiff) -> Iterator[Finding]:
                 open_at = None
             else:
                 yield marker(number, text)
-        elif open_at is None and (_CONFLICT_MID.match(text) or _CONFLICT_BASE.match(text)):
+        elif (
+            not prose
+            and open_at is None
+            and (_CONFLICT_MID.match(text) or _CONFLICT_BASE.match(text))
+        ):
             yield marker(number, text)
     if open_at is not None:
         yield marker(*open_at)

@@ -10,7 +10,7 @@ import pytest
 
 from tests.rules_helpers import fake_secrets, private_key_lines
 from tierbot.errors import BadInput
-from tierbot.review.redact import KIND_LABELS, find_secrets, never_send, redact, shannon_entropy
+from tierbot.secrets import KINDS, entropy, find_secrets, never_send, redact
 
 S = fake_secrets()
 
@@ -80,7 +80,6 @@ NEGATIVE = [
     'if token == "abcdef1234567890abcd":',
     "const passwordRegex = /^(?=.*[A-Z])(?=.*\\d).{8,}$/;",
     "pip install scikit-learn  # sk-learn compatible estimators-for-everyone",
-    "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
     'password_hint: str = "Use at least 12 characters"',
     "secret_key = settings.SECRET_KEY_V2",
     'url = "https://user:${PASSWORD}@host/"',
@@ -116,7 +115,7 @@ def test_each_detector_finds_its_secret(line: str, secret: str, kind: str) -> No
     assert [m.kind for m in matches] == [kind]
     m = matches[0]
     assert secret in line[m.start : m.end]
-    assert kind in KIND_LABELS
+    assert kind in KINDS
     redacted, count = redact(line)
     assert count == 1
     assert secret not in redacted
@@ -165,7 +164,8 @@ def test_private_key_without_end_marker_stops_at_first_code_line() -> None:
     text = "\n".join([*key, "def load():", "    return 1"])
     redacted, count = redact(text)
     assert count == 1
-    assert redacted == "[REDACTED:private_key]\ndef load():\n    return 1"
+    # Line breaks stay, so the numbering of a patch's later lines does not move.
+    assert redacted == "[REDACTED:private_key]\n\n\n\ndef load():\n    return 1"
 
 
 def test_private_key_on_one_line_in_a_string() -> None:
@@ -180,7 +180,7 @@ def test_pgp_and_encrypted_key_blocks() -> None:
     headers = ("-----BEGIN PGP PRIVATE KEY BLOCK-----", "-----BEGIN ENCRYPTED PRIVATE KEY-----")
     for header in headers:
         text = header + "\nProc-Type: 4,ENCRYPTED\n\nabcdEFGH1234+/==\n-----END PRIVATE KEY-----\nx"
-        assert redact(text) == ("[REDACTED:private_key]\nx", 1)
+        assert redact(text) == ("[REDACTED:private_key]\n\n\n\n\nx", 1)
 
 
 def test_a_public_key_or_certificate_is_not_secret() -> None:
@@ -211,10 +211,10 @@ def test_extra_patterns_from_config() -> None:
 
 
 def test_entropy() -> None:
-    assert shannon_entropy("") == 0.0
-    assert shannon_entropy("aaaa") == 0.0
-    assert shannon_entropy("abcd") == pytest.approx(2.0)
-    assert shannon_entropy(S["generic_secret"]) > 3.0
+    assert entropy("") == 0.0
+    assert entropy("aaaa") == 0.0
+    assert entropy("abcd") == pytest.approx(2.0)
+    assert entropy(S["generic_secret"]) > 3.0
 
 
 @pytest.mark.parametrize(
@@ -291,7 +291,7 @@ def test_never_send_extra_globs_use_gitignore_rules() -> None:
 def test_import_is_cheap() -> None:
     """The dry-run path imports redact; it must not pull in pathspec until extra globs exist."""
     code = (
-        "import sys, tierbot.review.redact as r; r.never_send('.env'); r.redact('x = 1');"
+        "import sys, tierbot.secrets as r; r.never_send('.env'); r.redact('x = 1');"
         "print('pathspec' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -306,10 +306,14 @@ def test_import_is_cheap() -> None:
         'URL = "https://bob:Zq81LmX0pW4r@api.example"',
     ],
 )
-def test_example_domain_credentials_are_not_secrets(line: str) -> None:
-    assert find_secrets(line) == []
+def test_example_domain_credentials_are_weak(line: str) -> None:
+    # Redacted all the same, but reported at low: documentation hosts hold illustrations.
+    (m,) = find_secrets(line)
+    assert m.kind == "url_password" and m.weak
 
 
-def test_placeholder_url_credentials_in_docs_are_not_secrets() -> None:
-    assert find_secrets("httpx.Client(proxy='socks5://user:pass@host:port')") == []
-    assert find_secrets("proxy = 'http://admin:Tr0ub4dor3x@proxy.corp.net:3128'") != []
+def test_placeholder_url_credentials_in_docs_are_weak() -> None:
+    (m,) = find_secrets("httpx.Client(proxy='socks5://user:pass@host:port')")
+    assert m.weak
+    (m,) = find_secrets("proxy = 'http://admin:Tr0ub4dor3x@proxy.corp.net:3128'")
+    assert not m.weak
