@@ -212,7 +212,9 @@ def _main(argv: Sequence[str] | None) -> int:
         print("tierbot: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except TierbotError as e:
-        message = str(e)
+        from tierbot.output import guard
+
+        message = guard(str(e))  # may quote a revision, a path or an API answer
         print(message if message.startswith("tierbot") else f"tierbot: {message}", file=sys.stderr)
         return e.exit_code
     except BrokenPipeError:

@@ -16,6 +16,7 @@ from tierbot import config as config_mod
 from tierbot import outcome
 from tierbot.git import repository
 from tierbot.git.diff import read_change
+from tierbot.output import guard
 from tierbot.pipeline import Options, run_review
 from tierbot.records import ReviewResult, Tier
 from tierbot.reporters import one_line, verify_line
@@ -78,7 +79,7 @@ def main(args: Args, cwd: str = ".") -> int:
         fail_on=fail_on,
     )
     result = run_review(change, cfg, options)
-    sys.stdout.write(render(result))
+    sys.stdout.write(guard(render(result)))
     decision = outcome.decide(result, fail_on, cfg.hook.on_error)
     if decision.warning:
         print(f"tierbot: {decision.warning}", file=sys.stderr)

@@ -23,6 +23,7 @@ from tierbot.findings import NEAR_LINES, near_key
 from tierbot.git import repository
 from tierbot.github import pull as gh
 from tierbot.github import sanitize, state
+from tierbot.output import guard
 from tierbot.records import Change, FileDiff, Range, ReviewResult
 
 DEFAULT_API = "https://api.github.com"
@@ -276,7 +277,9 @@ def _review(
 
         annotations = reporters.render("github", result)
         if annotations:
-            out.write(annotations if annotations.endswith("\n") else annotations + "\n")
+            out.write(
+                guard(annotations if annotations.endswith("\n") else annotations + "\n", "github")
+            )
         body = (
             f"> **tierbot could not post to the pull request:** {sanitize.text(reason)}. "
             "The findings are shown as annotations and below.\n\n" + body
@@ -284,12 +287,12 @@ def _review(
     elif dry_run:
         print("tierbot: dry run: nothing posted", file=err)
         if fmt is None:
-            out.write(body + "\n")
+            out.write(guard(body + "\n", "markdown"))
     if fmt is not None:
         from tierbot import reporters
 
         text = reporters.render(fmt, result)
-        out.write(text if text.endswith("\n") else text + "\n")
+        out.write(guard(text if text.endswith("\n") else text + "\n", fmt))
 
     decision = outcome.decide(result, threshold, cfg.on_error)
     _step_summary(env, body + "\n")

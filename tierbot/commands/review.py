@@ -13,6 +13,7 @@ from tierbot import outcome
 from tierbot.errors import BadInput
 from tierbot.git import repository
 from tierbot.git.diff import read_change
+from tierbot.output import guard
 from tierbot.pipeline import Options, run_review
 from tierbot.records import ReviewResult
 
@@ -52,6 +53,7 @@ def emit(
         text = reporters.render(fmt, result, color=color, verbose=verbose)
     if text and not text.endswith("\n"):
         text += "\n"
+    text = guard(text, "text" if quiet and fmt == "text" else fmt)
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()

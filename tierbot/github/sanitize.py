@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from tierbot.secrets import mask_url_credentials
+
 # GitHub rejects comment bodies above this many characters.
 GITHUB_BODY_LIMIT = 65_536
 # GitHub ignores a step summary above 1 MiB.
@@ -33,6 +35,7 @@ def strip_markers(text: str) -> str:
 def text(value: str) -> str:
     """Sanitise free model text (titles, messages) for a markdown body."""
     value = strip_markers(value.replace("\r\n", "\n").replace("\r", "\n"))
+    value = mask_url_credentials(value)  # notes may quote a proxy or base URL
     value = value.replace("\x00", "")
     out: list[str] = []
     fence: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from tierbot.paths import printable
 from tierbot.records import SEVERITIES, Finding, ReviewResult, Severity
 from tierbot.reporters import (
     by_severity,
@@ -61,7 +62,8 @@ def _range_label(result: ReviewResult) -> str:
 
 
 def _finding_block(f: Finding, verbose: bool) -> str:
-    where = f.path if f.line is None else f"{f.path}:{f.line}"
+    path = printable(f.path)
+    where = path if f.line is None else f"{path}:{f.line}"
     if f.line is not None and f.end_line is not None and f.end_line > f.line:
         where += f"-{f.end_line}"
     title = escape(f.title) or escape(f.category) or "finding"
@@ -104,7 +106,7 @@ def render_markdown(
     )
 
     rows = [
-        f"| {code(unit_files(u), table=True)} | {u.tier} | {u.risk_score:.2f}"
+        f"| {code(printable(unit_files(u)), table=True)} | {u.tier} | {u.risk_score:.2f}"
         f" | {escape(unit_reason(u))} |"
         for u in result.route.units
     ]

@@ -6,6 +6,7 @@ scanners already parse), notes, and one cost line.  Colour only when the caller 
 
 from __future__ import annotations
 
+from tierbot.paths import printable
 from tierbot.records import ReviewResult
 from tierbot.reporters import (
     by_severity,
@@ -24,8 +25,9 @@ _REASON_WIDTH = 72
 
 
 def _safe(text: str) -> str:
-    """Paths and model text may hold control characters; never let them reach the terminal."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
+    """Paths and ids may hold control characters, line breaks or bidi overrides: show them as
+    escapes, never let them reach the terminal."""
+    return printable(text)
 
 
 def _clip(text: str, width: int, *, keep_end: bool = False) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tierbot.review.ledger import usage_number
+from tierbot.secrets import mask_url_credentials
 
 # Connecting is quick when the API is reachable: a refused or black-holed host fails fast.
 CONNECT_TIMEOUT_S = 5.0
@@ -222,7 +223,9 @@ def make_client() -> Any:
 
 
 def base_url() -> str:
-    return os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+    """The API's address as tierbot shows it (probe, error lines): user-info masked, since
+    ANTHROPIC_BASE_URL may carry a proxy's password.  The SDK reads the variable itself."""
+    return mask_url_credentials(os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com")
 
 
 def retries() -> int:
