@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from tierbot.paths import is_test, skip_reason_for_path
+from tierbot.paths import skip_reason_for_path
 from tierbot.records import Severity
 from tierbot.secrets.kinds import SecretMatch, exact
 
@@ -25,13 +25,14 @@ _ILLUSTRATIVE = re.compile(
     r"|cassettes|stubs)/"
     r"|(?:^|/)(?:readme|changes|changelog|history|news)[^/]*$"
     r"|\.(?:md|markdown|rst|adoc|txt|ipynb|example|sample|dist|template|tmpl)$"
-    r"|(?:^|/)(?:test_[^/]*|[^/]*_tests?\.[a-z]+|conftest\.py)$"
+    r"|(?:^|/)(?:test_[^/]*|[^/]*_tests?\.[a-z]+|conftest\.py|[^/]*Tests?\.(?:java|kt|cs)"
+    r"|[^/]*_spec\.rb|[^/]*\.(?:test|spec)\.[jt]sx?)$"
 )
 
 
 def illustrative(path: str) -> bool:
     """Tests, fixtures, docs and examples: where credentials are usually made up."""
-    return bool(_ILLUSTRATIVE.search(path) or is_test(path) or skip_reason_for_path(path) == "docs")
+    return bool(_ILLUSTRATIVE.search(path) or skip_reason_for_path(path) == "docs")
 
 
 def severity(match: SecretMatch, path: str) -> Severity:
