@@ -100,7 +100,7 @@ def main() -> int:
         shas = commits(repo, args.commits)
         blocked = 0
         for sha in shas:
-            code, data = review_json(repo, sha, args.in_process)
+            _, data = review_json(repo, sha, args.in_process)
             if not data:
                 errors += 1
                 continue

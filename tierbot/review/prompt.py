@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import re
 import secrets as _random
 from collections.abc import Sequence
 from dataclasses import dataclass

@@ -28,9 +28,22 @@ DETECTORS: tuple[tuple[str, Detector], ...] = (
     ("assignments", assignments.find),
     ("tokens", tokens.find),
 )
-# A continuation line keeps its diff marker and indentation; `-----END ...` is content, not a
-# removed line (which would read `------END ...`).
-_LINE_PREFIX = re.compile(r"(?!-----[A-Z])[+ -]?[ \t]*")
+# The prompt's numbered diff lines start with a 6-wide new-line number (or blanks), a space, the
+# diff marker and a space (`prompt.annotate`).  Detectors read such text with those prefixes
+# blanked out (same length, so offsets stay valid): a key body or a line-start assignment looks
+# as it does in the file.
+_NUMBERED = re.compile(r"\n[ \d]{6} [+ -] ")
+_NUMBERED_FIRST = re.compile(r"[ \d]{6} [+ -] ")
+# A continuation line keeps its prefix (numbered-diff prefix or diff marker) and indentation;
+# `-----END ...` is content, not a removed line (which would read `------END ...`).
+_LINE_PREFIX = re.compile(r"(?!-----[A-Z])(?:[ \d]{6} [+ -] |[+ -])?[ \t]*")
+
+
+def _unnumbered(text: str) -> str:
+    """`text` with numbered-diff prefixes replaced by blanks of the same length."""
+    view = _NUMBERED.sub(lambda m: "\n" + " " * (len(m.group()) - 1), text)
+    first = _NUMBERED_FIRST.match(view)
+    return " " * first.end() + view[first.end() :] if first else view
 
 
 @functools.lru_cache(maxsize=64)
@@ -59,10 +72,11 @@ def find_secrets(
     """Every secret in `text`, sorted by position; overlapping hits become one, of the strongest
     kind.  Raises DeadlineExceeded when `deadline` (time.monotonic()) passes between detectors."""
     found: list[SecretMatch] = []
+    view = _unnumbered(text)
     for _, detector in DETECTORS:
         if deadline is not None and time.monotonic() > deadline:
             raise DeadlineExceeded
-        found.extend(detector(text))
+        found.extend(detector(view))
     if extra_patterns:
         found.extend(_custom(text, extra_patterns))
     return merge(found)
