@@ -442,3 +442,24 @@ def test_unknown_languages_still_get_language_neutral_rules(tmp_path: Path, path
     after: dict[str, str | None] = {path: f"# TODO x\nKEY={S['github_token']}\n"}
     found = run(tmp_path / "r", {}, after)
     assert {f.category for f in found} >= {"secret"}
+
+
+def test_new_key_body_under_unchanged_begin_and_end_lines_is_found(tmp_path: Path) -> None:
+    # Rotating a key in place: git pairs the old and new BEGIN/END lines as unchanged context and
+    # only the body lines are added; the added lines alone hold no BEGIN marker.
+    old, new = private_key_lines("RSA", 4), private_key_lines("RSA", 5)
+    new = [new[0], *(line[::-1] for line in new[1:-1]), new[-1]]
+    before = {"deploy/key.py": 'KEY = """\n' + "\n".join(old) + '\n"""\n'}
+    after: dict[str, str | None] = {"deploy/key.py": 'KEY = """\n' + "\n".join(new) + '\n"""\n'}
+    files = change_files(tmp_path / "r", before, after)
+    assert by_path(files)["deploy/key.py"].new_lines[2].added is False  # the BEGIN line
+    found = rules.check(files, CONFIG).findings
+    assert [(f.category, f.severity, f.line, f.end_line) for f in found] == [
+        ("secret", "critical", 3, 7)
+    ]
+
+
+def test_unchanged_secret_shown_as_context_is_not_this_changes_finding(tmp_path: Path) -> None:
+    before = {"app.py": f'TOKEN = "{S["github_token"]}"\nx = 1\n'}
+    found = run(tmp_path / "r", before, {"app.py": f'TOKEN = "{S["github_token"]}"\nx = 2\n'})
+    assert found == []

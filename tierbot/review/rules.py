@@ -282,7 +282,7 @@ def _finding(
 
 
 class _Text:
-    """A file's added lines joined by newlines, with offset -> line lookups."""
+    """Numbered lines joined by newlines, with offset -> line lookups."""
 
     def __init__(self, lines: tuple[tuple[int, str], ...]) -> None:
         self.lines = lines
@@ -291,6 +291,27 @@ class _Text:
 
     def index(self, offset: int) -> int:
         return bisect_right(self.starts, offset) - 1
+
+
+def _secrets(fd: FileDiff, patterns: tuple[str, ...], deadline: float | None) -> Iterator[Finding]:
+    """Secrets that the change's added lines hold, read together with the unchanged lines the
+    diff shows: a key whose BEGIN/END lines are unchanged context while its body is new, or a
+    token split between an old and a new line, is still this change's secret."""
+    shown = sorted(fd.new_lines.items()) if fd.hunks else []
+    numbered = tuple((n, line.text) for n, line in shown) or fd.added_lines
+    added = {n for n, line in shown if line.added} or {n for n, _ in fd.added_lines}
+    text = _Text(numbered)
+    for match in secrets.find_secrets(text.blob, patterns, deadline=deadline):
+        span = range(text.index(match.start), text.index(max(match.start, match.end - 1)) + 1)
+        mine = [i for i in span if numbered[i][0] in added]
+        if not mine:
+            continue  # an unchanged secret is not this change's finding
+        number, line = numbered[mine[0]]
+        last = mine[0]
+        while last + 1 in mine and numbered[last + 1][0] == numbered[last][0] + 1:
+            last += 1  # one run of consecutive added lines is one finding
+        end_line = numbered[last][0] if last > mine[0] else None
+        yield _secret_finding(fd, match, number, line, end_line)
 
 
 def _check_file(
@@ -308,16 +329,7 @@ def _file_findings(
     blob, lines = text.blob, fd.added_lines
 
     # -- secrets: one scan of the whole text; the value never reaches the finding
-    for match in secrets.find_secrets(blob, patterns, deadline=deadline):
-        first = text.index(match.start)
-        number, line = lines[first]
-        end_line = None
-        last = text.index(max(match.start, match.end - 1))
-        while last > first and lines[last][0] - number != last - first:
-            last -= 1  # only a run of consecutive added lines is one block
-        if last > first:
-            end_line = lines[last][0]
-        yield _secret_finding(fd, match, number, line, end_line)
+    yield from _secrets(fd, patterns, deadline)
 
     # -- conflict markers (high)
     if "<<<<<<<" in blob or ">>>>>>>" in blob:

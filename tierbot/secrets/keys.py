@@ -54,8 +54,10 @@ def find(text: str) -> Iterator[SecretMatch]:
             # No END before the next BEGIN, or code in between: the key goes as far as body
             # lines go, up to the end of the line before the first line that is not one.
             cut = stop.start() if stop is not None else limit
-            if stop is not None:
-                cut = max(text.rfind("\n", body_start, cut), body_start)
+            if stop is not None and text.rfind("\n", body_start, cut) != -1:
+                # Up to the end of the last whole body line; on the BEGIN line itself (a key in
+                # one string, cut short by a clipped line), up to where the key stops.
+                cut = text.rfind("\n", body_start, cut)
             while cut > body_start and text[cut - 1] in " \t\r\n":
                 cut -= 1
             body_end = cut
