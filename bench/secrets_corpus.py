@@ -8,7 +8,8 @@ Run:  python bench/secrets_corpus.py /tmp/corpus/yarl /tmp/corpus/werkzeug ... [
 Clones come from `git clone <mirror> /tmp/corpus/<name>`; nothing here touches the network.
 `--in-process` calls the same command in this interpreter (same code path after argument
 parsing, much faster); without it every commit is a fresh `python -m tierbot` process.
-Prints one RESULT line per repository and a total; blocking = at or above `high` (the default
+Prints one RESULT line per repository, a total, and the secret findings by severity (the
+non-blocking ones are what a reviewer sees as noise); blocking = at or above `high` (the default
 `--fail-on` of `tierbot review`).
 """
 
@@ -94,6 +95,7 @@ def main() -> int:
 
     total_commits = total_blocked = 0
     errors = 0
+    secret_counts: dict[str, int] = {}
     report: list[dict] = []
     started = time.monotonic()
     for repo in args.repos:
@@ -104,6 +106,9 @@ def main() -> int:
             if not data:
                 errors += 1
                 continue
+            for f in data.get("findings", []):
+                if f["category"] == "secret":
+                    secret_counts[f["severity"]] = secret_counts.get(f["severity"], 0) + 1
             hits = [f for f in data.get("findings", []) if f["severity"] in BLOCKING]
             if hits:
                 blocked += 1
@@ -131,6 +136,10 @@ def main() -> int:
         f"RESULT total: {total_commits} commits, {total_blocked} with a blocking finding "
         f"({per_k:.2f} per 1,000), {len(report)} blocking findings, {errors} errors, "
         f"{time.monotonic() - started:.0f} s"
+    )
+    print(
+        "RESULT secret findings by severity: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(secret_counts.items()))
     )
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")

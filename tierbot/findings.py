@@ -142,6 +142,8 @@ def _clean_path(path: object) -> str | None:
 
 def _resolve(path: object, index: dict[str, _FileIndex]) -> tuple[str | None, _FileIndex | None]:
     """(normalised path, its file in the change or None)."""
+    if isinstance(path, str) and path in index:
+        return index[path].fd.path, index[path]  # exactly a changed file (names may have blanks)
     p = _clean_path(path)
     if p is None:
         return None, None

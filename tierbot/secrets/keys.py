@@ -18,7 +18,10 @@ from tierbot.secrets.kinds import SecretMatch
 _BEGIN = re.compile(r"-----BEGIN[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")
 _END = re.compile(r"-----END[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-----")
 # A character no key-body line holds, and a space between two base64 characters (words, code).
-_NOT_BODY = re.compile(r"[^A-Za-z0-9+/=\s\"'`,;()\[\]{}\\-]|(?<=[A-Za-z0-9/=])[ \t]+[A-Za-z0-9+/=]")
+# (`.` and `…` belong to placeholder bodies such as `MIIEpAIBAAKCAQEA...`.)
+_NOT_BODY = re.compile(
+    r"[^A-Za-z0-9+/=\s\"'`,;()\[\]{}\\.\u2026-]|(?<=[A-Za-z0-9/=])[ \t]+[A-Za-z0-9+/=]"
+)
 # RFC 1421 / OpenPGP armour headers right after the BEGIN line.
 _HEADERS = re.compile(
     r"(?:[^\S\n]{0,8}\n?[+ -]?[ \t\"']{0,40}(?:Proc-Type|DEK-Info|Comment|Version|Hash|Charset):"
