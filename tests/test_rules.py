@@ -463,3 +463,71 @@ def test_unchanged_secret_shown_as_context_is_not_this_changes_finding(tmp_path:
     before = {"app.py": f'TOKEN = "{S["github_token"]}"\nx = 1\n'}
     found = run(tmp_path / "r", before, {"app.py": f'TOKEN = "{S["github_token"]}"\nx = 2\n'})
     assert found == []
+
+
+# ------------------------------------------------------------------- precision by context
+
+
+def test_markdown_fences_and_rst_underlines_are_not_conflicts(tmp_path: Path) -> None:
+    doc = "# Conflicts\n\nIntro.\n\n```text\n<<<<<<< HEAD\na\n=======\nb\n>>>>>>> topic\n```\n"
+    before = {"docs/guide.md": doc, "docs/index.rst": "Title\n=====\n"}
+    after: dict[str, str | None] = {
+        # A marker block added inside an existing fence: the fence opens on an unchanged line.
+        "docs/guide.md": doc.replace("b\n>>>>>>>", "b\nc\n>>>>>>>").replace(
+            "```text\n", "```text\n<<<<<<< HEAD\n=======\n>>>>>>> other\n"
+        ),
+        "docs/index.rst": "Title\n=====\n\nWelcome\n=======\n\nUsage\n-----\n",
+        "docs/notes.md": "Setext\n=======\n",
+    }
+    files = change_files(tmp_path / "r", before, after)
+    read = {fd.path: (tmp_path / "r" / fd.path).read_text() for fd in files}
+    found = rules.check(files, CONFIG, read=lambda fd: read[fd.path]).findings
+    assert [f for f in found if f.category == "conflict-marker"] == []
+
+
+def test_a_real_conflict_in_markdown_outside_fences_is_found(tmp_path: Path) -> None:
+    text = "# Notes\n\n<<<<<<< HEAD\nours\n=======\ntheirs\n>>>>>>> topic\n"
+    found = run(tmp_path / "r", {}, {"docs/notes.md": text})
+    assert [(f.category, f.line, f.end_line) for f in found] == [("conflict-marker", 3, 7)]
+
+
+def test_secret_severity_follows_the_path(tmp_path: Path) -> None:
+    value = S["generic_secret"]
+    after: dict[str, str | None] = {
+        "src/app.py": f'client_secret = "{value}"\n',
+        "tests/test_app.py": f'client_secret = "{value}"\n',
+        "docs/setup.md": f'client_secret = "{value}"\n',
+        "tests/test_keys.py": f'TOKEN = "{S["github_token"]}"\n',
+    }
+    found = {f.path: f for f in run(tmp_path / "r", {}, after) if f.category == "secret"}
+    assert {p: f.severity for p, f in found.items()} == {
+        "src/app.py": "critical",
+        "tests/test_app.py": "low",
+        "docs/setup.md": "low",
+        "tests/test_keys.py": "critical",  # a provider format blocks anywhere
+    }
+    assert "test, fixture, doc or example" in found["tests/test_app.py"].message
+
+
+def test_the_deadline_bounds_the_local_rules(tmp_path: Path) -> None:
+    after: dict[str, str | None] = {f"m{i}.py": f'K = "{S["github_token"]}"\n' for i in range(3)}
+    files = change_files(tmp_path / "r", {}, after)
+    checked = rules.check(files, CONFIG, deadline=time.monotonic() - 1)
+    assert checked.findings == []
+    assert checked.notes == [
+        "local rules stopped at the time limit: 3 file(s) not checked (first: m0.py)"
+    ]
+    assert len(rules.check(files, CONFIG, deadline=time.monotonic() + 60).findings) == 3
+
+
+def test_the_pipeline_passes_its_deadline_to_the_local_rules(repo: Path) -> None:
+    from model_helpers import config, make_change
+
+    from tierbot.pipeline import Options, run_review
+
+    change = make_change(repo, {"app/keys.py": f'K = "{S["github_token"]}"\n'})
+    result = run_review(change, config(), Options(dry_run=True, deadline=time.monotonic() - 1))
+    assert not [f for f in result.findings if f.category == "secret"]
+    assert any(n.startswith("local rules stopped at the time limit") for n in result.notes)
+    result = run_review(change, config(), Options(dry_run=True))
+    assert [f.severity for f in result.findings if f.category == "secret"] == ["critical"]

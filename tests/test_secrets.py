@@ -3,14 +3,26 @@ left alone, and never_send paths."""
 
 from __future__ import annotations
 
+import string
 import subprocess
 import sys
+import time
+from base64 import b64encode
 
 import pytest
+from planted import B64, Rand, pem
 
 from tests.rules_helpers import fake_secrets, private_key_lines
 from tierbot.errors import BadInput
-from tierbot.secrets import KINDS, entropy, find_secrets, never_send, redact
+from tierbot.secrets import (
+    KINDS,
+    DeadlineExceeded,
+    entropy,
+    find_secrets,
+    never_send,
+    redact,
+    severity,
+)
 
 S = fake_secrets()
 
@@ -317,3 +329,179 @@ def test_placeholder_url_credentials_in_docs_are_weak() -> None:
     assert m.weak
     (m,) = find_secrets("proxy = 'http://admin:Tr0ub4dor3x@proxy.corp.net:3128'")
     assert not m.weak
+
+
+# ------------------------------------------------------------------ the engine's newer detectors
+
+R = Rand(seed=5)
+
+
+def _kinds(text: str) -> list[tuple[str, bool]]:
+    return [(m.kind, m.weak) for m in find_secrets(text)]
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [
+        (f'headers = {{"Authorization": "Bearer {R(40)}"}}', "auth_header"),
+        (f"curl -H 'Authorization: token {R(36)}' https://api", "auth_header"),
+        (
+            'auth = {"Authorization": "Basic ' + b64encode(f"svc:{R(12)}".encode()).decode() + '"}',
+            "auth_header",
+        ),
+        (f'session.headers["X-Api-Key"] = "{R(32)}"', "auth_header"),
+        (f'DSN = "Server=db;Database=app;User Id=sa;Password={R(14)};"', "connection_password"),
+        (f'url = "jdbc:sqlserver://db;user=sa;password={R(14)}&ssl=true"', "connection_password"),
+        (f'passphrase = "{R.words(4)}"', "generic_secret"),
+        (f'DB_PASS = "{R(10)}!{R(4)}"', "generic_secret"),
+        (f"    api_token: {R(30)}", "generic_secret"),
+        (f'const value = "{R(40)}";', "high_entropy_string"),
+        ('TOKEN = "' + b64encode(("ghp_" + R(36)).encode()).decode() + '"', "github_token"),
+        (f'T = "ghp_{R(12)}" + "{R(24)}"', "github_token"),
+        (
+            "client-key-data: " + b64encode("\n".join(pem(R, "RSA PRIVATE KEY")).encode()).decode(),
+            "kubeconfig_key",
+        ),
+        (
+            '{"auths": {"r.io": {"auth": "' + b64encode(f"ci:{R(20)}".encode()).decode() + '"}}}',
+            "docker_auth",
+        ),
+        (f"AccountKey={R(86, B64)}==;EndpointSuffix=core.windows.net", "azure_storage_key"),
+        (f'HF = "hf_{R(34, string.ascii_letters)}"', "huggingface_token"),
+        (f'DOCKER = "dckr_pat_{R(27)}"', "docker_token"),
+        (f"password=pypi-AgEIcHlwaS5vcmc{R(60)}", "pypi_token"),
+    ],
+)
+def test_newer_detectors(line: str, kind: str) -> None:
+    assert _kinds(line) == [(kind, False)]
+    redacted, count = redact(line)
+    assert count == 1 and f"[REDACTED:{kind}]" in redacted
+
+
+def test_a_token_split_over_lines_is_one_secret_and_keeps_the_lines() -> None:
+    token = "ghp_" + R(36)
+    text = f'TOKEN = (\n    "{token[:20]}"\n    "{token[20:]}"\n)\nx = 1'
+    (m,) = find_secrets(text)
+    assert m.kind == "github_token" and text[m.start : m.end].count("\n") == 1
+    redacted, _ = redact(text)
+    assert token[:20] not in redacted and token[20:] not in redacted
+    assert redacted.count("\n") == text.count("\n") and redacted.endswith(")\nx = 1")
+
+
+# What the issue lists as false alarms: still found (and redacted), but weak, so reported low.
+WEAK = [
+    'assert u.href == "http://%C3%BCser:p%C3%A4ssword@host/p%C3%A5th"',
+    'URL = "protocol://admin:123@service:8080"',
+    'PEM = "-----BEGIN RSA PRIVATE KEY-----\\nMIIEpAIBAAKCAQEA...\\n-----END RSA PRIVATE KEY-----"',
+    'api_key = "test_api_key_1234567890abcdef"',
+    "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE",
+    'T = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9l'
+    'IiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"',
+    "mssql = mssql+pyodbc://scott:tiger^5HHH@mssql2022:1433/test",
+    'proxy = "socks5://user:pass@host:1080"',
+]
+
+
+@pytest.mark.parametrize("line", WEAK)
+def test_placeholders_samples_and_encoded_values_are_weak(line: str) -> None:
+    found = find_secrets(line)
+    assert found and all(m.weak for m in found)
+    assert all(severity(m, "src/app.py") == "low" for m in found)
+
+
+# More ordinary code that must stay silent (and unredacted).
+MORE_NEGATIVE = [
+    'SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"',
+    'integrity="sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC"',
+    'ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"',
+    'cls = "AbstractSingletonProxyFactoryBean2"',
+    'password_label = "Please enter your password"',
+    "db.connect(host=host, password=pw)",
+    'headers = {"Authorization": f"Bearer {token}"}',
+    'run("curl -H \\"Authorization: Bearer ${TOKEN}\\" $URL")',
+    'id = "550e8400-e29b-41d4-a716-446655440000"',
+    'icon = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"',
+    "if line.startswith('-----BEGIN RSA PRIVATE KEY-----'):",
+    'secret_name = "prod/db/password"',
+    "token_count = 4096",
+]
+
+
+@pytest.mark.parametrize("line", MORE_NEGATIVE)
+def test_more_ordinary_code_is_not_a_secret(line: str) -> None:
+    assert find_secrets(line) == []
+
+
+def test_severity_depends_on_where_a_hit_is() -> None:
+    token = find_secrets(f'T = "ghp_{R(36)}"')[0]
+    named = find_secrets(f'password = "{R(10)}!{R(3)}"')[0]
+    unnamed = find_secrets(f'V = "{R(40)}"')[0]
+    for path in ("src/app.py", "tests/test_app.py", "docs/setup.md", "examples/run.py"):
+        assert severity(token, path) == "critical"  # a provider format blocks anywhere
+    assert severity(named, "src/app.py") == "critical"
+    assert severity(unnamed, "src/app.py") == "medium"
+    for path in ("tests/test_app.py", "fixtures/users.json", "docs/setup.md", "examples/run.py"):
+        assert severity(named, path) == "low" and severity(unnamed, path) == "low"
+
+
+def test_redaction_keeps_the_numbered_diff_prefixes() -> None:
+    key = private_key_lines("EC", 3)
+    numbered = [f"{10 + i:>6} + {line}" for i, line in enumerate(key)] + ["    15   x = 1"]
+    redacted, count = redact("\n".join(numbered))
+    assert count == 1
+    assert redacted.split("\n") == [
+        "    10 + [REDACTED:private_key]",
+        "    11 + ",
+        "    12 + ",
+        "    13 + ",
+        "    14 + ",
+        "    15   x = 1",
+    ]
+
+
+def test_the_deadline_stops_the_engine_between_detectors() -> None:
+    with pytest.raises(DeadlineExceeded):
+        find_secrets("x = 1", deadline=time.monotonic() - 1)
+    assert find_secrets("x = 1", deadline=time.monotonic() + 60) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".env ",
+        " .env",
+        ".ENV",
+        ".env.",
+        ".e\u200bnv",
+        "deploy/.Env.Production",
+        ".envrc",
+        "sub/.npmrc",
+        ".PYPIRC",
+        "home/.netrc",
+        "certs/client.P12",
+        "store.pfx ",
+        "credentials-prod.json",
+        "gcp/Credentials.json",
+        "kubeconfig",
+        "clusters/prod.kubeconfig",
+        "home/.kube/config",
+        "keys/id_github",
+        "keys/id_ed25519.pub",
+        "home/.ssh/known_hosts",
+    ],
+)
+def test_never_send_matches_normalised_names(path: str) -> None:
+    assert never_send(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["src/id_utils.py", "docs/kubeconfig.md", ".env.example ", "envoy.yaml", "credentials.py"],
+)
+def test_never_send_normalisation_does_not_overreach(path: str) -> None:
+    assert not never_send(path)
+
+
+def test_never_send_config_globs_match_the_normalised_name_too() -> None:
+    assert never_send("conf/Prod.Secrets.YML ", ["*.secrets.yml"])
+    assert not never_send("conf/prod.yml", ["*.secrets.yml"])

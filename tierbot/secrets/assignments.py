@@ -103,7 +103,7 @@ _AUTHORIZATION = re.compile(
 _BEARER = re.compile(r"[Bb]earer[ \t]{1,5}(?P<value>[A-Za-z0-9._~+/-]{16,4000}=*)")
 _KEY_HEADER = re.compile(
     r"(?i)(?:x-[a-z0-9-]{0,30}?(?:api-?key|token|secret)|api-key"
-    r"|private-token|ocp-apim-subscription-key)[\"']?[ \t]{0,5}[:=,][ \t]{0,5}[\"']?"
+    r"|private-token|ocp-apim-subscription-key)[\"']?\]?[ \t]{0,5}[:=,][ \t]{0,5}[\"']?"
     r"(?P<value>[A-Za-z0-9._~+/=-]{8,512})"
 )
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")

@@ -53,8 +53,9 @@ NAMES: tuple[str, ...] = (
     "service-account*.json",
     "*-sa-key.json",
     "kubeconfig",
-    "kubeconfig.*",
-    "kubeconfig-*",
+    "kubeconfig.y*ml",
+    "kubeconfig.json",
+    "kubeconfig[-_.]*.y*ml",
     "*.kubeconfig",
 )
 # Sent after all: templates that document which variables exist.
