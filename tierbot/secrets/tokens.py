@@ -54,18 +54,16 @@ _RUNS = re.compile(r"U+|L+|D+|O+")
 
 
 def find(text: str, *, entropy: bool = True) -> Iterator[SecretMatch]:
-    # Verdicts per distinct value: generated and repeated text costs one judgement per value.
-    memo: dict[str, bool] = {}
     if '"' in text or "'" in text or "`" in text:
-        yield from _chains(text, memo, entropy=entropy)
+        yield from _chains(text, {}, entropy=entropy)
         if entropy:
-            for m in _CANDIDATE.finditer(text):
-                value = m.group(1)
-                verdict = memo.get(value)
-                if verdict is None:
-                    verdict = memo[value] = unnamed_random(value)
-                if verdict:
-                    yield SecretMatch("high_entropy_string", m.start(1), m.end(1), False)
+            # Distinct values are judged first (one pass in C to collect them); positions are
+            # walked only when one of them is a hit, so ordinary code costs two regex scans.
+            hits = {v for v in set(_CANDIDATE.findall(text)) if unnamed_random(v)}
+            if hits:
+                for m in _CANDIDATE.finditer(text):
+                    if m.group(1) in hits:
+                        yield SecretMatch("high_entropy_string", m.start(1), m.end(1), False)
     yield from _encoded(text, 1, {})
 
 
@@ -120,11 +118,13 @@ def _encoded(text: str, depth: int, memo: dict[str, SecretMatch | None]) -> Iter
     """Base64 tokens whose decoded text holds a provider token or a private key."""
     if len(text) < 24:
         return
-    for m in _BASE64_TOKEN.finditer(text):
-        token = m.group(0)
+    for token in set(_BASE64_TOKEN.findall(text)):
         if token not in memo:
             memo[token] = _decoded_secret(token, depth, memo)
-        inner = memo[token]
+    if not any(memo.values()):
+        return
+    for m in _BASE64_TOKEN.finditer(text):
+        inner = memo.get(m.group(0))
         if inner is not None:
             yield SecretMatch(inner.kind, m.start(), m.end(), inner.weak)
 

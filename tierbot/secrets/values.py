@@ -80,27 +80,64 @@ _JWT_SAMPLE_MARKERS = ("IkpvaG4gRG9lI", "Sm9obiBEb2", "pvaG4gRG9l")
 
 
 _REPEATED = re.compile(r"(.)\1{4}")
-# Six characters counting up or down: `123456`, `abcdef`, `FEDCBA` (typed, never drawn at random).
-_COUNTING = frozenset(
-    seq[i : i + 6]
-    for alphabet in ("0123456789", "abcdefghijklmnopqrstuvwxyz")
-    for seq in (alphabet, alphabet[::-1])
-    for i in range(len(seq) - 5)
+
+
+def _trie(words: list[str]) -> str:
+    """An alternation of `words` as a prefix tree, which the regex engine walks without retrying
+    every word at every position."""
+    tree: dict[str, dict] = {}  # type: ignore[type-arg]
+    for word in words:
+        node = tree
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:  # type: ignore[type-arg]
+        alts = [re.escape(ch) + emit(sub) if ch else "" for ch, sub in sorted(node.items())]
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    return emit(tree)
+
+
+# Six characters counting up or down: `123456`, `abcdef`, `fedcba` (typed, never drawn at random);
+# matched on the lowercased value.
+_COUNTING = re.compile(
+    _trie(
+        sorted(
+            seq[i : i + 6]
+            for alphabet in ("0123456789", "abcdefghijklmnopqrstuvwxyz")
+            for seq in (alphabet, alphabet[::-1])
+            for i in range(len(seq) - 5)
+        )
+    )
 )
+# Each character -> its class: Upper, Lower, Digit, Separator; anything else is kept as it is.
+CLASSES = str.maketrans(
+    {
+        **{c: "U" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"},
+        **{c: "L" for c in "abcdefghijklmnopqrstuvwxyz"},
+        **{c: "D" for c in "0123456789"},
+        **{c: "S" for c in "/_.:,;@-"},
+    }
+)
+# c * log2(c) for the counts a value up to 4096 characters can have.
+_C_LOG_C = [0.0] + [c * math.log2(c) for c in range(1, 4097)]
 
 
 def entropy(value: str) -> float:
     """Shannon entropy in bits per character; random base64 is near 6, English nearer 3."""
-    if not value:
-        return 0.0
     n = len(value)
-    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+    if not n:
+        return 0.0
+    if n > 4096:
+        return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+    # H = log2(n) - sum(c log2 c) / n, with the sum looked up rather than computed.
+    return math.log2(n) - sum(map(_C_LOG_C.__getitem__, Counter(value).values())) / n
 
 
 def counting_run(value: str) -> bool:
     """A run like `123456`, `abcdef` or `654321`: typed by a person, never drawn at random."""
-    lowered = value.lower()
-    return any(lowered[i : i + 6] in _COUNTING for i in range(len(lowered) - 5))
+    return _COUNTING.search(value.lower()) is not None
 
 
 def repeated(value: str) -> bool:
@@ -127,7 +164,7 @@ def is_weak(value: str) -> bool:
     return (
         any(word in lowered for word in PLACEHOLDER_WORDS)
         or ("%" in value and _PERCENT.search(value) is not None)
-        or counting_run(value)
+        or _COUNTING.search(lowered) is not None
         or _REPEATED.search(value) is not None
         or is_public_sample(value)
     )
@@ -143,16 +180,17 @@ def looks_random(value: str, *, bare: bool = False) -> bool:
         return False
     if len(set(value)) < 6:
         return False
-    digits = sum(ch.isdigit() for ch in value)
-    letters = sum(ch.isalpha() for ch in value)
+    classes = value.translate(CLASSES)
+    digits = classes.count("D")
+    letters = classes.count("U") + classes.count("L")
     # Real keys and passwords mix letters and digits; identifiers and prose mostly do not.
     if digits < (2 if bare else 1) or letters < 4:
         return False
     # Paths and names ("emails/password_reset_v2.html") are words between separators; a key
     # has at least one long stretch that mixes letters and digits.
     if not any(
-        len(part) >= 8 and any(c.isdigit() for c in part) and any(c.isalpha() for c in part)
-        for part in _SEPARATORS.split(value)
+        len(part) >= 8 and "D" in part and ("U" in part or "L" in part)
+        for part in classes.split("S")
     ):
         return False
     return entropy(value) >= (3.5 if bare else 3.0)
