@@ -3,7 +3,7 @@ through `tierbot review <sha>~1..<sha> --dry-run --format json`, and every block
 with its line so that it can be classified by hand.
 
 Run:  python bench/secrets_corpus.py /tmp/corpus/yarl /tmp/corpus/werkzeug ... [--commits 300]
-      [--in-process] [--json results.json]
+      [--in-process] [--json results.json]   (the JSON lists blocking and visible secret findings)
 
 Clones come from `git clone <mirror> /tmp/corpus/<name>`; nothing here touches the network.
 `--in-process` calls the same command in this interpreter (same code path after argument
@@ -82,6 +82,17 @@ def line_text(repo: Path, sha: str, path: str, line: int | None) -> str:
     return content[line - 1].strip()[:160] if 0 < line <= len(content) else ""
 
 
+def _where(repo: Path, sha: str, f: dict) -> dict:
+    return {
+        "path": f["path"],
+        "line": f["line"],
+        "severity": f["severity"],
+        "category": f["category"],
+        "title": f["title"],
+        "text": line_text(repo, sha, f["path"], f["line"]),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("repos", nargs="+", type=Path)
@@ -96,6 +107,7 @@ def main() -> int:
     total_commits = total_blocked = 0
     errors = 0
     secret_counts: dict[str, int] = {}
+    visible: list[dict] = []  # non-blocking secret findings, for a look at the noise
     report: list[dict] = []
     started = time.monotonic()
     for repo in args.repos:
@@ -109,20 +121,13 @@ def main() -> int:
             for f in data.get("findings", []):
                 if f["category"] == "secret":
                     secret_counts[f["severity"]] = secret_counts.get(f["severity"], 0) + 1
+                    if f["severity"] not in BLOCKING:
+                        visible.append({"repo": repo.name, "sha": sha, **_where(repo, sha, f)})
             hits = [f for f in data.get("findings", []) if f["severity"] in BLOCKING]
             if hits:
                 blocked += 1
             for f in hits:
-                row = {
-                    "repo": repo.name,
-                    "sha": sha,
-                    "path": f["path"],
-                    "line": f["line"],
-                    "severity": f["severity"],
-                    "category": f["category"],
-                    "title": f["title"],
-                    "text": line_text(repo, sha, f["path"], f["line"]),
-                }
+                row = {"repo": repo.name, "sha": sha, **_where(repo, sha, f)}
                 report.append(row)
                 print(
                     f"  {repo.name} {sha[:10]} {f['path']}:{f['line']} {f['severity']}"
@@ -142,7 +147,7 @@ def main() -> int:
         + ", ".join(f"{k} {v}" for k, v in sorted(secret_counts.items()))
     )
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
+        args.json.write_text(json.dumps({"blocking": report, "visible": visible}, indent=1) + "\n")
     return 0
 
 

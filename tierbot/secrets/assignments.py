@@ -2,9 +2,11 @@
 TOML, `.env`, shell), credential headers, connection strings and passwords in URLs.
 
 These are heuristics, so every value is judged (`values.looks_random`, `looks_like_password`) and
-placeholders, templates and lookups are left alone.  Linear: names are found with `str.find` and
-grown over name characters (bounded), and every regex is anchored by a literal with bounded
-quantifiers, so no match attempt scans more than a few hundred characters.
+placeholders, templates and lookups are left alone.  Linear: every regex starts at a cheap first
+character (an operator, a header or keyword letter, `://`) rather than a look-behind, its
+quantifiers are bounded, and value character classes exclude what starts the next attempt, so
+attempts do not rescan each other's text; the name before an assignment is read backwards over a
+bounded window.
 """
 
 from __future__ import annotations
@@ -146,8 +148,11 @@ def find(text: str) -> Iterator[SecretMatch]:
         or "subscription-key" in lowered
     ):
         for m in _KEY_HEADER.finditer(text):
-            if not _after_word(text, m):
-                yield from _judged("auth_header", m, strict=True)
+            value = m.group("value")
+            if not _after_word(text, m) and values.looks_random(value):
+                yield SecretMatch(
+                    "auth_header", m.start("value"), m.end("value"), values.is_weak(value)
+                )
     if "=" in text and ("pass" in lowered or "pwd" in lowered):
         yield from _connections(text)
     if "://" in text and "@" in text:
@@ -190,15 +195,6 @@ def decode_base64(value: str) -> str | None:
         return None
     # Text, not bytes: every character printable once line breaks and tabs are set aside.
     return text if text and text.translate(_LAYOUT).isprintable() else None
-
-
-def _judged(
-    kind: str, m: re.Match[str], *, strict: bool, group: str = "value"
-) -> Iterator[SecretMatch]:
-    value = m.group(group)
-    if strict and not values.looks_random(value):
-        return
-    yield SecretMatch(kind, m.start(group), m.end(group), values.is_weak(value))
 
 
 # ------------------------------------------------------------------------------- named values
