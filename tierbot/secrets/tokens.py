@@ -7,8 +7,9 @@ scanned again) and random-looking literals that no name announces.
   key inside `Z2hwX...` or a kubeconfig `client-key-data` is found.
 - A quoted literal of base64/base62 characters whose letters, digits and case change as often as
   random text does is a `high_entropy_string`, a heuristic (see `context.severity`).
-Linear: literals and tokens are found by single regex passes with bounded quantifiers behind
-look-behinds; each literal belongs to at most one chain; decoding shrinks the text.
+Linear: literals, chains and tokens are found by single regex passes with bounded quantifiers
+that start at a quote or at the start of a base64 run; each distinct value is judged once; a
+decoded text is shorter than its token and is scanned at most twice over.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from tierbot.secrets import keys, providers, values
 from tierbot.secrets.assignments import decode_base64
 from tierbot.secrets.kinds import SecretMatch
 
-MAX_LITERAL = 256
 _LIT = r"[\"'`][^\"'`\n\\]{1,256}[\"'`]"
 # What may sit between two literals of one value: an operator, a line break (with a diff prefix
 # and indentation), or nothing (implicit concatenation).
@@ -34,40 +34,31 @@ _CHAIN = re.compile(_LIT + r"(?:" + _GLUE + _LIT + r"){1,7}")
 _PART = re.compile(r"[\"'`]([^\"'`\n\\]{1,256})[\"'`]")
 # A single literal that may be a random key (the rest of the judgement is `unnamed_random`).
 _CANDIDATE = re.compile(r"[\"'`]([A-Za-z0-9+/=_-]{20,200})[\"'`]")
-# Starts only where a run starts (no quadratic rescans of short runs); a run longer than the
-# bound is taken in bounded pieces.
+# Starts only where a run starts (no quadratic rescans of short runs); of a longer run, only the
+# first 16 KiB is decoded.
 _BASE64_TOKEN = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]{24,16384}={0,2}")
 _ENTROPY_CHARS = re.compile(r"[A-Za-z0-9+/=_-]{20,200}")
 _HEX = re.compile(r"[0-9a-fA-F_-]+")
 _DIGEST_PREFIXES = ("sha1-", "sha256-", "sha384-", "sha512-", "md5-", "h1:", "base64,")
 MAX_DEPTH = 2
-# Each character -> its class (Upper, Lower, Digit, Other), to count and compare classes in C.
-_CLASSES = str.maketrans(
-    {
-        **{c: "U" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"},
-        **{c: "L" for c in "abcdefghijklmnopqrstuvwxyz"},
-        **{c: "D" for c in "0123456789"},
-        **{c: "O" for c in "+/=_-"},
-    }
-)
-_RUNS = re.compile(r"U+|L+|D+|O+")
+# Runs of one character class in `values.CLASSES` terms (anything but Upper, Lower, Digit is one).
+_RUNS = re.compile(r"U+|L+|D+|[^ULD]+")
 
 
-def find(text: str, *, entropy: bool = True) -> Iterator[SecretMatch]:
+def find(text: str) -> Iterator[SecretMatch]:
     if '"' in text or "'" in text or "`" in text:
-        yield from _chains(text, {}, entropy=entropy)
-        if entropy:
-            # Distinct values are judged first (one pass in C to collect them); positions are
-            # walked only when one of them is a hit, so ordinary code costs two regex scans.
-            hits = {v for v in set(_CANDIDATE.findall(text)) if unnamed_random(v)}
-            if hits:
-                for m in _CANDIDATE.finditer(text):
-                    if m.group(1) in hits:
-                        yield SecretMatch("high_entropy_string", m.start(1), m.end(1), False)
+        yield from _chains(text, {})
+        # Distinct values are judged first (one pass in C to collect them); positions are
+        # walked only when one of them is a hit, so ordinary code costs two regex scans.
+        hits = {v for v in set(_CANDIDATE.findall(text)) if unnamed_random(v)}
+        if hits:
+            for m in _CANDIDATE.finditer(text):
+                if m.group(1) in hits:
+                    yield SecretMatch("high_entropy_string", m.start(1), m.end(1), False)
     yield from _encoded(text, 1, {})
 
 
-def _chains(text: str, memo: dict[str, bool], *, entropy: bool) -> Iterator[SecretMatch]:
+def _chains(text: str, memo: dict[str, bool]) -> Iterator[SecretMatch]:
     """Literals glued into one value: provider formats split over the parts, and random values
     that no single part shows."""
     for chain in _CHAIN.finditer(text):
@@ -79,7 +70,7 @@ def _chains(text: str, memo: dict[str, bool], *, entropy: bool) -> Iterator[Secr
                 (first, start), (last, end) = _locate(parts, hit.start), _locate(parts, hit.end - 1)
                 if first != last:  # split over literals: each part alone was not recognisable
                     yield SecretMatch(hit.kind, start, end + 1, hit.weak)
-        if entropy and max(map(len, bodies)) < 20 and _ENTROPY_CHARS.fullmatch(joined):
+        if max(map(len, bodies)) < 20 and _ENTROPY_CHARS.fullmatch(joined):
             verdict = memo.get(joined)
             if verdict is None:
                 verdict = memo[joined] = unnamed_random(joined)
@@ -104,7 +95,7 @@ def unnamed_random(value: str) -> bool:
         return False
     if value.startswith(_DIGEST_PREFIXES) or values.is_weak(value):
         return False
-    classes = value.translate(_CLASSES)
+    classes = value.translate(values.CLASSES)
     if classes.count("U") < 2 or classes.count("L") < 2 or classes.count("D") < 2:
         return False
     # Identifiers change character class once or twice per word; random text about every
