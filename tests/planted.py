@@ -152,6 +152,9 @@ def exact_plants(r: Rand) -> list[Plant]:
     out.append(
         Plant("github_url_user", token, (f'REMOTE = "https://{token}@github.com/o/r.git"',), True)
     )
+    # A token across the prompt's 400-character line limit: its head must not be sent alone.
+    token = "ghp_" + r(36)
+    out.append(Plant("github_at_clip", token, (f'PADDED = ["{"x" * 370}", "{token}"]',), True))
     return out
 
 

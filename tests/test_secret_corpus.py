@@ -2,10 +2,11 @@
 
 `bench/secrets_corpus.py` scanned the last 300 non-merge commits of seven repositories; every
 blocking secret or conflict finding it met is reproduced by a small file under
-tests/data/secret-corpus/ (a few lines of the original, named as it was), together with the cases
-the issue lists.  They are committed to a real repository and reviewed by the real command
-(`tierbot review HEAD~1..HEAD --dry-run --format json`): none may block, each must still be
-visible at its expected severity, and true leaks next to them must still block.
+tests/data/secret-corpus/ (a few lines of the original, named as it was plus `.fixture`),
+together with the cases the issue lists.  They are committed to a real repository and reviewed
+by the real command (`tierbot review HEAD~1..HEAD --dry-run --format json`): none may block,
+each must still be visible at its expected severity, and true leaks next to them must still
+block.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def test_real_false_alarms_do_not_block_and_true_leaks_still_do(
     for case in CASES:
         target = repo / case["file"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(CORPUS / case["file"], target)
+        # Stored as <name>.fixture so that neither pytest nor ruff takes them for our code.
+        shutil.copyfile(CORPUS / (case["file"] + ".fixture"), target)
     # True leaks among them: a real-looking key where requests keeps its test certificates, a
     # provider token in a test, a password in application code.
     r = Rand(seed=42)

@@ -23,16 +23,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import secrets as _random
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tierbot import secrets
 from tierbot.config import Config
 from tierbot.paths import matches, printable
 from tierbot.records import Analysis, Change, FileDiff, Finding, Route, Tier, Unit
+from tierbot.secrets import never_send, redact
 
 # Bump when the prompt layout changes in code; the prompt files' own hash is added automatically.
 PROMPT_VERSION = "2"
@@ -121,11 +121,11 @@ def redact_text(text: str, config: Config) -> tuple[str, int]:
     """`text` with every secret the engine finds replaced (line breaks kept), and how many.
     Anything contributor-written that goes into a request passes through here first: code,
     file names, commit subjects, the pull request's title."""
-    return secrets.redact(text, config.redact.patterns)
+    return redact(text, config.redact.patterns)
 
 
 def withheld(path: str, config: Config) -> bool:
-    return secrets.never_send(path, config.redact.never_send)
+    return never_send(path, config.redact.never_send)
 
 
 # ---------------------------------------------------------------------------- shared prefix
@@ -133,7 +133,7 @@ def withheld(path: str, config: Config) -> bool:
 
 def new_nonce() -> str:
     """A fence nonce for one review: random, so no text in the change can predict it."""
-    return _random.token_hex(8)
+    return secrets.token_hex(8)
 
 
 def fenced(text: str) -> str:
@@ -324,10 +324,22 @@ def annotate(fd: FileDiff) -> str:
     return "\n".join(out)
 
 
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/=_.~-")
+
+
 def _clip(line: str) -> str:
     if len(line) <= MAX_LINE_CHARS:
         return line
-    return line[:MAX_LINE_CHARS] + f" [... {len(line) - MAX_LINE_CHARS} more characters]"
+    # Never cut a token in two: a key's first characters alone would not be recognised (and so
+    # not redacted) but would still be sent.
+    cut = MAX_LINE_CHARS
+    while (
+        cut > MAX_LINE_CHARS - 100 and line[cut - 1] in _TOKEN_CHARS and line[cut] in _TOKEN_CHARS
+    ):
+        cut -= 1
+    if cut == MAX_LINE_CHARS - 100:
+        cut = MAX_LINE_CHARS  # a token longer than that is recognised from its first 100 chars
+    return line[:cut] + f" [... {len(line) - cut} more characters]"
 
 
 def new_content(change: Change, fd: FileDiff) -> str | None:

@@ -41,8 +41,6 @@ _ENTROPY_CHARS = re.compile(r"[A-Za-z0-9+/=_-]{20,200}")
 _HEX = re.compile(r"[0-9a-fA-F_-]+")
 _DIGEST_PREFIXES = ("sha1-", "sha256-", "sha384-", "sha512-", "md5-", "h1:", "base64,")
 MAX_DEPTH = 2
-# Runs of one character class in `values.CLASSES` terms (anything but Upper, Lower, Digit is one).
-_RUNS = re.compile(r"U+|L+|D+|[^ULD]+")
 
 
 def find(text: str) -> Iterator[SecretMatch]:
@@ -100,7 +98,7 @@ def unnamed_random(value: str) -> bool:
         return False
     # Identifiers change character class once or twice per word; random text about every
     # other character.
-    if len(_RUNS.findall(classes)) < 0.45 * len(value):
+    if len(values.CLASS_RUNS.findall(classes)) < 0.45 * len(value):
         return False
     return values.entropy(value) >= 0.8 * min(6.0, math.log2(len(value)))
 

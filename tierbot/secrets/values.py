@@ -170,13 +170,27 @@ def is_weak(value: str) -> bool:
     )
 
 
+# Runs of one character class (anything but Upper, Lower, Digit counts as one class).
+CLASS_RUNS = re.compile(r"U+|L+|D+|[^ULD]+")
+
+
+def identifier(value: str) -> bool:
+    """`settings.SECRET_KEY`, `self.token`, `API_TOKEN_V2`: a name, not a value.  A token with a
+    dot in it (`B15oyRSk.QyGetLYw...`) has the same shape, but more digits and its letters and
+    digits change class about every other character."""
+    if not (_DOTTED_IDENT.match(value) or _CONST_IDENT.match(value)):
+        return False
+    classes = value.translate(CLASSES)
+    return classes.count("D") <= 2 and len(CLASS_RUNS.findall(classes)) < 0.45 * len(value)
+
+
 def looks_random(value: str, *, bare: bool = False) -> bool:
     """Whether `value` has a credential's shape: letters and digits mixed in a long stretch,
     enough distinct characters and entropy, and not an identifier, a path, a template or a
     lookup.  `bare` (an unquoted value) asks for a little more."""
     if is_template(value) or value.startswith("$"):
         return False
-    if _DOTTED_IDENT.match(value) or _CONST_IDENT.match(value):
+    if identifier(value):
         return False
     if len(set(value)) < 6:
         return False
@@ -201,7 +215,7 @@ def looks_like_password(value: str) -> bool:
     sentence, a path, a URL, an identifier or a template (pass phrases may be words)."""
     if len(value) < 8 or len(value) > 200 or is_template(value) or value.startswith("$"):
         return False
-    if _DOTTED_IDENT.match(value) or _CONST_IDENT.match(value):
+    if identifier(value):
         return False
     lowered = value.lower()
     if any(w in lowered for w in ("password", "passphrase", "passwd", "://", "please", "enter ")):
