@@ -119,9 +119,19 @@ _URL_PASSWORD = re.compile(
     r"://[^\s/:@\"'`]{1,64}:(?P<value>[^\s/:@\"'`]{3,128})@(?P<host>[A-Za-z0-9.-]{1,253})"
 )
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]{1,20}$")
-# Sample credentials everyone knows (Oracle's scott/tiger, database images' defaults): in a URL
-# or a connection string they configure a throwaway test database, not a production one.
-SAMPLE_PASSWORDS = ("tiger", "pass", "secret", "admin", "guest", "postgres", "root", "qwerty")
+# Sample credentials everyone knows (Oracle's scott/tiger, database images' defaults), alone or
+# with a suffix: in a URL or a connection string they configure a throwaway test database.
+SAMPLE_PASSWORDS = (
+    "tiger",
+    "password",
+    "secret",
+    "admin",
+    "guest",
+    "postgres",
+    "root",
+    "qwerty",
+    "changeme",
+)
 # Domains reserved for documentation (RFC 2606, RFC 6761).
 _EXAMPLE_HOST = re.compile(r"(?i)(?:^|\.)(?:example(?:\.(?:com|org|net))?|test|invalid)$")
 _AWS_SECRET = re.compile(
@@ -309,7 +319,7 @@ def _connections(text: str) -> Iterator[SecretMatch]:
         if values.is_template(value) or value.startswith(("$", "%", "{")):
             continue
         lowered = value.lower()
-        weak = values.is_weak(value) or any(w in lowered for w in SAMPLE_PASSWORDS)
+        weak = values.is_weak(value) or lowered.startswith(SAMPLE_PASSWORDS)
         yield SecretMatch("connection_password", m.start("value"), m.end("value"), weak)
 
 
@@ -327,6 +337,6 @@ def _url_passwords(text: str) -> Iterator[SecretMatch]:
             # `socks5://user:pass@host:port` in docs: a short plain word is a placeholder.
             or (value.isalpha() and len(value) <= 8)
             or len(value) < 6
-            or any(w in lowered for w in (*SAMPLE_PASSWORDS, "pwd"))
+            or lowered.startswith(SAMPLE_PASSWORDS)
         )
         yield SecretMatch("url_password", m.start("value"), m.end("value"), weak)

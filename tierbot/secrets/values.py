@@ -37,7 +37,6 @@ PLACEHOLDER_WORDS = (
     "insert",
     "todo",
     "fixme",
-    "test",
     "xxxx",
     "****",
     "....",
@@ -57,6 +56,8 @@ _TEMPLATE = re.compile(
 )
 _LOOKUPS = ("process.env", "os.environ", "getenv", "env(", "secrets.", "vars.", "env.")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+# "test" as a word of the value (`test_api_key_...`, `my-test-token`), not inside one ("latest").
+_TEST_WORD = re.compile(r"(?:^|[^a-z])test")
 _SEPARATORS = re.compile(r"[/_.:,;@-]+")
 _DOTTED_IDENT = re.compile(r"^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$")
 _CONST_IDENT = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -163,6 +164,7 @@ def is_weak(value: str) -> bool:
     lowered = value.lower()
     return (
         any(word in lowered for word in PLACEHOLDER_WORDS)
+        or _TEST_WORD.search(lowered) is not None
         or ("%" in value and _PERCENT.search(value) is not None)
         or _COUNTING.search(lowered) is not None
         or _REPEATED.search(value) is not None
