@@ -2,7 +2,7 @@
 
 `bench/secrets_corpus.py` scanned the last 300 non-merge commits of seven repositories; every
 blocking secret or conflict finding it met is reproduced by a small file under
-tests/data/secret-corpus/ (a few lines of the original, named as it was plus `.fixture`),
+tests/data/secret-corpus/ (a few lines of the original, named as it was, see `_stored`),
 together with the cases the issue lists.  They are committed to a real repository and reviewed
 by the real command (`tierbot review HEAD~1..HEAD --dry-run --format json`): none may block,
 each must still be visible at its expected severity, and true leaks next to them must still
@@ -25,6 +25,13 @@ CORPUS = Path(__file__).parent / "data" / "secret-corpus"
 CASES = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))["cases"]
 
 
+def _stored(path: str) -> str:
+    """Fixtures are stored as `<name>.fixture` so that neither pytest nor ruff takes them for our
+    code, and prose as `<stem>.fixture.<ext>` so that tierbot's own review reads it as prose."""
+    stem, _, ext = path.rpartition(".")
+    return f"{stem}.fixture.{ext}" if ext in ("md", "rst") else f"{path}.fixture"
+
+
 def _review(
     repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> dict:
@@ -45,8 +52,7 @@ def test_real_false_alarms_do_not_block_and_true_leaks_still_do(
     for case in CASES:
         target = repo / case["file"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Stored as <name>.fixture so that neither pytest nor ruff takes them for our code.
-        shutil.copyfile(CORPUS / (case["file"] + ".fixture"), target)
+        shutil.copyfile(CORPUS / _stored(case["file"]), target)
     # True leaks among them: a real-looking key where requests keeps its test certificates, a
     # provider token in a test, a password in application code.
     r = Rand(seed=42)

@@ -316,7 +316,11 @@ def _connections(text: str) -> Iterator[SecretMatch]:
         # separator is part of a connection or query string.
         if before in _NAME_CHARS or not (before in (";", "?", "&") or m.group("after")):
             continue
-        if values.is_template(value) or value.startswith(("$", "%", "{")):
+        if (
+            values.is_template(value)
+            or value.startswith(("$", "%", "{"))
+            or not any(c.isalnum() for c in value)
+        ):
             continue
         lowered = value.lower()
         weak = values.is_weak(value) or lowered.startswith(SAMPLE_PASSWORDS)

@@ -22,7 +22,7 @@ from tierbot.secrets.kinds import SecretMatch, exact
 _ILLUSTRATIVE = re.compile(
     r"(?i)(?:^|/)(?:tests?|testing|testdata|test[_-]?data|__tests__|specs?|fixtures?|__fixtures__"
     r"|mocks?|__mocks__|examples?|samples?|demos?|docs?|documentation|tutorials?|snippets"
-    r"|cassettes|stubs)/"
+    r"|cassettes|stubs|bench|benchmarks?)/"
     r"|(?:^|/)(?:readme|changes|changelog|history|news)[^/]*$"
     r"|\.(?:md|markdown|rst|adoc|txt|ipynb|example|sample|dist|template|tmpl)$"
     r"|(?:^|/)(?:test_[^/]*|[^/]*_tests?\.[a-z]+|conftest\.py|[^/]*Tests?\.(?:java|kt|cs)"

@@ -39,7 +39,7 @@ PLACEHOLDER_WORDS = (
     "fixme",
     "xxxx",
     "****",
-    "....",
+    "...",
     "…",
     "<",
     ">",
