@@ -190,8 +190,8 @@ def looks_random(value: str, *, bare: bool = False) -> bool:
     """Whether `value` has a credential's shape: letters and digits mixed in a long stretch,
     enough distinct characters and entropy, and not an identifier, a path, a template or a
     lookup.  `bare` (an unquoted value) asks for a little more."""
-    if is_template(value) or value.startswith("$"):
-        return False
+    if " " in value or is_template(value) or value.startswith("$"):
+        return False  # keys have no spaces: "Mozilla/5.0 (github.com/psf/requests)" is text
     if identifier(value):
         return False
     if len(set(value)) < 6:
@@ -228,6 +228,8 @@ def looks_like_password(value: str) -> bool:
         return 3 <= len(words) <= 8 and all(w.isalpha() and w.islower() for w in words)
     if "/" in value or "\\" in value or value.endswith((".html", ".txt", ".json", ".py")):
         return False
+    if any(c in value for c in "()<>[]{}") or value.endswith((",", ";")):
+        return False  # code (`Option<String>,`, `get_password()`), not a literal
     # A password mixes letters with digits or symbols; a lone word is a name or a label.
     has_letter = any(c.isalpha() for c in value)
     has_other = any(c.isdigit() or not (c.isalnum() or c in "_-.") for c in value)
