@@ -1,4 +1,4 @@
-"""The planted-secret corpus, end to end: a real repository whose change plants 77 credential
+"""The planted-secret corpus, end to end: a real repository whose change plants 78 credential
 values in added, context and removed lines, file names, `.env` variants, split and encoded
 forms; the whole pipeline runs with the real SDK against the loopback model.  Not one value may
 appear in any request body, and every provider-format value that the change adds must be a
@@ -95,7 +95,7 @@ def test_no_planted_secret_reaches_the_model_and_each_provider_format_blocks(
         *(Plant(f"env:{n}", v, (), False) for n, v in env_values.items()),
         *(Plant(f"name:{n}", n.split("/")[1].split(".")[0], (), True) for n in named_files),
     ]
-    assert len(planted) >= 75
+    assert len(planted) == 78
     bodies = "\n".join(req.text for req in fake.requests)
     leaked = [p.id for p in planted for frag in _fragments(p.value) if frag in bodies]
     assert leaked == [], f"reached the model: {leaked}"
