@@ -45,7 +45,7 @@ MAX_DEPTH = 2
 
 def find(text: str) -> Iterator[SecretMatch]:
     if '"' in text or "'" in text or "`" in text:
-        yield from _chains(text, {})
+        yield from _chains(text)
         # Distinct values are judged first (one pass in C to collect them); positions are
         # walked only when one of them is a hit, so ordinary code costs two regex scans.
         hits = {v for v in set(_CANDIDATE.findall(text)) if unnamed_random(v)}
@@ -56,24 +56,32 @@ def find(text: str) -> Iterator[SecretMatch]:
     yield from _encoded(text, 1, {})
 
 
-def _chains(text: str, memo: dict[str, bool]) -> Iterator[SecretMatch]:
+def _chains(text: str) -> Iterator[SecretMatch]:
     """Literals glued into one value: provider formats split over the parts, and random values
-    that no single part shows."""
+    that no single part shows.  A joined value found clean is not judged again."""
+    clean: set[str] = set()
     for chain in _CHAIN.finditer(text):
         bodies = _PART.findall(chain.group(0))
         joined = "".join(bodies)
+        if joined in clean:
+            continue
+        found = False
         if providers.mentioned(joined):
             parts = [(m.start(1), m.group(1)) for m in _PART.finditer(text, *chain.span())]
             for hit in providers.find(joined):
                 (first, start), (last, end) = _locate(parts, hit.start), _locate(parts, hit.end - 1)
                 if first != last:  # split over literals: each part alone was not recognisable
+                    found = True
                     yield SecretMatch(hit.kind, start, end + 1, hit.weak)
-        if max(map(len, bodies)) < 20 and _ENTROPY_CHARS.fullmatch(joined):
-            verdict = memo.get(joined)
-            if verdict is None:
-                verdict = memo[joined] = unnamed_random(joined)
-            if verdict:
-                yield SecretMatch("high_entropy_string", chain.start() + 1, chain.end() - 1, False)
+        if (
+            max(map(len, bodies)) < 20
+            and _ENTROPY_CHARS.fullmatch(joined)
+            and unnamed_random(joined)
+        ):
+            found = True
+            yield SecretMatch("high_entropy_string", chain.start() + 1, chain.end() - 1, False)
+        if not found:
+            clean.add(joined)
 
 
 def _locate(parts: list[tuple[int, str]], offset: int) -> tuple[int, int]:
