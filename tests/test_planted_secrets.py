@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fake_anthropic import FakeAnthropic
-from model_helpers import config, make_change
+from gitrepo import commit
+from model_helpers import config, make_change, review, route_for
 from planted import Plant, Rand, config_plants, exact_plants, heuristic_plants, pem
 
+from tierbot.cli import main
 from tierbot.pipeline import Options, run_review
 from tierbot.review.prompt import redact_text
 
@@ -130,9 +133,31 @@ def test_no_planted_secret_reaches_the_model_and_each_provider_format_blocks(
         assert any(f.path == path and f.severity == "critical" for f in result.findings), path
 
 
+def test_secrets_in_commit_subjects_and_pull_request_text_never_reach_the_model(
+    repo: Path, fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The author's stated intent (commit subjects; a pull request's title and body) joins the
+    fenced manifest: credentials pasted into it are redacted like code."""
+    r = Rand(seed=3)
+    token, password, stripe = "ghp_" + r(36), r(18), "sk_live_" + r(24)
+    commit(repo, {"app/core.py": "def f(x):\n    return x\n"}, "base")
+    subject = f"Rotate the deploy token {token}, db is postgres://svc:{password}@db.prod:5432/app"
+    commit(repo, {"app/core.py": "def f(x):\n    return x + 1\n"}, subject)
+    monkeypatch.chdir(repo)
+    main(["review", "HEAD~1", "--format", "json"])
+    change = make_change(repo, {"app/core.py": "def f(x):\n    return x + 2\n"})
+    title_and_body = f"Pull request title: Use the new key\n\nIt is {stripe}, please merge."
+    out = review(change, route_for([("u1", "haiku", ["app/core.py"], 0.1)]), intent=title_and_body)
+    assert out.status == "complete"
+    bodies = "\n".join(req.text for req in fake.requests)
+    assert "Rotate the deploy token [REDACTED:github_token]" in bodies  # the intent was sent ...
+    assert "Use the new key" in bodies
+    for value in (token, password, stripe):  # ... without its secrets
+        assert value not in bodies and value[-16:] not in bodies
+
+
 def test_commit_messages_and_titles_are_redacted_before_they_are_sent() -> None:
-    """Commit subjects and the PR title join the prompt through `prompt.redact_text` (issue 12
-    adds them); the engine must catch credentials pasted into them."""
+    """The same at the function every piece of contributor text goes through."""
     r = Rand(seed=3)
     token, password = "ghp_" + r(36), r(18)
     message = (
