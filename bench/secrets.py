@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tierbot.secrets import engine, find_secrets, redact
+from tierbot.secretscan import engine, find_secrets, redact
 
 MB = 1 << 20
 LIMIT_S = 0.2

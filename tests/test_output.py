@@ -12,7 +12,7 @@ from gitrepo import commit
 from tierbot.cli import main
 from tierbot.github import sanitize
 from tierbot.output import guard
-from tierbot.secrets import mask_url_credentials
+from tierbot.secretscan import mask_url_credentials
 
 
 def test_lines_never_start_with_a_workflow_command() -> None:

@@ -14,7 +14,7 @@ from planted import B64, Rand, pem
 
 from tests.rules_helpers import fake_secrets, private_key_lines
 from tierbot.errors import BadInput
-from tierbot.secrets import (
+from tierbot.secretscan import (
     KINDS,
     DeadlineExceeded,
     entropy,
@@ -303,7 +303,7 @@ def test_never_send_extra_globs_use_gitignore_rules() -> None:
 def test_import_is_cheap() -> None:
     """The dry-run path imports redact; it must not pull in pathspec until extra globs exist."""
     code = (
-        "import sys, tierbot.secrets as r; r.never_send('.env'); r.redact('x = 1');"
+        "import sys, tierbot.secretscan as r; r.never_send('.env'); r.redact('x = 1');"
         "print('pathspec' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -505,3 +505,21 @@ def test_never_send_normalisation_does_not_overreach(path: str) -> None:
 def test_never_send_config_globs_match_the_normalised_name_too() -> None:
     assert never_send("conf/Prod.Secrets.YML ", ["*.secrets.yml"])
     assert not never_send("conf/prod.yml", ["*.secrets.yml"])
+
+
+def test_lizard_cannot_put_tierbot_first_on_sys_path() -> None:
+    """lizard inserts the directory of sys.argv[0] at sys.path[0] when it is imported; under
+    `python -m tierbot` that is tierbot/, where `secrets` (stdlib) or `github` (PyGithub) would
+    then be found as our own modules (the refused-connection hook crashed on prompt's
+    `secrets.token_hex` that way)."""
+    code = (
+        "import os, sys, tierbot\n"
+        "sys.argv[0] = os.path.join(os.path.dirname(tierbot.__file__), '__main__.py')\n"
+        "before = list(sys.path)\n"
+        "from tierbot.analysis import complexity\n"
+        "complexity._functions('a.py', 'def f(x):\\n    return x\\n')\n"
+        "assert sys.path == before, sys.path[:2]\n"
+        "import secrets\n"
+        "assert secrets.token_hex(4)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

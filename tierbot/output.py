@@ -14,7 +14,7 @@ Names with control characters are shown with `paths.printable` by the reporters 
 
 from __future__ import annotations
 
-from tierbot.secrets import mask_url_credentials
+from tierbot.secretscan import mask_url_credentials
 
 # Formats whose output is JSON: escapes must keep it valid and decode to the same data.
 JSON_FORMATS = ("json", "sarif")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 
 from tierbot.git import repository
@@ -27,7 +28,13 @@ def new_side_object(rng: Range, path: str) -> str | None:
 
 
 def _functions(path: str, source: str) -> dict[str, tuple[int, int, int]]:
+    path_before = list(sys.path)
     from lizard import analyze_file
+
+    # Importing lizard puts the directory of sys.argv[0] first on sys.path: under `python -m
+    # tierbot` that is tierbot/ itself, and every later top-level import (`secrets`, `github`)
+    # would find our modules instead of the real ones.
+    sys.path[:] = path_before
 
     info = analyze_file.analyze_source_code(path, source)
     return {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from tierbot.secrets import mask_url_credentials
+from tierbot.secretscan import mask_url_credentials
 
 # GitHub rejects comment bodies above this many characters.
 GITHUB_BODY_LIMIT = 65_536

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tierbot.review.ledger import usage_number
-from tierbot.secrets import mask_url_credentials
+from tierbot.secretscan import mask_url_credentials
 
 # Connecting is quick when the API is reachable: a refused or black-holed host fails fast.
 CONNECT_TIMEOUT_S = 5.0

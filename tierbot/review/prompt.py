@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from tierbot.config import Config
 from tierbot.paths import matches, printable
 from tierbot.records import Analysis, Change, FileDiff, Finding, Route, Tier, Unit
-from tierbot.secrets import never_send, redact
+from tierbot.secretscan import never_send, redact
 
 # Bump when the prompt layout changes in code; the prompt files' own hash is added automatically.
 PROMPT_VERSION = "2"

@@ -14,7 +14,7 @@ Deliberate choices (precision over recall, since these run unasked on every comm
   (`fit("...")` needs a string description, so `model.fit(` and `fit(bounds)` never match).
 - Skipped tests count decorators and calls that skip unconditionally; `skipif`/`skipIf` do not.
 - A secret's value never appears in a finding: only its kind.  Its severity depends on where it
-  is (`tierbot.secrets.severity`): provider formats and private keys block anywhere, heuristic
+  is (`tierbot.secretscan.severity`): provider formats and private keys block anywhere, heuristic
   hits in tests, fixtures, docs and examples and placeholder-looking values are `low`.
 - Conflict markers in Markdown/RST count only outside fenced code, and a bare `=======` (or any
   marker line standing under a heading) in prose is a heading underline, not a conflict.
@@ -32,7 +32,7 @@ from itertools import accumulate
 from typing import NamedTuple
 
 from tierbot import findings as _findings
-from tierbot import secrets
+from tierbot import secretscan
 from tierbot.config import Config
 from tierbot.records import FileDiff, Finding, Severity
 
@@ -240,9 +240,9 @@ def check(
     for done, fd in enumerate(todo):
         try:
             if deadline is not None and time.monotonic() > deadline:
-                raise secrets.DeadlineExceeded
+                raise secretscan.DeadlineExceeded
             out.extend(_check_file(fd, patterns, deadline, read))
-        except secrets.DeadlineExceeded:
+        except secretscan.DeadlineExceeded:
             left = len(todo) - done
             return Checked(
                 out,
@@ -301,7 +301,7 @@ def _secrets(fd: FileDiff, patterns: tuple[str, ...], deadline: float | None) ->
     numbered = tuple((n, line.text) for n, line in shown) or fd.added_lines
     added = {n for n, line in shown if line.added} or {n for n, _ in fd.added_lines}
     text = _Text(numbered)
-    for match in secrets.find_secrets(text.blob, patterns, deadline=deadline):
+    for match in secretscan.find_secrets(text.blob, patterns, deadline=deadline):
         span = range(text.index(match.start), text.index(max(match.start, match.end - 1)) + 1)
         mine = [i for i in span if numbered[i][0] in added]
         if not mine:
@@ -389,10 +389,10 @@ def _file_findings(
 
 
 def _secret_finding(
-    fd: FileDiff, match: secrets.SecretMatch, number: int, line: str, end_line: int | None
+    fd: FileDiff, match: secretscan.SecretMatch, number: int, line: str, end_line: int | None
 ) -> Finding:
-    label = secrets.label(match.kind)
-    severity = secrets.severity(match, fd.path)
+    label = secretscan.label(match.kind)
+    severity = secretscan.severity(match, fd.path)
     if severity == "low":
         why = (
             "it looks like a placeholder, a template or a published sample"
@@ -409,7 +409,7 @@ def _secret_finding(
             "credential if it was ever real, and load it from the environment or a secret "
             "manager instead."
         )
-    confidence = 1.0 if secrets.exact(match.kind) else 0.7
+    confidence = 1.0 if secretscan.exact(match.kind) else 0.7
     return _finding(
         fd,
         number,

@@ -17,7 +17,7 @@ import re
 
 from tierbot.paths import skip_reason_for_path
 from tierbot.records import Severity
-from tierbot.secrets.kinds import SecretMatch, exact
+from tierbot.secretscan.kinds import SecretMatch, exact
 
 _ILLUSTRATIVE = re.compile(
     r"(?i)(?:^|/)(?:tests?|testing|testdata|test[_-]?data|__tests__|specs?|fixtures?|__fixtures__"

@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from tierbot.secrets import values
-from tierbot.secrets.kinds import SecretMatch
+from tierbot.secretscan import values
+from tierbot.secretscan.kinds import SecretMatch
 
 _WORD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 

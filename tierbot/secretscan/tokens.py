@@ -18,9 +18,9 @@ import math
 import re
 from collections.abc import Iterator
 
-from tierbot.secrets import keys, providers, values
-from tierbot.secrets.assignments import decode_base64
-from tierbot.secrets.kinds import SecretMatch
+from tierbot.secretscan import keys, providers, values
+from tierbot.secretscan.assignments import decode_base64
+from tierbot.secretscan.kinds import SecretMatch
 
 _LIT = r"[\"'`][^\"'`\n\\]{1,256}[\"'`]"
 # What may sit between two literals of one value: an operator, a line break (with a diff prefix

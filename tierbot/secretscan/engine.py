@@ -13,8 +13,8 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from tierbot.secrets import assignments, keys, providers, tokens
-from tierbot.secrets.kinds import SecretMatch, exact
+from tierbot.secretscan import assignments, keys, providers, tokens
+from tierbot.secretscan.kinds import SecretMatch, exact
 
 
 class DeadlineExceeded(Exception):

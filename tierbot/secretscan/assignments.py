@@ -16,8 +16,8 @@ import binascii
 import re
 from collections.abc import Iterator
 
-from tierbot.secrets import values
-from tierbot.secrets.kinds import SecretMatch
+from tierbot.secretscan import values
+from tierbot.secretscan.kinds import SecretMatch
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 MAX_NAME = 80

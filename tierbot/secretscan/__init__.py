@@ -12,12 +12,12 @@ It knows no pipeline stage: it imports only `tierbot.paths`, `tierbot.records` a
 
 from __future__ import annotations
 
-from tierbot.secrets.context import illustrative, severity
-from tierbot.secrets.engine import DeadlineExceeded, find_secrets, redact
-from tierbot.secrets.kinds import KINDS, SecretMatch, exact, label
-from tierbot.secrets.never_send import never_send
-from tierbot.secrets.urls import mask_url_credentials
-from tierbot.secrets.values import entropy
+from tierbot.secretscan.context import illustrative, severity
+from tierbot.secretscan.engine import DeadlineExceeded, find_secrets, redact
+from tierbot.secretscan.kinds import KINDS, SecretMatch, exact, label
+from tierbot.secretscan.never_send import never_send
+from tierbot.secretscan.urls import mask_url_credentials
+from tierbot.secretscan.values import entropy
 
 __all__ = [
     "KINDS",
