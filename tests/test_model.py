@@ -646,7 +646,7 @@ def test_one_unit_failing_keeps_the_others(repo: Path, fake: FakeAnthropic) -> N
     out = run(change, three_tiers())
     assert out.status == "partial"
     assert sorted(f.title for f in out.findings) == ["a", "d"]
-    assert out.error is not None and out.error.startswith("1 of 3 unit(s) not reviewed")
+    assert out.error is not None and out.error.startswith("1 of 3 units not reviewed")
 
 
 def test_deadline_stops_new_calls_and_keeps_finished_ones(repo: Path, fake: FakeAnthropic) -> None:

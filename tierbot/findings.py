@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tierbot.records import FileDiff, Filter, Finding, Severity, severity_rank
+from tierbot.words import plural
 
 _SEVERITY_WORDS: dict[str, Severity] = {
     **{w: "critical" for w in ("critical", "blocker", "fatal", "emergency", "crit", "sev0", "p0")},
@@ -181,10 +182,6 @@ def _as_confidence(value: Any) -> float:
     return min(1.0, max(0.0, float(value)))
 
 
-def _plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one}" if n == 1 else f"{n} {many or one + 's'}"
-
-
 def anchor(
     findings: Iterable[Finding], files: Sequence[FileDiff], mode: Filter
 ) -> tuple[list[Finding], list[Finding], list[str]]:
@@ -269,21 +266,21 @@ def anchor(
 
     notes: list[str] = []
     if duplicates:
-        notes.append(f"{_plural(duplicates, 'duplicate finding')} merged")
+        notes.append(f"{plural(duplicates, 'duplicate finding')} merged")
     if unknown_severity:
         notes.append(
-            f"{_plural(unknown_severity, 'finding')} with an unknown severity treated as info"
+            f"{plural(unknown_severity, 'finding')} with an unknown severity treated as info"
         )
     if off_diff:
-        notes.append(f"{_plural(off_diff, 'finding')} outside the diff moved to the summary")
+        notes.append(f"{plural(off_diff, 'finding')} outside the diff moved to the summary")
     if no_line:
-        notes.append(f"{_plural(no_line, 'finding')} without a line moved to the summary")
+        notes.append(f"{plural(no_line, 'finding')} without a line moved to the summary")
     if unknown_path:
         notes.append(
-            f"{_plural(unknown_path, 'finding')} on files not in the change moved to the summary"
+            f"{plural(unknown_path, 'finding')} on files not in the change moved to the summary"
         )
     if clamped:
-        notes.append(f"{_plural(clamped, 'finding range')} clamped to the end of its hunk")
+        notes.append(f"{plural(clamped, 'finding range')} clamped to the end of its hunk")
     return sorted(kept, key=_order), sorted(moved, key=_order), notes
 
 

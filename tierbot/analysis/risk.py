@@ -39,6 +39,7 @@ from tierbot.config import Config, read_data
 from tierbot.errors import BadInput
 from tierbot.git.history import FileHistory
 from tierbot.records import FileDiff, FileStat, Signal
+from tierbot.words import plural, verb
 
 MODEL_PATH = Path(__file__).parents[1] / "data" / "risk_model.yml"
 
@@ -366,10 +367,6 @@ def _dir(path: str) -> str:
     return os.path.dirname(path)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 class Kind(NamedTuple):
     role: str  # file_role, or "comments" for a code file whose change is only comments/blanks
     added: int  # substantive lines (code files) or all lines (other roles)
@@ -415,14 +412,14 @@ def features(
     ld = sum(r for _, r in counts.values())
     out.append(
         Feature(
-            "size.lines_added", math.log1p(la), f"{_plural(la, 'line')} of code added", code_paths
+            "size.lines_added", math.log1p(la), f"{plural(la, 'line')} of code added", code_paths
         )
     )
     out.append(
         Feature(
             "size.lines_removed",
             math.log1p(ld),
-            f"{_plural(ld, 'line')} of code removed",
+            f"{plural(ld, 'line')} of code removed",
             code_paths,
         )
     )
@@ -431,7 +428,7 @@ def features(
         Feature(
             "spread.files",
             math.log1p(len(code)),
-            f"{_plural(len(code), 'code file')} changed",
+            f"{plural(len(code), 'code file')} changed",
             code_paths,
         )
     )
@@ -439,7 +436,7 @@ def features(
         Feature(
             "spread.directories",
             math.log1p(len(dirs)),
-            f"code in {_plural(len(dirs), 'directory')}".replace("directorys", "directories"),
+            f"code in {plural(len(dirs), 'directory')}",
             code_paths,
         )
     )
@@ -488,7 +485,7 @@ def features(
         Feature(
             "history.fixes",
             math.log1p(fixes),
-            f"{_plural(int(fixes), 'prior bug-fix commit')} touched these files",
+            f"{plural(int(fixes), 'prior bug-fix commit')} touched these files",
             fix_paths,
         )
     )
@@ -496,7 +493,7 @@ def features(
         Feature(
             "history.authors",
             math.log1p(authors),
-            f"up to {_plural(int(authors), 'author')} per touched code file",
+            f"up to {plural(int(authors), 'author')} per touched code file",
             seen_paths,
         )
     )
@@ -518,7 +515,7 @@ def features(
         Feature(
             "history.new_files",
             len(new) / len(code) if code else 0.0,
-            f"{len(new)} of {_plural(len(code), 'code file')} are new",
+            f"{len(new)} of {plural(len(code), 'code file')} {verb(len(new), 'is', 'are')} new",
             tuple(new),
         )
     )
@@ -584,7 +581,8 @@ def features(
         Feature(
             "project.fix_rate",
             _logit(rate) - _logit(FIX_RATE_PRIOR),
-            f"{fix_commits} of the last {commits} commits look like bug fixes "
+            f"{fix_commits} of the last {plural(commits, 'commit')} "
+            f"{verb(fix_commits, 'looks like a bug fix', 'look like bug fixes')} "
             f"({100 * fix_commits / max(1, commits):.0f}%; typical: "
             f"{100 * FIX_RATE_PRIOR:.0f}%)",
             (),
@@ -595,12 +593,12 @@ def features(
     deleted, weakened = weakened_tests(files, stats)
     parts = []
     if deleted:
-        parts.append(f"{_plural(len(deleted), 'test file')} deleted")
+        parts.append(f"{plural(len(deleted), 'test file')} deleted")
     if weakened:
         lost = sum(r - a for _, r, a in weakened)
         parts.append(
-            f"{_plural(len(weakened), 'test file')} lost "
-            f"{_plural(lost, 'assertion line')} (removed more than added)"
+            f"{plural(len(weakened), 'test file')} lost "
+            f"{plural(lost, 'assertion line')} (removed more than added)"
         )
     out.append(
         Feature(

@@ -109,7 +109,8 @@ def render_text(data: dict[str, Any], since: str | None) -> str:
     if data["by_tier"]:
         lines.append("  by tier")
         for tier, t in data["by_tier"].items():
-            lines.append(f"    {tier:<7} {t['calls']:>5} call(s)  ${t['cost_usd']:.4f}")
+            calls = "call " if t["calls"] == 1 else "calls"
+            lines.append(f"    {tier:<7} {t['calls']:>5} {calls}  ${t['cost_usd']:.4f}")
     return "\n".join(lines) + "\n"
 
 

@@ -25,6 +25,7 @@ from tierbot.github import pull as gh
 from tierbot.github import sanitize, state
 from tierbot.output import guard
 from tierbot.records import Change, FileDiff, Range, ReviewResult
+from tierbot.words import plural, verb
 
 DEFAULT_API = "https://api.github.com"
 
@@ -300,8 +301,9 @@ def _review(
     if decision.warning:
         print(f"tierbot: {decision.warning}", file=err)
     print(
-        f"tierbot: {len(result.findings)} open finding(s) ({len(fresh.findings)} from this run), "
-        f"tier {result.route.tier}, {posted} inline comment(s) posted, {gh.cost_line(result)}",
+        f"tierbot: {plural(len(result.findings), 'open finding')}"
+        f" ({len(fresh.findings)} from this run), tier {result.route.tier},"
+        f" {plural(posted, 'inline comment')} posted, {gh.cost_line(result)}",
         file=err,
     )
     return decision.code
@@ -378,7 +380,7 @@ def _post_review(
     if not plan.inline:
         return 0, ()
     body = (
-        f"tierbot: {len(plan.inline)} new finding(s) on this push; "
+        f"tierbot: {plural(len(plan.inline), 'new finding')} on this push; "
         "the summary comment has the routing, cost and full list."
     )
     items = list(plan.inline)
@@ -398,14 +400,14 @@ def _post_review(
             client.post_review(info.head_sha, body, "COMMENT", [p.comment for p in keep])
             run.notes.append(
                 f"GitHub rejected the first review ({first}); posted it again "
-                f"without {len(refused)} comment(s) it could not place."
+                f"without {plural(len(refused), 'comment')} it could not place."
             )
             return len(keep), tuple(refused)
         except gh.ReviewRejected:
             pass
     run.notes.append(
-        f"GitHub rejected the review ({first}); its {len(items)} inline "
-        "comment(s) are listed in this summary instead."
+        f"GitHub rejected the review ({first}); its {plural(len(items), 'inline comment')} "
+        f"{verb(len(items), 'is', 'are')} listed in this summary instead."
     )
     return 0, tuple(p.finding for p in items)
 

@@ -29,6 +29,7 @@ from tierbot.records import (
     Unit,
     severity_rank,
 )
+from tierbot.words import plural
 
 SUMMARY_MARKER = "<!-- tierbot:summary -->"
 _HEAD_MARKER = re.compile(r"<!-- tierbot:head=([0-9a-f]{7,64}) -->")
@@ -338,7 +339,7 @@ def summary_body(
     lines.append("## tierbot review")
     lines.append("")
     lines.append(
-        f"**{total} open finding{'s' if total != 1 else ''}**"
+        f"**{plural(total, 'open finding')}**"
         + (f" ({by_sev})" if by_sev else "")
         + f" · tier **{result.route.tier}** · {cost_line(result)}"
     )
@@ -422,7 +423,7 @@ def summary_body(
             lines.append(f"- {sanitize.cell(note)}")
         lines += ["", "</details>", ""]
     lines.append(
-        f"<sub>{ctx.posted_inline} inline comment{'s' if ctx.posted_inline != 1 else ''}"
+        f"<sub>{plural(ctx.posted_inline, 'inline comment')}"
         f" posted this run · reviewed head `{ctx.head_sha[:12]}`</sub>"
     )
     return sanitize.cap("\n".join(lines))

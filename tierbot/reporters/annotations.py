@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tierbot.records import Finding, ReviewResult
 from tierbot.reporters import by_severity
+from tierbot.words import plural
 
 _COMMAND = {
     "critical": "error",
@@ -63,7 +64,7 @@ def render(result: ReviewResult) -> str:
         lines.append(
             "::notice title=tierbot::"
             + escape_data(
-                f"{skipped} more finding{'s' if skipped != 1 else ''} not annotated"
+                f"{plural(skipped, 'more finding')} not annotated"
                 f" (GitHub shows at most {LIMIT_PER_KIND} per level per step);"
                 " see the job summary or the JSON/SARIF output."
             )

@@ -25,6 +25,7 @@ from tierbot.review.claude import MAX_RETRIES, has_credentials, one_line
 from tierbot.review.ledger import Ledger
 from tierbot.review.schedule import PRIME_MIN_SAVING_USD
 from tierbot.routing.pricing import DEFAULT_CALIBRATION, Calibration, call_cost
+from tierbot.words import plural
 
 __all__ = [
     "MAX_RETRIES",
@@ -182,15 +183,16 @@ def _plan_budget(
 
 def _outcome(st: Tally, order: Sequence[str]) -> ModelOutcome:
     if st.redactions:
-        st.notes.append(f"model: redacted {st.redactions} secret-like value(s) before sending")
+        redacted = plural(st.redactions, "secret-like value")
+        st.notes.append(f"model: redacted {redacted} before sending")
     if st.cache_hits:
         st.notes.append(
-            f"model: {st.cache_hits} review(s) answered from the review cache "
+            f"model: {plural(st.cache_hits, 'review')} answered from the review cache "
             "(--no-cache to bypass)"
         )
     if st.not_started:
         st.notes.append(
-            f"model: {st.not_started} unit(s) not reviewed: "
+            f"model: {plural(st.not_started, 'unit')} not reviewed: "
             + ("time limit reached" if st.fatal is None else st.fatal)
         )
     findings = tuple(f for uid in order for f in st.findings.get(uid, ()))
@@ -228,7 +230,7 @@ def _status(st: Tally, order: Sequence[str]) -> tuple[CallStatus, str | None]:
         return "failed", st.failed[failed[0]]
     if failed:
         return "partial", (
-            f"{len(failed)} of {len(failed) + len(reviewed)} unit(s) not reviewed: "
+            f"{len(failed)} of {plural(len(failed) + len(reviewed), 'unit')} not reviewed: "
             f"{st.failed[failed[0]]}"
         )
     if st.verify_problem is not None:

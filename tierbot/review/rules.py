@@ -35,6 +35,7 @@ from tierbot import findings as _findings
 from tierbot import secretscan
 from tierbot.config import Config
 from tierbot.records import FileDiff, Finding, Severity
+from tierbot.words import with_article
 
 OVERSIZED_ADDED_LINES = 1000
 
@@ -370,7 +371,8 @@ def _file_findings(
                 "info",
                 "todo",
                 f"{word} comment added",
-                f"A {word} comment was added. Track the work in an issue so it is not forgotten.",
+                f"{with_article(word, capital=True)} comment was added. Track the work in an issue"
+                " so it is not forgotten.",
             )
 
     # -- oversized new files (low), on the first added line so it anchors in every mode
@@ -400,14 +402,14 @@ def _secret_finding(
             else "it is in a test, fixture, doc or example"
         )
         message = (
-            f"This line adds what looks like a {label}, reported at low severity because {why}. "
-            "If it is a real credential, remove it and rotate it."
+            f"This line adds what looks like {with_article(label)}, reported at low severity"
+            f" because {why}. If it is a real credential, remove it and rotate it."
         )
     else:
         message = (
-            f"This line adds what looks like a {label}. Remove it from the change, rotate the "
-            "credential if it was ever real, and load it from the environment or a secret "
-            "manager instead."
+            f"This line adds what looks like {with_article(label)}. Remove it from the change,"
+            " rotate the credential if it was ever real, and load it from the environment or a"
+            " secret manager instead."
         )
     confidence = 1.0 if secretscan.exact(match.kind) else 0.7
     return _finding(

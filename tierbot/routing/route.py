@@ -24,6 +24,21 @@ from tierbot.records import (
     tier_rank,
 )
 from tierbot.routing.estimate import unit_tokens
+from tierbot.words import plural
+
+# How a count of skipped files reads for each skip reason ("2 lockfiles", "1 pure rename");
+# any other reason reads "N <reason> files".
+_SKIPPED_AS = {
+    "docs": ("doc", "docs"),
+    "lockfile": ("lockfile", "lockfiles"),
+    "rename": ("pure rename", "pure renames"),
+    "mode": ("mode-only change", "mode-only changes"),
+    "whitespace": ("whitespace-only change", "whitespace-only changes"),
+    "symlink": ("symlink", "symlinks"),
+    "submodule": ("submodule", "submodules"),
+    "too large": ("file too large", "files too large"),
+    "forced": ("file forced to skip", "files forced to skip"),
+}
 
 
 def tier_for(score: float, config: Config) -> Tier:
@@ -137,7 +152,10 @@ def plan(
             )
     if skipped:
         counts = Counter(stats[f.path].skip_reason or "forced" for f in skipped)
-        detail = ", ".join(f"{n} {r}" for r, n in counts.most_common())
+        detail = ", ".join(
+            plural(n, *_SKIPPED_AS.get(r, (f"{r} file", f"{r} files")))
+            for r, n in counts.most_common()
+        )
         units.append(
             Unit(
                 id="skip",
