@@ -151,9 +151,11 @@ def test_text_clips_long_cells_unless_verbose() -> None:
     long_path = "very/" * 20 + "deep.py"
     unit = Unit("u1", "sonnet", "m", (long_path,), 0.5, ("r" * 200,))
     result = replace(samples.complete(), route=replace(samples.ROUTE, units=(unit,)))
-    row = next(ln for ln in render("text", result).splitlines() if ln.startswith("u1 "))
-    assert "…" in row and "deep.py" in row and len(row) < 150
-    assert long_path in render("text", result, verbose=True)
+    row = next(ln for ln in render("text", result, width=100).splitlines() if ln[:3] == "u1 ")
+    assert "…" in row and "deep.py" in row and len(row) < 100
+    assert long_path in render("text", result, width=100, verbose=True)
+    # No terminal (a pipe, a file): every reason whole.
+    assert "r" * 200 in render("text", result)
 
 
 # --- markdown ---------------------------------------------------------------------------

@@ -222,6 +222,11 @@ class Usage:
     verify_cost_usd: float = 0.0  # of cost_usd: Opus checking cheaper tiers' findings
 
 
+# Ends a note that says how far the analysis went (a bound on a risk feature), not that anything
+# of the review was lost: the JSON keeps it, the text and Markdown reports show it under -v only.
+ANALYSIS_BOUND = "(analysis bound)"
+
+
 @dataclass(frozen=True)
 class ReviewResult:
     status: Status

@@ -9,7 +9,8 @@ from tierbot.analysis import complexity, risk
 from tierbot.config import Config
 from tierbot.git import history
 from tierbot.paths import language_for, looks_generated, matches, skip_reason_for_path
-from tierbot.records import Analysis, Change, FileDiff, FileStat
+from tierbot.records import ANALYSIS_BOUND, Analysis, Change, FileDiff, FileStat
+from tierbot.words import plural
 
 
 def ignored(paths: Sequence[str], globs: Sequence[str]) -> set[str]:
@@ -60,7 +61,8 @@ def analyze(change: Change, config: Config) -> tuple[Analysis, dict[str, float],
         deltas, left_out = {}, 0
         notes.append("complexity and file history not measured: no local checkout")
     if left_out:
-        notes.append(f"complexity not measured for {left_out} large files (analysis bound)")
+        large = plural(left_out, "large file")
+        notes.append(f"complexity not measured for {large} {ANALYSIS_BOUND}")
     stats = [
         FileStat(
             path=f.path,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from typing import NamedTuple, TextIO
@@ -14,8 +15,10 @@ from tierbot.errors import BadInput
 from tierbot.git import repository
 from tierbot.git.diff import read_change
 from tierbot.output import guard
+from tierbot.paths import printable
 from tierbot.pipeline import Options, run_review
-from tierbot.records import ReviewResult
+from tierbot.records import Change, ReviewResult
+from tierbot.reporters.text import summary_line
 
 
 class Args(NamedTuple):
@@ -50,7 +53,8 @@ def emit(
     if quiet and fmt == "text":
         text = "\n".join(finding_lines(result))
     else:
-        text = reporters.render(fmt, result, color=color, verbose=verbose)
+        columns = width() if output is None else None  # a file gets every reason whole
+        text = reporters.render(fmt, result, color=color, verbose=verbose, width=columns)
     if text and not text.endswith("\n"):
         text += "\n"
     text = guard(text, "text" if quiet and fmt == "text" else fmt)
@@ -93,6 +97,31 @@ def open_output(path: str | None) -> Iterator[TextIO | None]:
                 os.unlink(path)
 
 
+def width() -> int | None:
+    """Columns for a text report on stdout: the terminal's (or COLUMNS); None for a pipe,
+    whose reader gets every reason whole."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def nothing_to_review(args: Args, change: Change) -> str:
+    """Why the change is empty, and what to run instead."""
+    where = f" under {printable(' '.join(args.paths))}" if args.paths else ""
+    if args.staged:
+        return (
+            f"tierbot: nothing staged{where}: `git add` the changes to review,"
+            " or run `tierbot review` for every uncommitted change"
+        )
+    if not args.range:
+        return (
+            f"tierbot: nothing to review: no uncommitted changes{where}"
+            " (`tierbot review HEAD~1` reviews the last commit)"
+        )
+    spec = printable(" ".join(args.range))
+    return f"tierbot: nothing to review: no changes{where} in {spec} ({change.range.sides})"
+
+
 def main(args: Args, cwd: str = ".") -> int:
     root = repository.toplevel(cwd)
     cfg = config_mod.load(args.config, root)
@@ -102,11 +131,9 @@ def main(args: Args, cwd: str = ".") -> int:
     with open_output(args.output) as output:
         change = read_change(cwd, args.range, staged=args.staged, paths=args.paths)
         if not change.files:
-            where = f" under {' '.join(args.paths)}" if args.paths else ""
-            say(
-                f"tierbot: nothing to review: no changes between {change.range.sides}{where}",
-                args.quiet,
-            )
+            say(guard(nothing_to_review(args, change)), args.quiet)
+            if args.format == "text" and output is None:
+                return 0  # a text report of nothing would only repeat that line
         opts = Options(
             dry_run=args.dry_run,
             tier=args.tier,
@@ -117,6 +144,8 @@ def main(args: Args, cwd: str = ".") -> int:
         )
         result = run_review(change, cfg, opts)
         emit(result, args.format, output, args.verbose, args.quiet)
+    if args.output is not None:
+        say(guard(summary_line(result, args.output)), args.quiet)
     decision = outcome.decide(result, fail_on, cfg.on_error)
     if decision.warning:
         say(f"tierbot: {decision.warning}")

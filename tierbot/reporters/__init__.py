@@ -7,19 +7,36 @@ pays only for the format it prints.
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
-from tierbot.records import Finding, ReviewResult, Unit, paths_label, severity_rank
+from tierbot.records import (
+    ANALYSIS_BOUND,
+    SEVERITIES,
+    Finding,
+    ReviewResult,
+    Unit,
+    paths_label,
+    severity_rank,
+)
+from tierbot.words import plural
 
 FORMATS = ("text", "json", "markdown", "sarif", "github")
 
 
-def render(fmt: str, result: ReviewResult, *, color: bool = False, verbose: bool = False) -> str:
-    """Render `result` in format `fmt` (one of FORMATS)."""
+def render(
+    fmt: str,
+    result: ReviewResult,
+    *,
+    color: bool = False,
+    verbose: bool = False,
+    width: int | None = None,
+) -> str:
+    """Render `result` in format `fmt` (one of FORMATS); `width`: the terminal's, or None."""
     if fmt == "text":
         from tierbot.reporters import text
 
-        return text.render(result, color=color, verbose=verbose)
+        return text.render(result, color=color, verbose=verbose, width=width)
     if fmt == "json":
         from tierbot.reporters import jsonout
 
@@ -96,10 +113,42 @@ def unit_files(unit: Unit) -> str:
 
 
 def unit_reason(unit: Unit) -> str:
-    reason = "; ".join(unit.reasons) if unit.reasons else "-"
+    """A unit's reasons for a table row, which shows its tier and risk in their own columns."""
+    reason = "; ".join(_bare_reason(r) for r in unit.reasons) if unit.reasons else "-"
     if unit.escalated_from:
         reason += f" (escalated from {unit.escalated_from})"
     return reason
+
+
+_TIER_AND_SCORE = re.compile(r"(?:(?:skip|haiku|sonnet|opus): )?(?:risk [0-9.]+ (?=\())?")
+
+
+def _bare_reason(reason: str) -> str:
+    """`opus: risk 0.64 (why); capped from opus` -> `why; capped from opus`."""
+    m = _TIER_AND_SCORE.match(reason)
+    rest = reason[m.end() :] if m else reason
+    if not (m and "risk" in m.group(0)):
+        return rest
+    depth = 0
+    for i, ch in enumerate(rest):  # the parenthesis that closes the one after the score
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return rest[1:i] + rest[i + 1 :]
+    return rest
+
+
+def shown_notes(result: ReviewResult, verbose: bool) -> list[str]:
+    """The notes a reader can act on; bounds of the analysis only when asked (-v)."""
+    return [n for n in result.notes if verbose or not n.endswith(ANALYSIS_BOUND)]
+
+
+def findings_count(findings: tuple[Finding, ...] | list[Finding]) -> str:
+    """`no findings`, `1 finding (1 low)`, `3 findings (1 critical, 2 info)`."""
+    if not findings:
+        return "no findings"
+    counts = [(s, sum(f.severity == s for f in findings)) for s in reversed(SEVERITIES)]
+    detail = ", ".join(f"{n} {s}" for s, n in counts if n)
+    return f"{plural(len(findings), 'finding')} ({detail})"
 
 
 def by_severity(findings: tuple[Finding, ...] | list[Finding]) -> list[Finding]:

@@ -15,10 +15,12 @@ from tierbot.reporters import (
     by_severity,
     cost_summary,
     money,
+    shown_notes,
     unit_files,
     unit_reason,
     verify_line,
 )
+from tierbot.words import plural
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _TRUNCATION_RESERVE = 400  # room for the "n more … not shown" notes
@@ -100,7 +102,7 @@ def render_markdown(
     }[result.status]
     head.append(
         f"**{status}** · {_range_label(result)}"
-        f" · {len(a.files)} file{'s' if len(a.files) != 1 else ''}"
+        f" · {plural(len(a.files), 'file')}"
         f", +{a.lines_added} -{a.lines_removed} · risk {a.risk_score:.2f}"
         f" · highest tier **{result.route.tier}**"
     )
@@ -130,14 +132,14 @@ def render_markdown(
     cost = f"**Cost:** {money(c.cost_usd)} {kind}"
     if c.spent:
         n = result.usage.calls
-        cost += f" on {n} model call{'s' if n != 1 else ''}" if n else " (no model calls)"
+        cost += f" on {plural(n, 'model call')}" if n else " (no model calls)"
     if c.all_opus_usd > 0 and c.saved_pct is not None:
         cost += f" · all-Opus {money(c.all_opus_usd)} · **{c.saved_pct}% saved**"
     tail = ["", cost]
     verified = verify_line(result)
     if verified:
         tail += ["", verified[0].upper() + verified[1:] + "."]
-    notes = [f"- {escape(n)}" for n in result.notes]
+    notes = [f"- {escape(n)}" for n in shown_notes(result, verbose)]
 
     def size(lines: list[str]) -> int:
         return sum(len(x) + 1 for x in lines)
@@ -182,11 +184,11 @@ def render_markdown(
     extra: list[str] = []
     if shown < total:
         extra.append(
-            f"- {total - shown} of {total} findings not shown here (size limit);"
+            f"- {total - shown} of {plural(total, 'finding')} not shown here (size limit);"
             " see the JSON or SARIF output."
         )
     if dropped_notes:
-        extra.append(f"- {dropped_notes} more notes not shown.")
+        extra.append(f"- {plural(dropped_notes, 'more note')} not shown.")
     kept_notes = notes[: len(notes) - dropped_notes]
     if kept_notes or extra:
         out += ["", "### Notes", "", *kept_notes, *extra]

@@ -11,17 +11,20 @@ from tierbot.records import ReviewResult
 from tierbot.reporters import (
     by_severity,
     cost_summary,
+    findings_count,
     money,
     one_line,
+    shown_notes,
     unit_files,
     unit_reason,
     verify_line,
 )
+from tierbot.words import plural
 
 _SEVERITY_COLOR = {"critical": "1;31", "high": "31", "medium": "33", "low": "36", "info": "2"}
 _TIER_COLOR = {"opus": "35", "sonnet": "34", "haiku": "32", "skip": "2"}
 _FILES_WIDTH = 48
-_REASON_WIDTH = 72
+_REASON_MIN_WIDTH = 24  # below this a clipped reason says nothing: let the line wrap instead
 
 
 def _safe(text: str) -> str:
@@ -47,18 +50,30 @@ def _range_label(result: ReviewResult) -> str:
     return f"{_safe(what)} ({result.range.sides})"
 
 
-def render(result: ReviewResult, *, color: bool = False, verbose: bool = False) -> str:
+def _paint(text: str, code: str | None, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
+
+
+def header_line(result: ReviewResult, *, color: bool = False) -> str:
+    """`tierbot: HEAD~3 (87cc9ef..working tree): 4 files, +58 -1, risk 0.58 -> sonnet`."""
+    a, tier = result.analysis, result.route.tier
+    return (
+        _paint("tierbot", "1", color) + f": {_range_label(result)}: {plural(len(a.files), 'file')},"
+        f" +{a.lines_added} -{a.lines_removed}, risk {a.risk_score:.2f}"
+        f" -> {_paint(tier, _TIER_COLOR.get(tier), color)}"
+    )
+
+
+def render(
+    result: ReviewResult, *, color: bool = False, verbose: bool = False, width: int | None = None
+) -> str:
+    """The report; `width` (the terminal's) fits the reason column, None leaves it whole."""
+
     def paint(text: str, code: str | None) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
+        return _paint(text, code, color)
 
     a = result.analysis
-    out: list[str] = []
-    out.append(
-        paint("tierbot", "1")
-        + f": {_range_label(result)}: {len(a.files)} file{'s' if len(a.files) != 1 else ''},"
-        f" +{a.lines_added} -{a.lines_removed}, risk {a.risk_score:.2f}"
-        f" -> {paint(result.route.tier, _TIER_COLOR.get(result.route.tier))}"
-    )
+    out: list[str] = [header_line(result, color=color)]
     status_line = {
         "dry-run": "dry run: no model was called",
         "partial": "review incomplete: some units were not reviewed (see notes)",
@@ -85,14 +100,15 @@ def render(result: ReviewResult, *, color: bool = False, verbose: bool = False) 
                 if verbose
                 else _clip(_safe(unit_files(u)), _FILES_WIDTH, keep_end=True),
                 f"{u.risk_score:.2f}",
-                one_line(unit_reason(u))
-                if verbose
-                else _clip(one_line(unit_reason(u)), _REASON_WIDTH),
+                one_line(unit_reason(u)),
             )
             for u in result.route.units
         ]
         header = ("unit", "tier", "files", "risk", "reason")
         widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
+        if width is not None and not verbose:
+            room = max(width - sum(widths) - 2 * len(widths) - 1, _REASON_MIN_WIDTH)
+            rows = [(*r[:4], _clip(r[4], room)) for r in rows]
         out.append("")
         out.append(
             paint(
@@ -133,7 +149,7 @@ def render(result: ReviewResult, *, color: bool = False, verbose: bool = False) 
     else:
         out.append("no findings so far")
 
-    for note in result.notes:
+    for note in shown_notes(result, verbose):
         out.append(paint("note:", "2") + " " + one_line(note))
 
     out.append(_cost_line(result))
@@ -156,6 +172,14 @@ def cost_line(result: ReviewResult) -> str:
     return _cost_line(result)
 
 
+def summary_line(result: ReviewResult, where: str) -> str:
+    """One line for stderr when the report went to a file: findings, tier, cost, where."""
+    return (
+        f"tierbot: {findings_count(result.findings)}, tier {result.route.tier},"
+        f" {_cost_line(result)}; report written to {_safe(where)}"
+    )
+
+
 def _cost_line(result: ReviewResult) -> str:
     c = cost_summary(result)
     kind = "spent" if c.spent else "estimated"
@@ -165,5 +189,5 @@ def _cost_line(result: ReviewResult) -> str:
     n = result.usage.calls
     calls = ""
     if c.spent:
-        calls = f" on {n} model call{'s' if n != 1 else ''}" if n else " (no model calls)"
+        calls = f" on {plural(n, 'model call')}" if n else " (no model calls)"
     return f"cost: {money(c.cost_usd)} {kind}{calls}{detail}"
