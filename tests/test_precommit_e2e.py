@@ -1,7 +1,10 @@
 """The real pre-commit framework installs this repository's hooks and git runs them.
 
-One test, because installing the hook environment (pip install of this repository into a fresh
-virtualenv) is the slow part; every scenario after it reuses that environment.
+Installing the hook environment (pip install of this repository into a fresh virtualenv) is the
+slow part: every test here shares one snapshot of this repository and one PRE_COMMIT_HOME, so it
+happens once.  The user configurations name only the hook ids: verbosity, `always_run` and the
+stages come from this repository's `.pre-commit-hooks.yaml`, as they do for a user.
+Slow: `python -m pytest -m slow` (and `.ci/run`) runs them.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from fake_anthropic import (
@@ -51,6 +56,51 @@ def snapshot_of_this_repo(dest: Path) -> str:
     return git(dest, "rev-parse", "HEAD")
 
 
+class HookSource(NamedTuple):
+    path: Path  # a snapshot of this repository, as the `repo:` of a user's configuration
+    rev: str
+    home: Path  # PRE_COMMIT_HOME shared by every test: the hook environment is built once
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HookSource]:
+    if not (HERE / ".git").exists():
+        pytest.skip("needs this repository as a git clone")
+    base = tmp_path_factory.mktemp("hook-source")
+    rev = snapshot_of_this_repo(base / "tierbot-src")
+    yield HookSource(base / "tierbot-src", rev, base / "pre-commit-home")
+
+
+def user_config(src: HookSource) -> str:
+    """The README's snippet: hook ids only, nothing that overrides the manifest."""
+    return (
+        f"repos:\n- repo: {src.path}\n  rev: {src.rev}\n  hooks:\n"
+        "  - id: tierbot\n  - id: tierbot-push\n"
+    )
+
+
+def hook_env(src: HookSource) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env["PRE_COMMIT_HOME"] = str(src.home)
+    return env
+
+
+def install(repo: Path, env: dict[str, str]) -> None:
+    proc = run(
+        repo,
+        env,
+        sys.executable,
+        "-m",
+        "pre_commit",
+        "install",
+        "--hook-type",
+        "pre-commit",
+        "--hook-type",
+        "pre-push",
+    )
+    assert proc.returncode == 0, proc.stdout
+
+
 def run(repo: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
     # git hooks write to stderr; keep one stream, in order, as a user sees it.
     return subprocess.run(
@@ -64,10 +114,11 @@ def run(repo: Path, env: dict[str, str], *argv: str) -> subprocess.CompletedProc
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.skipif(not (HERE / ".git").exists(), reason="needs this repository as a git clone")
-def test_git_commit_and_push_through_pre_commit(repo: Path, tmp_path: Path) -> None:
-    rev = snapshot_of_this_repo(tmp_path / "tierbot-src")
+def test_git_commit_and_push_through_pre_commit(
+    repo: Path, tmp_path: Path, source: HookSource
+) -> None:
     remote = tmp_path / "remote.git"
     git(tmp_path, "init", "-q", "--bare", str(remote))
     code = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(20))
@@ -76,29 +127,13 @@ def test_git_commit_and_push_through_pre_commit(repo: Path, tmp_path: Path) -> N
         {
             "app/core.py": code,
             "README.md": "# demo\n",
-            ".pre-commit-config.yaml": (
-                f"repos:\n- repo: {tmp_path / 'tierbot-src'}\n  rev: {rev}\n  hooks:\n"
-                "  - id: tierbot\n    verbose: true\n  - id: tierbot-push\n    verbose: true\n"
-            ),
+            ".pre-commit-config.yaml": user_config(source),
         },
     )
     git(repo, "remote", "add", "origin", str(remote))
     git(repo, "push", "-q", "origin", "main")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
-    env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
-    install = run(
-        repo,
-        env,
-        sys.executable,
-        "-m",
-        "pre_commit",
-        "install",
-        "--hook-type",
-        "pre-commit",
-        "--hook-type",
-        "pre-push",
-    )
-    assert install.returncode == 0, install.stdout
+    env = hook_env(source)
+    install(repo, env)
 
     with fake_anthropic() as fake:
         keyed = {**env, "ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": fake.url}
@@ -161,3 +196,48 @@ def test_git_commit_and_push_through_pre_commit(repo: Path, tmp_path: Path) -> N
     assert proc.returncode != 0
     assert "app/keys.py:1: critical:" in proc.stdout
     assert "model review skipped" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_new_user_sees_what_the_hook_found(repo: Path, source: HookSource) -> None:
+    code = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(20))
+    commit(
+        repo,
+        {
+            "app/core.py": code,
+            "app/old.py": code,
+            "README.md": "# demo\n",
+            ".pre-commit-config.yaml": user_config(source),
+        },
+    )
+    env = hook_env(source)  # no key: the local rules and the estimate
+    install(repo, env)
+
+    # Findings below the blocking severity pass the commit and are still shown, cost line too.
+    write(repo, {"app/core.py": code + "def run(x):\n    breakpoint()  # TODO: remove\n"})
+    git(repo, "add", "-A")
+    proc = run(repo, env, "git", "commit", "-m", "debug")
+    assert proc.returncode == 0, proc.stdout
+    assert "tierbot (review staged changes)" in proc.stdout and "Passed" in proc.stdout
+    assert "tierbot: staged changes (" in proc.stdout
+    assert "app/core.py:62: medium:" in proc.stdout
+    assert "app/core.py:62: info: TODO comment added" in proc.stdout
+    assert "tierbot: cost: $" in proc.stdout
+    assert git(repo, "log", "--format=%s", "-1") == "debug"
+
+    # A commit that only deletes a file is a change: the hook runs and says what it reviewed.
+    git(repo, "rm", "-q", "app/old.py")
+    proc = run(repo, env, "git", "commit", "-m", "delete")
+    assert proc.returncode == 0, proc.stdout
+    assert "no files to check" not in proc.stdout and "Skipped" not in proc.stdout
+    assert "1 file, +0 -60" in proc.stdout and "tierbot: cost: $" in proc.stdout
+
+    # `--all-files` with nothing staged and no pushed range: one line saying what the hook reviews.
+    proc = run(repo, env, sys.executable, "-m", "pre_commit", "run", "--all-files")
+    assert proc.returncode == 0, proc.stdout
+    said = [line for line in proc.stdout.splitlines() if line.startswith("tierbot:")]
+    assert said == [
+        "tierbot: nothing staged: this hook reviews the change being committed (or pushed), not"
+        " the files pre-commit lists; run `tierbot review` for the work tree"
+    ], proc.stdout

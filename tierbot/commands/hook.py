@@ -19,8 +19,8 @@ from tierbot.git.diff import read_change
 from tierbot.output import guard
 from tierbot.pipeline import Options, run_review
 from tierbot.records import ReviewResult, Tier
-from tierbot.reporters import one_line, verify_line
-from tierbot.reporters.text import cost_line, finding_lines
+from tierbot.reporters import one_line, shown_notes, verify_line
+from tierbot.reporters.text import cost_line, finding_lines, header_line
 
 
 class Args(NamedTuple):
@@ -44,13 +44,23 @@ def push_range(root: str) -> str | None:
     return None
 
 
-def render(result: ReviewResult) -> str:
-    lines = finding_lines(result)
+# pre-commit runs the hook for `--all-files` and for a commit that stages nothing, too: say what
+# the hook looks at instead of passing in silence.
+NOTHING_STAGED = (
+    "tierbot: nothing staged: this hook reviews the change being committed (or pushed), not the"
+    " files pre-commit lists; run `tierbot review` for the work tree"
+)
+NOTHING_PUSHED = "tierbot: nothing to review: the pushed commits change no files"
+
+
+def render(result: ReviewResult, verbose: bool = False) -> str:
+    """What was reviewed, the findings like a linter's, notes, and the cost line."""
+    lines = [header_line(result), *finding_lines(result)]
     if result.status == "failed":
         # Nothing was reviewed: the one warning line on stderr says why; notes and a $0 cost
         # would only repeat it.
         return "".join(f"{line}\n" for line in lines)
-    lines.extend(f"tierbot: {one_line(n)}" for n in result.notes)
+    lines.extend(f"tierbot: {one_line(n)}" for n in shown_notes(result, verbose))
     tiers = sorted({u.tier for u in result.route.units if u.tier != "skip"})
     lines.append(
         f"tierbot: {cost_line(result)} [{result.route.tier}"
@@ -69,6 +79,9 @@ def main(args: Args, cwd: str = ".") -> int:
     max_tier = args.max_tier or cfg.hook.max_tier or ("opus" if pushed else "sonnet")
     started = time.monotonic()
     change = read_change(root, pushed, staged=pushed is None)
+    if not change.files:
+        print(NOTHING_PUSHED if pushed else NOTHING_STAGED)
+        return 0
     fail_on = args.fail_on or cfg.hook.fail_on
     options = Options(
         dry_run=args.dry_run,
@@ -79,7 +92,7 @@ def main(args: Args, cwd: str = ".") -> int:
         fail_on=fail_on,
     )
     result = run_review(change, cfg, options)
-    sys.stdout.write(guard(render(result)))
+    sys.stdout.write(guard(render(result, args.verbose)))
     decision = outcome.decide(result, fail_on, cfg.hook.on_error)
     if decision.warning:
         print(f"tierbot: {decision.warning}", file=sys.stderr)
