@@ -49,28 +49,110 @@ class _Usd(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2
 USD = _Usd()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="""\b
+Examples:
+  tierbot review HEAD~3        # the last 3 commits and anything uncommitted
+  tierbot review --dry-run     # the plan and its cost; no model call
+  tierbot init                 # write .tierbot.yml with every default
+  tierbot COMMAND --help       # a command's options and examples
+
+Without ANTHROPIC_API_KEY tierbot still analyses, routes, estimates the cost and runs the
+local checks; it says that the model review was skipped.""",
+)
 @click.version_option(__version__, prog_name="tierbot", message="%(prog)s %(version)s")
 def cli() -> None:
-    """Review git changes with Claude, spending money where the risk is."""
+    """Review git changes with Claude, spending money where the risk is.
+
+    Each part of a change goes to the cheapest model tier that can review it well (skip, Haiku,
+    Sonnet or Opus); the report says why, what it cost, and what all-Opus would have cost.
+    """
 
 
-@cli.command(context_settings={"ignore_unknown_options": False})
-@click.argument("range_", metavar="[RANGE]", nargs=-1)
-@click.option("--staged", is_flag=True, help="Review the index against HEAD.")
-@click.option("--dry-run", is_flag=True, help="Analyze, route and estimate; no model call.")
-@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here.")
-@click.option("--tier", type=TIER, default="auto", show_default=True, help="Force a tier.")
-@click.option("--fail-on", type=SEVERITY, help="Exit 1 at or above this severity [high].")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file.")
+REVIEW_HELP = """Review RANGE, read as `git diff` reads it:
+
+\b
+  (none)         uncommitted changes, staged and unstaged, against HEAD
+  --staged       the index against HEAD: what `git commit` would record
+  REV            REV against the working tree (committed and uncommitted)
+  A..B or A B    A against B
+  A...B          what B adds since it left A (their merge base against B)
+  A^!            the commit A alone (its first parent against A)
+  A^@            A's (first) parent against A
+  -- PATH...     only these paths (after every option)
+
+The first line of the report says which two sides were compared.
+
+\b
+Examples:
+  tierbot review                  # what is not committed yet
+  tierbot review HEAD~3           # last 3 commits and uncommitted changes
+  tierbot review HEAD~3 HEAD      # the last 3 commits only
+  tierbot review main...feature   # what feature adds since it left main
+  tierbot review 'a1b2c3d^!'      # one commit
+  tierbot review HEAD~5 -- src/   # only paths under src/
+  tierbot review HEAD~1 --dry-run --format json -o plan.json
+
+Exit status: 0 nothing at or above --fail-on, 1 findings at or above it, 2 bad input
+(usage, config, revision), 3 the model review could not finish and on_error is closed.
+"""
+
+
+@cli.command(
+    help=REVIEW_HELP,
+    short_help="Review commits, a range, or uncommitted changes.",
+    context_settings={"ignore_unknown_options": False},
+)
+@click.argument("range_", metavar="[RANGE] [-- PATH...]", nargs=-1)
+@click.option("--staged", is_flag=True, help="Review the index against HEAD (takes no RANGE).")
+@click.option(
+    "--dry-run", is_flag=True, help="Analyze, route and estimate the cost; no model call."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=FORMAT,
+    default="text",
+    show_default=True,
+    help="Report format: text for people, json (schema tierbot.review/1), markdown,"
+    " sarif (SARIF 2.1.0 for code scanning) or github (workflow-command annotations).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Write the report to FILE instead of stdout; a one-line summary goes to stderr.",
+)
+@click.option(
+    "--tier",
+    type=TIER,
+    default="auto",
+    show_default=True,
+    help="Send every reviewable part to this tier (auto: route each by its risk).",
+)
+@click.option(
+    "--fail-on",
+    type=SEVERITY,
+    help="Exit 1 on a finding at or above this severity [fail_on in .tierbot.yml: high].",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Settings file [.tierbot.yml at the repository root].",
+)
 @click.option("--budget", type=USD, help="Most USD to spend on this review.")
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached reviews.")
-@click.option("-v", "--verbose", is_flag=True, help="Show every risk signal.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also show every risk signal, whole table cells and the analysis bounds.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only findings and errors.")
 @click.pass_obj
 def review(obj: dict[str, Any], /, range_: tuple[str, ...], **kw: Any) -> int:
-    """Review RANGE (read as `git diff` reads it) [-- PATH...]."""
     from tierbot.commands import review as cmd
 
     args = cmd.Args(
@@ -91,17 +173,43 @@ def review(obj: dict[str, Any], /, range_: tuple[str, ...], **kw: Any) -> int:
     return cmd.main(args)
 
 
-@cli.command()
+@cli.command(
+    epilog="""\b
+Examples:
+  tierbot init                   # .tierbot.yml at the repository root
+  tierbot init --force           # start again from the defaults"""
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing .tierbot.yml.")
 def init(force: bool) -> int:
-    """Write a commented .tierbot.yml with every default."""
+    """Write a commented .tierbot.yml with every setting and its default."""
     from tierbot.commands import init as cmd
 
     return cmd.main(force=force)
 
 
-@cli.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file.")
+HOOK_HELP = """The pre-commit entry: review what is being committed.
+
+Run by the pre-commit framework, not by hand: on commit it reviews the staged change (pre-commit
+has set the rest aside); on push, with PRE_COMMIT_FROM_REF/PRE_COMMIT_TO_REF set, the pushed
+commits.  Findings print like a linter's, then one cost line.  A finding at or above
+hook.fail_on blocks; an unreachable API never does (hook.on_error: open).
+
+\b
+Examples:
+  pre-commit install --hook-type pre-commit --hook-type pre-push
+  pre-commit run tierbot         # the hook on what is staged now
+  SKIP=tierbot git commit ...    # commit without this hook
+  tierbot hook --dry-run         # by hand: the staged change's plan and cost
+"""
+
+
+@cli.command(help=HOOK_HELP, short_help="The pre-commit hook: review what is being committed.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Settings file [.tierbot.yml at the repository root].",
+)
 @click.option("--fail-on", type=SEVERITY, help="Block at or above this severity [hook.fail_on].")
 @click.option(
     "--max-tier",
@@ -117,7 +225,6 @@ def hook(
     dry_run: bool,
     no_cache: bool,
 ) -> int:
-    """The pre-commit entry: review the staged change (or the pushed range)."""
     from tierbot.commands import hook as cmd
 
     return cmd.main(
@@ -131,7 +238,14 @@ def hook(
     )
 
 
-@cli.command()
+@cli.command(
+    epilog="""\b
+Examples:
+  tierbot pr                     # in a GitHub Actions pull_request workflow
+  tierbot pr --repo OWNER/NAME --number 12 --dry-run   # from anywhere
+
+See docs/github.md for the workflow and what gets posted."""
+)
 @click.option("--repo", metavar="OWNER/NAME", help="Repository [GITHUB_REPOSITORY].")
 @click.option("--number", type=int, help="Pull request number [from GITHUB_EVENT_PATH].")
 @click.option(
@@ -153,13 +267,24 @@ def pr(**kw: Any) -> int:
     return cmd.main(**kw)
 
 
-@cli.command()
+@cli.command(
+    epilog="""\b
+Examples:
+  tierbot costs                  # everything in the ledger
+  tierbot costs --since 7d       # the last week (or 12h, 2w, 2026-11-01)
+  tierbot costs --format json    # schema tierbot.costs/1"""
+)
 @click.option("--since", help="Only calls since this date (YYYY-MM-DD) or age (7d, 12h).")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json (schema tierbot.costs/1) for scripts.",
 )
 def costs(since: str | None, fmt: str) -> int:
-    """Spending and savings from the local ledger."""
+    """Spending and savings from the local ledger ($TIERBOT_HOME)."""
     from tierbot.commands import costs as cmd
 
     return cmd.main(since, fmt)
@@ -175,6 +300,20 @@ def _crash_log() -> str:
         f.write(f"argv: {sys.argv!r}\n")
         traceback.print_exc(file=f)
     return str(path)
+
+
+def usage_error(e: click.UsageError, args: Sequence[str]) -> str:
+    """Two lines: what was wrong, and the command's usage with where to read more."""
+    message = " ".join(e.format_message().split())
+    ctx = e.ctx
+    if ctx is None:  # click's parser leaves out the context for some errors (`--format` alone)
+        ctx = click.Context(cli, info_name="tierbot")
+        sub = cli.commands.get(args[0]) if args else None
+        if sub is not None:
+            ctx = click.Context(sub, info_name=args[0], parent=ctx)
+    where = f"tierbot {ctx.info_name}" if ctx.parent else "tierbot"
+    usage = " ".join(ctx.get_usage().split()).removeprefix("Usage: ")
+    return f"{one_line(f'tierbot: {message}')}\nusage: {usage} (see '{where} --help')"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,14 +335,18 @@ def _main(argv: Sequence[str] | None) -> int:
     if "--" in args:
         i = args.index("--")
         args, paths = args[:i], tuple(args[i + 1 :])
+    if not args:
+        # Bare `tierbot` is a request for help, like `tierbot --help`: exit 0, help on stdout.
+        with click.Context(cli, info_name="tierbot") as ctx:
+            click.echo(ctx.get_help())
+        return 0
     try:
         rv = cli.main(args=args, prog_name="tierbot", standalone_mode=False, obj={"paths": paths})
         return rv if isinstance(rv, int) else 0
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.UsageError as e:
-        where = f"tierbot {e.ctx.info_name}" if e.ctx and e.ctx.parent else "tierbot"
-        print(one_line(f"tierbot: {e.format_message()} (see '{where} --help')"), file=sys.stderr)
+        print(usage_error(e, args), file=sys.stderr)
         return EXIT_BAD_INPUT
     except click.ClickException as e:
         print(one_line(f"tierbot: {e.format_message()}"), file=sys.stderr)
