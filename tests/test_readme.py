@@ -18,7 +18,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 def readme_commands() -> list[str]:
     """The commands exactly as `.ci/run` reads and runs them."""
     out = subprocess.run(
-        ("bash", str(ROOT / ".ci" / "readme-commands"), str(ROOT / "README.md")),
+        ("bash", str(ROOT / ".ci" / "setup-commands"), str(ROOT / "README.md")),
         check=True,
         capture_output=True,
         text=True,
@@ -46,7 +46,7 @@ def test_first_screen_is_two_commands_in_a_virtual_environment() -> None:
 def test_ci_runs_the_readme_commands_from_a_fresh_clone() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert 'git clone --quiet "$repo"' in ci
-    assert ".ci/readme-commands README.md" in ci
+    assert ".ci/setup-commands README.md" in ci
     assert 'bash -c "${commands[0]}"' in ci and 'bash -c "${commands[1]}"' in ci
     assert "python -m pytest -q -m slow" in ci
 
