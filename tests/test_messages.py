@@ -302,3 +302,47 @@ def test_hook_leaves_analysis_bounds_out(
     code, out = hook(capsys, project, monkeypatch)
     assert code == 0 and "tierbot: cost: $" in out
     assert "analysis bound" not in out and "complexity not measured" not in out
+
+
+# --- revisions that name nothing -----------------------------------------------------------
+
+
+def test_past_the_first_commit_says_how_far_history_goes(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit(project, {"src/more.py": CODE})
+    code, _, err = review(capsys, project, monkeypatch, "HEAD~3")
+    assert code == 2
+    assert err == "tierbot: bad revision 'HEAD~3': HEAD has 2 commits, the oldest is HEAD~1\n"
+    code, _, err = review(capsys, project, monkeypatch, "nope")
+    assert code == 2 and err == "tierbot: bad revision 'nope'\n"
+
+
+def test_shallow_clone_says_how_to_fetch_history(
+    project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for i in range(3):
+        commit(project, {"src/app.py": CODE + f"x = {i}\n"})
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{project}", str(shallow))
+    code, _, err = review(capsys, shallow, monkeypatch, "HEAD~3")
+    assert code == 2
+    assert err.startswith("tierbot: bad revision 'HEAD~3': this clone is shallow")
+    assert "`git fetch --unshallow`" in err
+
+
+def test_missing_commit_object_is_named(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit(project, {"src/app.py": CODE + "x = 1\n"})
+    parent = git(project, "rev-parse", "HEAD~1")
+    (project / ".git" / "objects" / parent[:2] / parent[2:]).unlink()
+    code, _, err = review(capsys, project, monkeypatch, "HEAD~1")
+    assert code == 2
+    assert err == (
+        f"tierbot: the repository is missing an object {parent} (a partial or damaged clone):"
+        " run `git fetch` (or `git fsck` to check it)\n"
+    )

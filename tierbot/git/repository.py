@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from tierbot.errors import BadInput
 from tierbot.records import Range
+from tierbot.words import plural
 
 if TYPE_CHECKING:
     import git
@@ -41,6 +42,7 @@ DIFF_OPTS = (
 # (Myers) algorithm, no user setting that merges hunks.  (-U implies a patch, so only here.)
 PATCH_OPTS = (*DIFF_OPTS, "-U3", "--inter-hunk-context=0", "--diff-algorithm=default")
 _HEX = re.compile(r"[0-9a-fA-F]{4,64}")
+_ANCESTOR = re.compile(r"(.*?)(?:~\d*|\^\d*)+")  # HEAD~3, main^^, @~2
 
 
 class GitError(Exception):
@@ -122,7 +124,31 @@ class Repository:
             return sha
         if self.resolve("HEAD") is None:
             raise BadInput(f"bad revision '{_shown(rev)}': the repository has no commits yet")
-        raise BadInput(f"bad revision '{_shown(rev)}'")
+        # `HEAD~1` names its sha through HEAD even when that commit itself is not here.
+        named = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", rev, check=False)
+        sha = named.decode("ascii", "replace").strip()
+        if _HEX.fullmatch(sha):
+            with self._lock:
+                present = self.repo.is_valid_object(sha)
+            if not present:
+                raise _missing_object(sha)
+        raise BadInput(f"bad revision '{_shown(rev)}'{self._past_the_start(rev)}")
+
+    def _past_the_start(self, rev: str) -> str:
+        """Why `REV~N` names nothing: a shallow clone, or less history than N."""
+        m = _ANCESTOR.fullmatch(rev)
+        name = (m.group(1) or "HEAD") if m else ""
+        start = self.resolve(name) if name else None
+        if start is None:
+            return ""
+        if self.is_shallow():
+            return ": this clone is shallow (`git fetch --unshallow` fetches the rest of history)"
+        out = self.run("rev-list", "--count", "--first-parent", start, check=False)
+        count = int(out.strip() or 0)
+        if not count:
+            return ""
+        name = _shown(name)
+        return f": {name} has {plural(count, 'commit')}, the oldest is {name}~{count - 1}"
 
     def parents(self, sha: str) -> list[str]:
         return [str(p.hexsha) for p in self.repo.commit(sha).parents]
@@ -314,9 +340,13 @@ def _explain(args: Sequence[str], e: Exception) -> Exception:
         return BadInput(f"path {what}is outside the repository")
     m = _MISSING.search(text)
     if m is not None:
-        obj = f" {m.group(1)}" if m.group(1) else ""
-        return BadInput(
-            f"the repository is missing an object{obj} (a partial or damaged clone): "
-            "run `git fetch` (or `git fsck` to check it)"
-        )
+        return _missing_object(m.group(1))
     return GitError(args, getattr(e, "status", None), text)
+
+
+def _missing_object(sha: str | None) -> BadInput:
+    obj = f" {sha}" if sha else ""
+    return BadInput(
+        f"the repository is missing an object{obj} (a partial or damaged clone): "
+        "run `git fetch` (or `git fsck` to check it)"
+    )
