@@ -346,3 +346,14 @@ def test_missing_commit_object_is_named(
         f"tierbot: the repository is missing an object {parent} (a partial or damaged clone):"
         " run `git fetch` (or `git fsck` to check it)\n"
     )
+
+
+def test_root_commit_is_compared_with_the_empty_tree(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = commit(repo, {"src/app.py": CODE})
+    code, out, _ = review(capsys, repo, monkeypatch, "HEAD^!")
+    assert code == 0
+    assert out.splitlines()[0].startswith(
+        f"tierbot: HEAD^! (empty tree..{root[:7]}): 1 file, +30 -0"
+    )

@@ -87,6 +87,10 @@ class FileDiff:
         return lines
 
 
+# git's empty tree: the base of a root commit, or of the index before the first commit.
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
 @dataclass(frozen=True)
 class Range:
     spec: str  # what the user typed ("" for none, "--staged" for the index)
@@ -95,9 +99,10 @@ class Range:
 
     @property
     def sides(self) -> str:
-        """The two sides compared, e.g. `87cc9ef..working tree`."""
+        """The two sides compared, e.g. `87cc9ef..working tree`, `empty tree..a1b2c3d`."""
         head = self.head[:7] if self.head else "working tree"
-        return f"{self.base[:7] or '(none)'}..{'index' if self.spec == '--staged' else head}"
+        base = "empty tree" if self.base == EMPTY_TREE else self.base[:7] or "(none)"
+        return f"{base}..{'index' if self.spec == '--staged' else head}"
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from tierbot.errors import BadInput
+from tierbot.records import EMPTY_TREE as EMPTY_TREE  # re-exported: the git layer's name for it
 from tierbot.records import Range
 from tierbot.words import plural
 
 if TYPE_CHECKING:
     import git
 
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 # Readable non-ASCII paths; never page, colour, or run external diff/textconv programs.
 CONFIG = ("-c", "core.quotePath=false", "-c", "color.ui=never", "-c", "diff.noprefix=false")
 # Every diff: rename detection on, no colour, no external diff or textconv program.
