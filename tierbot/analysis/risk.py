@@ -523,7 +523,8 @@ def features(
         Feature(
             "history.unseen",
             len(unseen) / len(code) if code else 0.0,
-            f"{len(unseen)} code files have no history in the window",
+            f"{plural(len(unseen), 'code file')} {verb(len(unseen), 'has', 'have')} no history"
+            " in the window",
             tuple(unseen),
         )
     )

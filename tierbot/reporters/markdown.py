@@ -175,7 +175,7 @@ def render_markdown(
     if rows:
         out += table_head + rows[: len(rows) - dropped_rows]
         if dropped_rows:
-            out.append(f"\n{dropped_rows} more review units not shown.")
+            out.append(f"\n{plural(dropped_rows, 'more review unit')} not shown.")
     out += ["", f"### Findings ({total})"]
     if not result.findings:
         out += ["", "No findings." if result.status == "complete" else "No findings so far."]
