@@ -357,3 +357,14 @@ def test_root_commit_is_compared_with_the_empty_tree(
     assert out.splitlines()[0].startswith(
         f"tierbot: HEAD^! (empty tree..{root[:7]}): 1 file, +30 -0"
     )
+
+
+def test_first_push_of_a_new_repository_reviews_its_commit(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pre-commit sets no refs when every pushed commit is new, down to the root.
+    root = commit(repo, {"src/app.py": CODE})
+    monkeypatch.setenv("PRE_COMMIT_REMOTE_NAME", "origin")
+    code, out = hook(capsys, repo, monkeypatch)
+    assert code == 0
+    assert out.startswith(f"tierbot: HEAD^! (empty tree..{root[:7]}): 1 file, +30 -0, risk ")

@@ -39,8 +39,9 @@ def push_range(root: str) -> str | None:
     if from_ref and to_ref:
         return f"{from_ref}...{to_ref}"
     if os.environ.get("PRE_COMMIT_REMOTE_NAME"):
-        # pre-commit sets no refs when the push includes the root commit: review the newest one.
-        return "HEAD~1..HEAD" if repository.at(root).resolve("HEAD~1") else None
+        # pre-commit sets no refs when the push includes the root commit: review the newest
+        # one (the root itself against the empty tree when it is the only one).
+        return "HEAD^!"
     return None
 
 
