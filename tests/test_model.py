@@ -315,7 +315,7 @@ def test_cascade_escalates_one_tier_up_and_records_it(repo: Path, fake: FakeAnth
     ]
     assert out.usage.calls == 2 and out.status == "complete"
     assert any("escalated haiku -> sonnet: file deletion" in n for n in out.notes)
-    assert any("1 haiku finding(s) folded" in n for n in out.notes)
+    assert any("1 haiku finding folded" in n for n in out.notes)
 
 
 def test_escalation_keeps_the_cheaper_findings_the_higher_tier_did_not_repeat(

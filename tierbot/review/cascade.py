@@ -28,6 +28,7 @@ from tierbot.review.budget import skip
 from tierbot.review.claude import CallResult, one_line
 from tierbot.review.ledger import CallRow, Ledger
 from tierbot.routing.pricing import call_cost
+from tierbot.words import plural
 
 JobKind = Literal["review", "escalate", "verify"]
 
@@ -225,8 +226,8 @@ def accept(ctx: Context, st: Tally, job: Job, answer: Answer) -> None:
         found, folded = fold(found, job.evidence)
         if folded:
             st.notes.append(
-                f"model: unit {job.unit_id}: {folded} {job.from_tier} finding(s) folded into "
-                f"{job.tier}'s on the same lines"
+                f"model: unit {job.unit_id}: {plural(folded, f'{job.from_tier} finding')}"
+                f" folded into {job.tier}'s on the same lines"
             )
     st.findings[job.unit_id] = found
     st.failed.pop(job.unit_id, None)

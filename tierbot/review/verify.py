@@ -19,6 +19,7 @@ from tierbot.review import prompt as P
 from tierbot.review.answer import InvalidAnswer, parse_verdicts
 from tierbot.review.cascade import Context, Job, Tally, cache_put, record
 from tierbot.review.claude import CallResult, one_line
+from tierbot.words import plural, verb
 
 # One call checks at most this many findings (the most severe first); the rest stay unverified.
 MAX_FINDINGS = 25
@@ -54,8 +55,8 @@ def plan(ctx: Context, st: Tally) -> Job | None:
     if len(chosen) > MAX_FINDINGS:
         _mark(st, chosen[MAX_FINDINGS:], "unverified")
         st.notes.append(
-            f"model: {len(chosen) - MAX_FINDINGS} finding(s) beyond the {MAX_FINDINGS} one "
-            "verification call checks were not verified (they do not block)"
+            f"model: {plural(len(chosen) - MAX_FINDINGS, 'finding')} beyond the {MAX_FINDINGS}"
+            " one verification call checks were not verified (they do not block)"
         )
     text = _text(ctx, st.to_verify)
     up = P.UnitPrompt("verify", text, (), (), 0, len(text))
@@ -203,11 +204,11 @@ def not_checked(st: Tally, reason: str, *, incomplete: bool) -> None:
     _mark(st, st.to_verify, "unverified")
     st.to_verify = []
     st.notes.append(
-        f"model: {n} finding(s) could not be verified by Opus ({reason}): "
-        "they are reported but do not block"
+        f"model: {plural(n, 'finding')} could not be verified by Opus ({reason}): "
+        f"{verb(n, 'it is', 'they are')} reported but {verb(n, 'does', 'do')} not block"
     )
     if incomplete:
-        st.verify_problem = f"{n} finding(s) not verified: {reason}"
+        st.verify_problem = f"{plural(n, 'finding')} not verified: {reason}"
 
 
 def _mark(st: Tally, items: list[tuple[str, Finding]], verification: str) -> None:
