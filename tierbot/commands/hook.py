@@ -56,11 +56,12 @@ NOTHING_PUSHED = "tierbot: nothing to review: the pushed commits change no files
 
 def render(result: ReviewResult, verbose: bool = False) -> str:
     """What was reviewed, the findings like a linter's, notes, and the cost line."""
-    lines = [header_line(result), *finding_lines(result)]
+    lines = finding_lines(result)
     if result.status == "failed":
-        # Nothing was reviewed: the one warning line on stderr says why; notes and a $0 cost
-        # would only repeat it.
+        # Nothing was reviewed: the one warning line on stderr says why; a header, notes and a
+        # $0 cost would only repeat it.
         return "".join(f"{line}\n" for line in lines)
+    lines.insert(0, header_line(result))
     lines.extend(f"tierbot: {one_line(n)}" for n in shown_notes(result, verbose))
     tiers = sorted({u.tier for u in result.route.units if u.tier != "skip"})
     lines.append(
