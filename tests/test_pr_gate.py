@@ -223,7 +223,7 @@ def test_markers_by_anyone_else_are_ignored_and_never_edited(
     assert res.code == 1
     assert res.calls("PATCH", f"/issues/comments/{summary['id']}") == []  # not ours: untouched
     [posted] = res.calls("POST", "/issues/1/comments")
-    assert "Ignored 2 comment(s) carrying tierbot markers" in posted.body["body"]
+    assert "Ignored 2 comments carrying tierbot markers" in posted.body["body"]
     [review] = res.calls("POST", "/reviews")  # the finding is posted: the forged fp is ignored
     assert [c["path"] for c in review.body["comments"]] == ["config.py"]
     assert summary["body"] == f"<!-- tierbot:summary -->\n<!-- tierbot:head={head} -->"

@@ -212,7 +212,7 @@ def _review(
             client = None
     if existing.ignored:
         run.notes.append(
-            f"Ignored {existing.ignored} comment(s) carrying tierbot markers that "
+            f"Ignored {plural(existing.ignored, 'comment')} carrying tierbot markers that "
             f"{client.identity if client else 'tierbot'} did not write."
         )
 
@@ -247,7 +247,7 @@ def _review(
     state_line, left_out = state.block(info.head_sha, result.findings, full)
     if left_out:
         run.notes.append(
-            f"{left_out} lower-severity open finding(s) did not fit the summary's list: "
+            f"{plural(left_out, 'lower-severity open finding')} did not fit the summary's list: "
             "the next push is reviewed whole."
         )
     if not dry_run and client is not None and run.fallback is None:
