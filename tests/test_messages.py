@@ -49,6 +49,8 @@ def project(repo: Path) -> Path:
         ("unit", "a unit"),
         ("hour", "an hour"),
         ("element", "an element"),
+        ("Docker registry credentials", "Docker registry credentials"),
+        ("secret (custom pattern)", "a secret (custom pattern)"),
     ],
 )
 def test_articles(phrase: str, expected: str) -> None:

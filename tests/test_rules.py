@@ -515,7 +515,7 @@ def test_the_deadline_bounds_the_local_rules(tmp_path: Path) -> None:
     checked = rules.check(files, CONFIG, deadline=time.monotonic() - 1)
     assert checked.findings == []
     assert checked.notes == [
-        "local rules stopped at the time limit: 3 file(s) not checked (first: m0.py)"
+        "local rules stopped at the time limit: 3 files not checked (first: m0.py)"
     ]
     assert len(rules.check(files, CONFIG, deadline=time.monotonic() + 60).findings) == 3
 

@@ -35,7 +35,7 @@ from tierbot import findings as _findings
 from tierbot import secretscan
 from tierbot.config import Config
 from tierbot.records import FileDiff, Finding, Severity
-from tierbot.words import with_article
+from tierbot.words import plural, with_article
 
 OVERSIZED_ADDED_LINES = 1000
 
@@ -248,7 +248,7 @@ def check(
             return Checked(
                 out,
                 [
-                    f"local rules stopped at the time limit: {left} file(s) not checked"
+                    f"local rules stopped at the time limit: {plural(left, 'file')} not checked"
                     f" (first: {todo[done].path})"
                 ],
             )
