@@ -23,7 +23,8 @@ def test_first_run_posts_summary_and_one_review_on_diff_lines(world: PrWorld) ->
     body = created[0].body["body"]
     assert body.startswith("<!-- tierbot:summary -->")
     assert f"<!-- tierbot:head={head} -->" in body
-    assert "| files | tier | risk | reason |" in body and "`config.py`" in body
+    # The routing table is the markdown report's own.
+    assert "| Files | Tier | Risk | Reason |" in body and "`config.py`" in body
     assert "all-Opus" in body
     reviews = res.calls("POST", "/pulls/1/reviews")
     assert len(reviews) == 1

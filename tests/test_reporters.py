@@ -424,3 +424,18 @@ def test_annotations_under_the_limit_have_no_closing_notice() -> None:
 
 def test_annotations_empty_when_nothing_found() -> None:
     assert render("github", samples.dry_run()) == ""
+
+
+@pytest.mark.parametrize("make", [samples.dry_run, samples.complete, samples.partial])
+def test_one_cost_line_in_the_report_the_hook_and_the_pull_request(make: Any) -> None:
+    from tierbot.commands import hook
+    from tierbot.github import pull
+    from tierbot.reporters import cost_line
+
+    result = make()
+    line = cost_line(result)
+    assert line in render("text", result)
+    assert line in hook.render(result)
+    plan = pull.plan_comments(result.findings, {}, set(), 10)
+    ctx = pull.SummaryContext(result.range.base, result.range.base, "", None, 0)
+    assert line in pull.summary_body(result, plan, ctx)

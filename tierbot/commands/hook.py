@@ -19,8 +19,8 @@ from tierbot.git.diff import read_change
 from tierbot.output import guard
 from tierbot.pipeline import Options, run_review
 from tierbot.records import ReviewResult, Tier
-from tierbot.reporters import one_line, shown_notes, verify_line
-from tierbot.reporters.text import cost_line, finding_lines, header_line
+from tierbot.reporters import cost_line, one_line, shown_notes, verify_line
+from tierbot.reporters.text import finding_lines, header_line
 
 
 class Args(NamedTuple):

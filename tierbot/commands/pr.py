@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from tierbot import config as config_mod
-from tierbot import findings, outcome
+from tierbot import findings, outcome, reporters
 from tierbot.errors import BadInput, TierbotError, shown
 from tierbot.findings import NEAR_LINES, near_key
 from tierbot.git import repository
@@ -274,8 +274,6 @@ def _review(
             "findings follow as annotations",
             file=err,
         )
-        from tierbot import reporters
-
         annotations = reporters.render("github", result)
         if annotations:
             out.write(
@@ -290,8 +288,6 @@ def _review(
         if fmt is None:
             out.write(guard(body + "\n", "markdown"))
     if fmt is not None:
-        from tierbot import reporters
-
         text = reporters.render(fmt, result)
         out.write(guard(text if text.endswith("\n") else text + "\n", fmt))
 
@@ -303,7 +299,7 @@ def _review(
     print(
         f"tierbot: {plural(len(result.findings), 'open finding')}"
         f" ({len(fresh.findings)} from this run), tier {result.route.tier},"
-        f" {plural(posted, 'inline comment')} posted, {gh.cost_line(result)}",
+        f" {plural(posted, 'inline comment')} posted, {reporters.cost_line(result)}",
         file=err,
     )
     return decision.code

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 import uuid
@@ -26,9 +25,9 @@ from tierbot.records import (
     FileDiff,
     Finding,
     ReviewResult,
-    Unit,
     severity_rank,
 )
+from tierbot.reporters import cost_line, markdown
 from tierbot.words import plural
 
 SUMMARY_MARKER = "<!-- tierbot:summary -->"
@@ -362,13 +361,8 @@ def summary_body(
         lines.append(f"> **Note:** {sanitize.text(note)}")
     lines.append("")
 
-    lines += ["### Routing", "", "| files | tier | risk | reason |", "| --- | --- | ---: | --- |"]
-    for unit in result.route.units:
-        lines.append(
-            f"| {_unit_files(unit)} | {unit.tier}"
-            + (f" (from {unit.escalated_from})" if unit.escalated_from else "")
-            + f" | {unit.risk_score:.2f} | {sanitize.cell('; '.join(unit.reasons)) or '-'} |"
-        )
+    # The routing table and the findings are the Markdown report's own rendering.
+    lines += ["### Routing", "", *markdown.ROUTING_HEAD, *markdown.routing_rows(result)]
     if not result.route.units:
         lines.append("| (nothing to review) | skip | 0.00 | - |")
     lines.append("")
@@ -400,13 +394,8 @@ def summary_body(
                     place = f"{earlier}, open since an earlier push"
                 else:
                     place = where.get(fp, "here only")
-                loc = f"{f.path}:{f.line}" if f.line else f.path
-                msg = _first_line(f.message)
-                lines.append(
-                    f"- `{sanitize.cell(loc).replace('`', '')}` **{sanitize.cell(f.title)}**"
-                    + (f": {msg}" if msg else "")
-                    + f" <sub>({place})</sub>"
-                )
+                # The suggestion is in the inline comment; here the finding and where it is.
+                lines.append(markdown.finding_block(f, place=place, suggestion=False))
         lines.append("")
 
     skipped = [fs for fs in result.analysis.files if fs.skip_reason]
@@ -427,38 +416,6 @@ def summary_body(
         f" posted this run · reviewed head `{ctx.head_sha[:12]}`</sub>"
     )
     return sanitize.cap("\n".join(lines))
-
-
-def cost_line(result: ReviewResult) -> str:
-    u, e = result.usage, result.estimate
-    if u.calls:
-        spent, opus, what = u.cost_usd, u.all_opus_cost_usd, "cost"
-    else:
-        spent, opus, what = e.cost_usd, e.all_opus_cost_usd, "estimated cost"
-        if result.status in ("offline", "dry-run"):
-            what = "estimated cost (no model called)"
-    text = f"{what} ${spent:.4f}"
-    if opus > 0:
-        saved = max(0.0, 1 - spent / opus) * 100
-        text += f" vs ${opus:.4f} all-Opus (saved {saved:.0f}%)"
-    return text
-
-
-def _unit_files(unit: Unit) -> str:
-    paths = list(unit.paths)
-    if len(paths) <= 3:
-        shown = ", ".join(f"`{p}`" for p in paths)
-    else:
-        common = os.path.commonpath(paths) if paths else ""
-        shown = f"`{common or '.'}/` ({len(paths)} files)"
-    return sanitize.cell(shown)
-
-
-def _first_line(text: str, limit: int = 240) -> str:
-    first = text.strip().split("\n", 1)[0].strip()
-    if len(first) > limit:
-        first = first[: limit - 1] + "…"
-    return sanitize.cell(first)
 
 
 # --- the API --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from tierbot.reporters.markdown import defuse_mentions
 from tierbot.secretscan import mask_url_credentials
 
 # GitHub rejects comment bodies above this many characters.
@@ -21,8 +22,6 @@ STEP_SUMMARY_LIMIT = 1024 * 1024
 # Any HTML comment opener followed by "tierbot", however spaced or cased, even inside code:
 # marker lookups read the raw body, where code fences mean nothing.
 _FORGED_MARKER = re.compile(r"<!--\s*tierbot", re.IGNORECASE)
-# A user or team mention as GitHub autolinks it: '@' not preceded by a word character.
-_MENTION = re.compile(r"(?<![\w@`/])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9_.-]+)?)")
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _BACKTICKS = re.compile(r"`+")
 
@@ -81,7 +80,7 @@ def _prose_line(line: str) -> str:
 
 def _prose(s: str) -> str:
     s = s.replace("<", "&lt;").replace(">", "&gt;")
-    return _MENTION.sub(lambda m: f"`@{m.group(1)}`", s)
+    return defuse_mentions(s)
 
 
 def cell(value: str) -> str:

@@ -91,6 +91,21 @@ def cost_summary(result: ReviewResult) -> CostSummary:
     return CostSummary(spent, cost, opus, saved)
 
 
+def cost_line(result: ReviewResult) -> str:
+    """The one cost line every output shows: `cost: $X spent on N model calls (all-Opus $Y, Z%
+    saved)`, or `estimated` when no model was called."""
+    c = cost_summary(result)
+    kind = "spent" if c.spent else "estimated"
+    detail = ""
+    if c.all_opus_usd > 0 and c.saved_pct is not None:
+        detail = f" (all-Opus {money(c.all_opus_usd)}, {c.saved_pct}% saved)"
+    n = result.usage.calls
+    calls = ""
+    if c.spent:
+        calls = f" on {plural(n, 'model call')}" if n else " (no model calls)"
+    return f"cost: {money(c.cost_usd)} {kind}{calls}{detail}"
+
+
 def verify_line(result: ReviewResult) -> str | None:
     """The cost of Opus verifying cheaper tiers' findings, for its own line (None: none)."""
     if result.usage.calls > 0:

@@ -23,13 +23,23 @@ from tierbot.reporters import (
 from tierbot.words import plural
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+# A user or team mention as GitHub autolinks it: '@' not preceded by a word character.  Model text
+# must never ping people, wherever the markdown ends up (a comment, a step summary, a file).
+MENTION = re.compile(r"(?<![\w@`/])@([A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9_.-]+)?)")
+
+
+def defuse_mentions(text: str) -> str:
+    """`@name` as a code span, which GitHub never turns into a notification."""
+    return MENTION.sub(lambda m: f"`@{m.group(1)}`", text)
+
+
 _TRUNCATION_RESERVE = 400  # room for the "n more … not shown" notes
 
 
 def escape(text: str) -> str:
     """Escape text for one markdown line: HTML, emphasis, links, code and table pipes."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = defuse_mentions(_MD_SPECIAL.sub(r"\\\1", text))
     # Line-start markdown (headings, lists, rules) cannot trigger inside one line; keep it so.
     lines = [" ".join(line.split()) for line in text.replace("\r", "\n").split("\n")]
     return "<br>".join(line for line in lines if line)
@@ -63,7 +73,11 @@ def _range_label(result: ReviewResult) -> str:
     return label
 
 
-def _finding_block(f: Finding, verbose: bool) -> str:
+def finding_block(
+    f: Finding, verbose: bool = False, *, place: str | None = None, suggestion: bool = True
+) -> str:
+    """One finding as a list item; `place` (tierbot's own text, not escaped) says where else it
+    shows, in a pull request's summary."""
     path = printable(f.path)
     where = path if f.line is None else f"{path}:{f.line}"
     if f.line is not None and f.end_line is not None and f.end_line > f.line:
@@ -76,12 +90,26 @@ def _finding_block(f: Finding, verbose: bool) -> str:
     message = escape(f.message)
     if message:
         lines[0] += f": {message}"
-    if f.suggestion:
+    if place:  # tierbot's own words, e.g. "inline" or "here only: over max_comments"
+        lines[0] += f" <sub>({place})</sub>"
+    if f.suggestion and suggestion:
         lines.append("")
         lines.append("  Suggested change:")
         lines.append("")
         lines.extend(_fenced(f.suggestion, "  "))
     return "\n".join(lines)
+
+
+ROUTING_HEAD = ("| Files | Tier | Risk | Reason |", "| --- | --- | ---: | --- |")
+
+
+def routing_rows(result: ReviewResult) -> list[str]:
+    """One table row per review unit: its files, tier, risk score and reason."""
+    return [
+        f"| {code(printable(unit_files(u)), table=True)} | {u.tier} | {u.risk_score:.2f}"
+        f" | {escape(unit_reason(u))} |"
+        for u in result.route.units
+    ]
 
 
 def render_markdown(
@@ -107,23 +135,13 @@ def render_markdown(
         f" · highest tier **{result.route.tier}**"
     )
 
-    rows = [
-        f"| {code(printable(unit_files(u)), table=True)} | {u.tier} | {u.risk_score:.2f}"
-        f" | {escape(unit_reason(u))} |"
-        for u in result.route.units
-    ]
-    table_head = [
-        "",
-        "### Routing",
-        "",
-        "| Files | Tier | Risk | Reason |",
-        "| --- | --- | ---: | --- |",
-    ]
+    rows = routing_rows(result)
+    table_head = ["", "### Routing", "", *ROUTING_HEAD]
 
     groups: list[tuple[Severity, list[str]]] = []
     ordered = by_severity(result.findings)
     for sev in reversed(SEVERITIES):
-        blocks = [_finding_block(f, verbose) for f in ordered if f.severity == sev]
+        blocks = [finding_block(f, verbose) for f in ordered if f.severity == sev]
         if blocks:
             groups.append((sev, blocks))
 

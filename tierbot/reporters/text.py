@@ -10,9 +10,8 @@ from tierbot.paths import printable
 from tierbot.records import ReviewResult
 from tierbot.reporters import (
     by_severity,
-    cost_summary,
+    cost_line,
     findings_count,
-    money,
     one_line,
     shown_notes,
     unit_files,
@@ -152,7 +151,7 @@ def render(
     for note in shown_notes(result, verbose):
         out.append(paint("note:", "2") + " " + one_line(note))
 
-    out.append(_cost_line(result))
+    out.append(cost_line(result))
     verified = verify_line(result)
     if verified:
         out.append(f"  {verified}")
@@ -168,26 +167,9 @@ def finding_lines(result: ReviewResult) -> list[str]:
     return lines
 
 
-def cost_line(result: ReviewResult) -> str:
-    return _cost_line(result)
-
-
 def summary_line(result: ReviewResult, where: str) -> str:
     """One line for stderr when the report went to a file: findings, tier, cost, where."""
     return (
         f"tierbot: {findings_count(result.findings)}, tier {result.route.tier},"
-        f" {_cost_line(result)}; report written to {_safe(where)}"
+        f" {cost_line(result)}; report written to {_safe(where)}"
     )
-
-
-def _cost_line(result: ReviewResult) -> str:
-    c = cost_summary(result)
-    kind = "spent" if c.spent else "estimated"
-    detail = ""
-    if c.all_opus_usd > 0 and c.saved_pct is not None:
-        detail = f" (all-Opus {money(c.all_opus_usd)}, {c.saved_pct}% saved)"
-    n = result.usage.calls
-    calls = ""
-    if c.spent:
-        calls = f" on {plural(n, 'model call')}" if n else " (no model calls)"
-    return f"cost: {money(c.cost_usd)} {kind}{calls}{detail}"
