@@ -4,6 +4,8 @@ One SQLite file under `TIERBOT_HOME` (default: the user cache directory).  Write
 processes (a hook and a CLI run at once) are fine: SQLite locks, we wait a little, and WAL mode
 keeps readers out of the writers' way.  A ledger that is not a database is moved aside and
 replaced; one written by a newer tierbot is left exactly as it is (and not written to).
+Schema 2 (issue 15) adds who spent (`command`), the Message Batch a call came from, and the
+batch bookkeeping of `tierbot audit` (`batchlog.py`); a schema-1 file is migrated in place.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 DB_NAME = "ledger.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -47,6 +51,52 @@ CREATE TABLE IF NOT EXISTS review_cache (
     model TEXT NOT NULL,
     prompt_version TEXT NOT NULL,
     answer TEXT NOT NULL                -- the validated answer JSON (findings, escalate, reason)
+);
+"""
+
+# Schema 2.  Each column is added to a schema-1 file by `_migrate`, in one transaction.
+_CALLS_V2 = (
+    ("command", "TEXT NOT NULL DEFAULT ''"),  # review | hook | pr | audit ('' : before schema 2)
+    ("batch", "TEXT NOT NULL DEFAULT ''"),  # the Message Batch id of a batch-priced call
+    ("request", "TEXT"),  # batch id/custom_id: a batch result is recorded once, whatever happens
+)
+_SCHEMA_V2 = """
+CREATE UNIQUE INDEX IF NOT EXISTS calls_request ON calls(request) WHERE request IS NOT NULL;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    key TEXT PRIMARY KEY,               -- ours, known before sending: tags its custom_ids
+    repo TEXT NOT NULL,
+    audit TEXT NOT NULL,                -- the audit that sent it
+    kind TEXT NOT NULL,                 -- review | retry
+    state TEXT NOT NULL,                -- submitting | submitted | ended | fetched | void
+    batch_id TEXT,                      -- the API's id, recorded as soon as `create` answers
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    requests INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    counts TEXT NOT NULL DEFAULT '{}'   -- the last request_counts seen
+);
+CREATE INDEX IF NOT EXISTS batches_state ON batches(repo, state);
+CREATE TABLE IF NOT EXISTS batch_requests (
+    batch TEXT NOT NULL,                -- batches.key
+    custom_id TEXT NOT NULL,
+    request_key TEXT NOT NULL,          -- what was asked: the same ask is never paid for twice
+    commit_sha TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    model TEXT NOT NULL,
+    state TEXT NOT NULL,                -- pending | succeeded | errored | expired | canceled
+    result TEXT,                        -- the API's result line (JSON), stored once fetched
+    PRIMARY KEY (batch, custom_id)
+);
+CREATE INDEX IF NOT EXISTS batch_requests_key ON batch_requests(request_key);
+CREATE TABLE IF NOT EXISTS audits (
+    key TEXT PRIMARY KEY,               -- the commits and settings of one `tierbot audit`
+    repo TEXT NOT NULL,
+    args TEXT NOT NULL,                 -- what `--resume` needs to run it again (JSON)
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    state TEXT NOT NULL                 -- running | done
 );
 """
 
@@ -167,6 +217,10 @@ class CallRow:
     cache_hit: bool = False
     outcome: str = "ok"
     time: float = 0.0  # 0: now
+    command: str = ""  # review | hook | pr | audit
+    batch: str = ""  # the Message Batch id of a batch-priced call
+    request: str | None = None  # batch id/custom_id: recorded once (see `Ledger.record`)
+    row_id: int = 0  # the ledger's own row number (set when read)
 
 
 class Ledger:
@@ -181,6 +235,7 @@ class Ledger:
         self.notes: list[str] = list(notes)
         self.writable = not readonly
         self._lock = threading.Lock()
+        self._columns: frozenset[str] = frozenset()
         if readonly:
             # A reader (`costs`, the estimate's calibration) changes nothing, not even a
             # corrupt file: that raises here, and the next review moves it aside.
@@ -211,6 +266,7 @@ class Ledger:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             if readonly:
                 db.execute("SELECT count(*) FROM calls").fetchone()
+                self._columns = _calls_columns(db)
                 return db
             if version > SCHEMA_VERSION:
                 # A newer tierbot's ledger: rewriting its version (or rows) would corrupt it.
@@ -219,13 +275,15 @@ class Ledger:
                     f"the ledger {self.path} was written by a newer tierbot (schema {version}, "
                     f"this one knows {SCHEMA_VERSION}): costs not recorded, review cache off"
                 )
+                self._columns = _calls_columns(db)
                 return db
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
             if version < SCHEMA_VERSION:
-                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                _migrate(db)
             db.commit()
             db.execute("SELECT count(*) FROM calls").fetchone()
+            self._columns = _calls_columns(db)
         except sqlite3.Error:
             db.close()
             raise
@@ -249,17 +307,48 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def record(self, row: CallRow) -> None:
-        """Add one call; a row with impossible usage is refused (ValueError), never stored."""
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for several statements committed together (or not at all)."""
+        if not self.writable:
+            raise sqlite3.OperationalError(f"the ledger {self.path} is read-only here")
+        with self._lock:
+            try:
+                yield self._db
+            except BaseException:
+                self._db.rollback()
+                raise
+            self._db.commit()
+
+    def read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, args).fetchall())
+
+    def ledger_id(self) -> str:
+        """This ledger file's own id: exports name it, so a merge counts each row once."""
+        if not self._has_meta():
+            return f"unknown-{self.path.resolve()}"
+        rows = self.read("SELECT value FROM meta WHERE key = 'ledger_id'")
+        return str(rows[0][0]) if rows else f"unknown-{self.path.resolve()}"
+
+    def _has_meta(self) -> bool:
+        return bool(self.read("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"))
+
+    def record(self, row: CallRow) -> bool:
+        """Add one call; a row with impossible usage is refused (ValueError), never stored.
+
+        A row for a batch request (`row.request`) is stored once: recording the same request
+        again (a rerun after a kill) changes nothing and returns False.
+        """
         _check(row)
         if not self.writable:
-            return
+            return False
         with self._lock:
-            self._db.execute(
-                "INSERT INTO calls (time, repo, range, unit, tier, model, input_tokens,"
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO calls (time, repo, range, unit, tier, model, input_tokens,"
                 " output_tokens, cache_write_tokens, cache_read_tokens, cost_usd,"
-                " all_opus_cost_usd, cache_hit, outcome)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " all_opus_cost_usd, cache_hit, outcome, command, batch, request)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.time or time.time(),
                     row.repo,
@@ -275,17 +364,29 @@ class Ledger:
                     row.all_opus_cost_usd,
                     int(row.cache_hit),
                     row.outcome,
+                    row.command,
+                    row.batch,
+                    row.request,
                 ),
             )
             self._db.commit()
+        return cursor.rowcount == 1
 
-    def calls(self, since: float | None = None) -> Iterator[CallRow]:
+    def calls(self, since: float | None = None, until: float | None = None) -> Iterator[CallRow]:
+        """The calls recorded from `since` up to (not including) `until`, oldest first."""
+        extra = ", ".join(
+            name if name in self._columns else f"'' AS {name}" for name in ("command", "batch")
+        )
         with self._lock:
             rows = self._db.execute(
                 "SELECT repo, range, unit, tier, model, input_tokens, output_tokens,"
                 " cache_write_tokens, cache_read_tokens, cost_usd, all_opus_cost_usd, cache_hit,"
-                " outcome, time FROM calls WHERE time >= ? ORDER BY time, id",
-                (since if since is not None else float("-inf"),),
+                f" outcome, time, {extra}, id FROM calls WHERE time >= ? AND time < ?"
+                " ORDER BY time, id",
+                (
+                    since if since is not None else float("-inf"),
+                    until if until is not None else float("inf"),
+                ),
             ).fetchall()
         for r in rows:
             yield CallRow(
@@ -303,6 +404,9 @@ class Ledger:
                 cache_hit=bool(r[11]),
                 outcome=r[12],
                 time=r[13],
+                command=r[14],
+                batch=r[15],
+                row_id=r[16],
             )
 
     def cache_get(self, key: str) -> str | None:
@@ -324,6 +428,32 @@ class Ledger:
                 (key, time.time(), model, prompt_version, answer),
             )
             self._db.commit()
+
+
+def _calls_columns(db: sqlite3.Connection) -> frozenset[str]:
+    return frozenset(str(r[1]) for r in db.execute("PRAGMA table_info(calls)"))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Schema 1 -> 2, safe against a second process doing the same at the same moment and
+    against a kill half-way (each step is idempotent; the version is written last)."""
+    db.commit()
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        have = _calls_columns(db)
+        for name, declaration in _CALLS_V2:
+            if name not in have:
+                db.execute(f"ALTER TABLE calls ADD COLUMN {name} {declaration}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.executescript(_SCHEMA_V2)
+    db.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('ledger_id', ?)", (uuid.uuid4().hex,)
+    )
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    db.commit()
 
 
 def _check(row: CallRow) -> None:
