@@ -25,6 +25,18 @@ rules: every block marked `cache_control` ends a cacheable prefix (model, output
 block before it); the longest prefix already cached is read, the prefix up to the last breakpoint
 is written, each only from `min_cache_tokens` up, and an entry exists once the response that
 wrote it has begun.
+
+The Message Batches API is there too, in its wire format (the SDK's `messages.batches.*` types):
+`POST /v1/messages/batches` checks the batch (custom_id 1-64 of `[a-zA-Z0-9_-]`, unique; no
+`stream`; `max_tokens` >= 1; at most `batch_max_requests` requests and `batch_max_bytes` bytes)
+and answers a `message_batch` that is `in_progress` for `batch_polls` retrieves, then `ended`
+with its `request_counts` and `results_url`; the results are JSON lines in an order of their own
+(succeeded with a message, errored with an error response, expired, canceled).  Each request is
+answered as `POST /v1/messages` would be (the same scripts, usage and prompt cache), unless
+`batch_responder(custom_id, params)` says otherwise.  `cancel` ends the unprocessed requests as
+canceled; `GET /v1/messages/batches` lists them, newest first.  `batch_hook(event, batch)` runs
+at "create" (return True: drop the request, no batch), "created", "retrieve" and "results" (half
+of the lines sent): the tests kill a client there.
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ import contextlib
 import hashlib
 import json
 import math
+import re
 import socket
 import threading
 import time
@@ -41,6 +54,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -62,6 +76,28 @@ class Reply:
     thinking_tokens: int | None = None  # None: by the request's effort
     stream_error: dict[str, Any] | None = None  # an `error` event after message_start
     hang_up: bool = False  # close the connection without answering
+
+
+# The Message Batches API's limits and custom_id rule.
+BATCH_MAX_REQUESTS = 100_000
+BATCH_MAX_BYTES = 256 * 1024 * 1024
+CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_BATCH_PATH = re.compile(r"/v1/messages/batches/([A-Za-z0-9_-]+)(/results|/cancel)?")
+
+
+@dataclass
+class Batch:
+    """One Message Batch as the fake holds it."""
+
+    id: str
+    requests: list[dict[str, Any]]
+    created_at: float  # unix seconds
+    polls_left: int  # retrieves still answered in_progress
+    status: str = "in_progress"  # in_progress | canceling | ended
+    cancel_initiated_at: float | None = None
+    ended_at: float | None = None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # custom_id -> result
+    retrieves: int = 0
 
 
 @dataclass
@@ -276,6 +312,15 @@ class FakeAnthropic:
         self._cached: dict[str, float] = {}  # prefix key -> expiry
         self._lock = threading.Lock()
         self.url = ""
+        self.batches: dict[str, Batch] = {}
+        self.batch_polls = 1
+        self.batch_max_requests = BATCH_MAX_REQUESTS
+        self.batch_max_bytes = BATCH_MAX_BYTES
+        # Counts move while a batch runs (False: only when it ends, as the SDK's types document).
+        self.batch_live_counts = False
+        self.batch_responder: Callable[[str, dict[str, Any]], Reply | str | None] | None = None
+        self.batch_hook: Callable[[str, Batch | None], bool | None] | None = None
+        self.batch_processed: list[Recorded] = []  # the batches' requests, as they were answered
 
     def script(self, model: str, *replies: Reply) -> None:
         """Queue replies for `model` ("*": any model), answered in order."""
@@ -418,7 +463,13 @@ class FakeAnthropic:
         )
         with self._lock:
             self.requests.append(req)
-        if handler.path.split("?")[0] != "/v1/messages":
+        path = handler.path.split("?")[0]
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            if path.startswith("/v1/messages/batches"):
+                self._batches_post(handler, req, path)
+                req.finished = time.monotonic()
+                return
+        if path != "/v1/messages":
             reply = error(404, "not_found_error", f"no route {handler.path}")
         else:
             reply = self._reject(data) or self._next(req)
@@ -426,6 +477,229 @@ class FakeAnthropic:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._answer(handler, req, reply)
         req.finished = time.monotonic()
+
+    def handle_get(self, handler: BaseHTTPRequestHandler) -> None:
+        req = Recorded(
+            handler.path,
+            {k.lower(): v for k, v in handler.headers.items()},
+            b"",
+            None,
+            time.monotonic(),
+        )
+        with self._lock:
+            self.requests.append(req)
+        path, _, query = handler.path.partition("?")
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            if path == "/v1/messages/batches":
+                self._list_batches(handler, query)
+            elif (m := _BATCH_PATH.fullmatch(path)) and m.group(2) != "/cancel":
+                batch = self.batches.get(m.group(1))
+                if batch is None:
+                    self._send_plain(handler, error(404, message=f"no batch {m.group(1)}"))
+                elif m.group(2) == "/results":
+                    self._send_results(handler, batch)
+                else:
+                    self._retrieve(handler, batch)
+            else:
+                self._send_plain(handler, error(404, message=f"no route {handler.path}"))
+        req.finished = time.monotonic()
+
+    # ------------------------------------------------------------------ message batches
+
+    def end_batches(self) -> None:
+        """Let every running batch end at its next retrieve."""
+        with self._lock:
+            for b in self.batches.values():
+                b.polls_left = 0
+
+    def batch_requests(self) -> list[dict[str, Any]]:
+        """Every request of every batch created, in order."""
+        return [r for b in self.batches.values() for r in b.requests]
+
+    def _batches_post(self, handler: BaseHTTPRequestHandler, req: Recorded, path: str) -> None:
+        if path == "/v1/messages/batches":
+            self._create_batch(handler, req)
+            return
+        m = _BATCH_PATH.fullmatch(path)
+        batch = self.batches.get(m.group(1)) if m and m.group(2) == "/cancel" else None
+        if batch is None:
+            self._send_plain(handler, error(404, message=f"no route {path}"))
+            return
+        with self._lock:
+            if batch.status == "in_progress":
+                batch.status = "canceling"
+                batch.cancel_initiated_at = time.time()
+        self._send_plain(handler, Reply(200, self._batch_object(batch)))
+
+    def _create_batch(self, handler: BaseHTTPRequestHandler, req: Recorded) -> None:
+        problem = self._batch_problem(req)
+        if problem is not None:
+            self._send_plain(handler, problem)
+            return
+        if self.batch_hook is not None and self.batch_hook("create", None):
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return
+        batch = Batch(
+            f"msgbatch_{uuid.uuid4().hex[:24]}",
+            list(req.json["requests"]),
+            time.time(),
+            self.batch_polls,
+        )
+        with self._lock:
+            self.batches[batch.id] = batch
+        if self.batch_hook is not None:
+            self.batch_hook("created", batch)
+        self._send_plain(handler, Reply(200, self._batch_object(batch)))
+
+    def _batch_problem(self, req: Recorded) -> Reply | None:
+        """What the API refuses when a batch is created (before any request is processed)."""
+        if len(req.raw) > self.batch_max_bytes:
+            limit = self.batch_max_bytes
+            return error(413, "request_too_large", f"the batch is over {limit} bytes")
+        data = req.json
+        if not isinstance(data, dict) or not isinstance(data.get("requests"), list):
+            return error(400, message="requests: Field required")
+        items = data["requests"]
+        if not items:
+            return error(400, message="requests: List should have at least 1 item")
+        if len(items) > self.batch_max_requests:
+            return error(400, message=f"requests: at most {self.batch_max_requests} requests")
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            cid = item.get("custom_id") if isinstance(item, dict) else None
+            if not isinstance(cid, str) or not CUSTOM_ID.fullmatch(cid):
+                return error(400, message=f"requests.{i}.custom_id: {cid!r} does not match")
+            if cid in seen:
+                return error(400, message=f"requests.{i}.custom_id: {cid} is not unique")
+            seen.add(cid)
+            params = item.get("params")
+            if not isinstance(params, dict) or not params.get("model"):
+                return error(400, message=f"requests.{i}.params: Field required")
+            if "stream" in params:
+                return error(400, message=f"requests.{i}.params.stream: not supported in batches")
+            mt = params.get("max_tokens")
+            if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
+                return error(400, message=f"requests.{i}.params.max_tokens: must be at least 1")
+        return None
+
+    def _retrieve(self, handler: BaseHTTPRequestHandler, batch: Batch) -> None:
+        if self.batch_hook is not None:
+            self.batch_hook("retrieve", batch)
+        with self._lock:
+            batch.retrieves += 1
+            ending = batch.status == "canceling" or batch.polls_left <= 0
+            batch.polls_left -= 1
+        if batch.status != "ended":
+            todo = [r for r in batch.requests if r["custom_id"] not in batch.results]
+            if batch.status == "canceling":
+                for r in todo:
+                    batch.results[r["custom_id"]] = {"type": "canceled"}
+            elif ending:
+                self._process(batch, todo)
+            elif self.batch_live_counts:
+                share = math.ceil(len(batch.requests) / (batch.polls_left + 2))
+                self._process(batch, todo[:share])
+            if ending:
+                batch.status, batch.ended_at = "ended", time.time()
+        self._send_plain(handler, Reply(200, self._batch_object(batch)))
+
+    def _process(self, batch: Batch, todo: list[dict[str, Any]]) -> None:
+        for r in todo:
+            batch.results[r["custom_id"]] = self._batch_result(r["custom_id"], r["params"])
+
+    def _batch_result(self, custom_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One request of a batch answered as `POST /v1/messages` would answer it."""
+        reply: Reply | str | None = None
+        if self.batch_responder is not None:
+            reply = self.batch_responder(custom_id, params)
+        if reply in ("expired", "canceled"):
+            return {"type": reply}
+        if isinstance(reply, str):
+            reply = error(500, "api_error", f"the request {reply}")
+        raw = json.dumps(params).encode()
+        inner = Recorded("/v1/messages", {}, raw, params, time.monotonic())
+        self.batch_processed.append(inner)
+        if reply is None:
+            reply = self._reject(params) or self._next(inner)
+        inner.finished = time.monotonic()
+        if reply.status != 200 or not isinstance(reply.body, dict) or "content" not in reply.body:
+            body = reply.body if isinstance(reply.body, dict) else error(500).body
+            return {"type": "errored", "error": body}
+        prompt = self._prefix_usage(params)
+        self._store(prompt[3])
+        return {"type": "succeeded", "message": self._message(params, reply, prompt[:3])}
+
+    def _counts(self, batch: Batch) -> dict[str, int]:
+        counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        ended = batch.status == "ended"
+        for r in batch.requests:
+            result = batch.results.get(r["custom_id"])
+            if result is None or not (ended or self.batch_live_counts):
+                counts["processing"] += 1
+            else:
+                counts[result["type"]] += 1
+        return counts
+
+    def _batch_object(self, batch: Batch) -> dict[str, Any]:
+        def stamp(t: float | None) -> str | None:
+            if t is None:
+                return None
+            return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+
+        ended = batch.status == "ended"
+        return {
+            "id": batch.id,
+            "type": "message_batch",
+            "processing_status": batch.status,
+            "request_counts": self._counts(batch),
+            "ended_at": stamp(batch.ended_at),
+            "created_at": stamp(batch.created_at),
+            "expires_at": stamp(batch.created_at + 86400),
+            "archived_at": None,
+            "cancel_initiated_at": stamp(batch.cancel_initiated_at),
+            "results_url": f"{self.url}/v1/messages/batches/{batch.id}/results" if ended else None,
+        }
+
+    def _send_results(self, handler: BaseHTTPRequestHandler, batch: Batch) -> None:
+        if batch.status != "ended":
+            self._send_plain(handler, error(404, message="results are available once it ends"))
+            return
+        # Not in request order: the API promises none (custom_id is the only link).
+        lines = [
+            json.dumps({"custom_id": r["custom_id"], "result": batch.results[r["custom_id"]]})
+            + "\n"
+            for r in reversed(batch.requests)
+        ]
+        payload = "".join(lines).encode()
+        handler.send_response(200)
+        handler.send_header("content-type", "application/binary")
+        handler.send_header("content-length", str(len(payload)))
+        handler.end_headers()
+        half = sum(len(x.encode()) for x in lines[: len(lines) // 2])
+        handler.wfile.write(payload[:half])
+        handler.wfile.flush()
+        if self.batch_hook is not None:
+            self.batch_hook("results", batch)
+        handler.wfile.write(payload[half:])
+        handler.wfile.flush()
+
+    def _list_batches(self, handler: BaseHTTPRequestHandler, query: str) -> None:
+        from urllib.parse import parse_qs
+
+        params = {k: v[0] for k, v in parse_qs(query).items()}
+        limit = max(1, min(1000, int(params.get("limit", 20))))
+        newest = sorted(self.batches.values(), key=lambda b: b.created_at, reverse=True)
+        ids = [b.id for b in newest]
+        start = ids.index(params["after_id"]) + 1 if params.get("after_id") in ids else 0
+        page = newest[start : start + limit]
+        body = {
+            "data": [self._batch_object(b) for b in page],
+            "has_more": start + limit < len(newest),
+            "first_id": page[0].id if page else None,
+            "last_id": page[-1].id if page else None,
+        }
+        self._send_plain(handler, Reply(200, body))
 
     def _answer(self, handler: BaseHTTPRequestHandler, req: Recorded, reply: Reply) -> None:
         data = req.json if isinstance(req.json, dict) else {}
@@ -446,14 +720,26 @@ class FakeAnthropic:
                 time.sleep(reply.delay)
             self._send_plain(handler, reply)
             return
+        msg = self._message(data, reply, prompt[:3])
+        generate = reply.delay if data.get("max_tokens") != 0 else 0.0
+        if req.streamed:
+            self._send_stream(handler, msg, generate, reply.stream_error)
+        else:
+            if generate:
+                time.sleep(generate)
+            self._send_plain(handler, Reply(200, msg, headers=reply.headers))
+
+    def _message(
+        self, data: dict[str, Any], reply: Reply, prompt: tuple[int, int, int]
+    ) -> dict[str, Any]:
+        """The message object a scripted 200 reply stands for, with its simulated usage."""
         body = dict(reply.body)
         content = list(body["content"])
         stop = body.get("stop_reason", "end_turn")
         if data.get("max_tokens") == 0:
             content, stop = [], "max_tokens"
         text = "".join(b.get("text", "") for b in content if b.get("type") == "text")
-        usage = self._usage(data, reply, text, prompt[:3])
-        msg = {
+        return {
             "id": f"msg_{uuid.uuid4().hex[:24]}",
             "type": "message",
             "role": "assistant",
@@ -462,15 +748,8 @@ class FakeAnthropic:
             "stop_reason": stop,
             "stop_sequence": None,
             "stop_details": body.get("stop_details"),
-            "usage": usage,
+            "usage": self._usage(data, reply, text, prompt),
         }
-        generate = reply.delay if data.get("max_tokens") != 0 else 0.0
-        if req.streamed:
-            self._send_stream(handler, msg, generate, reply.stream_error)
-        else:
-            if generate:
-                time.sleep(generate)
-            self._send_plain(handler, Reply(200, msg, headers=reply.headers))
 
     def _send_plain(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
         headers = {"request-id": f"req_{uuid.uuid4().hex[:20]}", **reply.headers}
@@ -589,6 +868,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.server.fake.handle(self)  # type: ignore[attr-defined]
+
+    def do_GET(self) -> None:
+        self.server.fake.handle_get(self)  # type: ignore[attr-defined]
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
