@@ -6,16 +6,19 @@ Every command (review, hook, pr) goes through `run_review`; none of this knows a
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from tierbot import findings
 from tierbot.analysis.analyze import analyze
 from tierbot.config import Config
-from tierbot.records import Change, FileDiff, Finding, ReviewResult, Status, Tier, Usage, tier_rank
+from tierbot.records import Change, FileDiff, Finding, ReviewResult, Status, Tier, tier_rank
 from tierbot.review import calibrate, rules
 from tierbot.review.claude import has_credentials
 from tierbot.routing.estimate import estimate
 from tierbot.routing.route import plan
+
+if TYPE_CHECKING:
+    from tierbot.review.model import ModelOutcome
 
 
 class Options(NamedTuple):
@@ -30,6 +33,7 @@ class Options(NamedTuple):
     # What the author says the change is for (fenced; never used for routing).  None: the
     # subjects of the range's commits.
     intent: str | None = None
+    command: str = "review"  # review | hook | pr | audit: who spends, in the ledger
 
 
 def _new_content(change: Change, fd: FileDiff) -> str | None:
@@ -60,9 +64,8 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
     rule_findings = checked.findings
     notes.extend(checked.notes)
 
-    status: Status
-    raw: list[Finding] = list(rule_findings)
-    usage = Usage()
+    status: Status = "complete"
+    outcome: ModelOutcome | None = None
     if options.dry_run:
         status = "dry-run"
     elif not reviewable:
@@ -92,9 +95,32 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
             repo_label=options.repo_label,
             range_label=change.range.spec,
             fail_on=options.fail_on,
-            intent=_intent(change) if options.intent is None else options.intent,
+            intent=intent(change) if options.intent is None else options.intent,
             calibration=calibration,
+            command=options.command,
         )
+    planned = ReviewResult(
+        status=status,
+        range=change.range,
+        analysis=analysis,
+        route=route,
+        estimate=est,
+        findings=tuple(rule_findings),
+        notes=tuple(notes),
+    )
+    return conclude(change, config, planned, outcome)
+
+
+def conclude(
+    change: Change, config: Config, planned: ReviewResult, outcome: ModelOutcome | None
+) -> ReviewResult:
+    """`planned` (the analysis, route, estimate and local findings of `change`) with the model's
+    outcome folded in, however it was obtained (here, or from a Message Batch), and every
+    finding anchored to the change."""
+    raw: list[Finding] = list(planned.findings)
+    notes = list(planned.notes)
+    route, status, usage = planned.route, planned.status, planned.usage
+    if outcome is not None:
         raw.extend(outcome.findings)
         usage = outcome.usage
         # Escalation and budget decisions change units' tiers, and so the highest tier used.
@@ -112,19 +138,17 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
         f"not on a diff line: {f.path}{f':{f.line}' if f.line else ''}: {f.severity}: {f.title}"
         for f in moved
     )
-    return ReviewResult(
+    return dataclasses.replace(
+        planned,
         status=status,
-        range=change.range,
-        analysis=analysis,
         route=route,
-        estimate=est,
         findings=tuple(kept),
         usage=usage,
         notes=tuple(notes),
     )
 
 
-def _intent(change: Change) -> str:
+def intent(change: Change) -> str:
     """The subjects of the commits the change holds (none for the index or uncommitted work)."""
     from tierbot.git.history import subjects
 

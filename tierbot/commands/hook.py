@@ -92,6 +92,7 @@ def main(args: Args, cwd: str = ".") -> int:
         deadline=started + cfg.hook.timeout_s,
         repo_label=root,
         fail_on=fail_on,
+        command="hook",
     )
     result = run_review(change, cfg, options)
     sys.stdout.write(guard(render(result, args.verbose)))

@@ -226,6 +226,7 @@ def _review(
         repo_label=info.repo,
         fail_on=threshold,
         intent=gh.intent(info),
+        command="pr",
     )
     fresh = run_review(review_change, cfg, opts)
     if fresh.status == "offline":

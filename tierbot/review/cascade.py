@@ -53,6 +53,7 @@ class Job:
     after_refusal: bool = False  # a second refusal ends the unit
     max_tokens: int = 0  # set by the budget guard just before the call starts
     reserved: float = 0.0  # budget held for the call until it finishes
+    batch_request: str = ""  # "batch id/custom_id" of the batch request that answered it
 
 
 @dataclass
@@ -100,6 +101,8 @@ class Context:
     probe: Any = None  # claude.Probe: is the API reachable at all?
     prompts: dict[str, P.UnitPrompt] = field(default_factory=dict)  # built as jobs start
     nonce: str = field(default_factory=P.new_nonce)  # the untrusted-data fence tag of this review
+    price_factor: float = 1.0  # 0.5 in a Message Batch: half of every price
+    command: str = ""  # who spends (review | hook | pr | audit), for the ledger
 
     def system_static(self, job: Job) -> str:
         return P.verify_static() if job.kind == "verify" else P.system_static(job.tier)
@@ -151,8 +154,8 @@ class Context:
     def costs(self, model: str, res: CallResult) -> tuple[float, float]:
         """What the call cost, and what it would have cost on Opus."""
         args = (res.input_tokens, res.output_tokens, res.cache_write_tokens, res.cache_read_tokens)
-        cost = call_cost(self.config.price_for(model), *args)
-        opus = call_cost(self.opus_price, *args) if self.opus_price is not None else cost
+        cost = call_cost(self.config.price_for(model), *args) * self.price_factor
+        opus = call_cost(self.opus_price, *args) * self.price_factor if self.opus_price else cost
         return cost, opus
 
 
@@ -294,9 +297,10 @@ def fail(st: Tally, job: Job, reason: str) -> None:
         st.notes.append(f"model: unit {job.unit_id} ({job.tier}) failed: {reason}")
 
 
-def over_budget(st: Tally, job: Job, budget: float) -> None:
-    """The guard refused `job` with nothing else running: say what is lost."""
-    left = max(0.0, budget - st.cost)
+def over_budget(st: Tally, job: Job, budget: float, spent: float | None = None) -> None:
+    """The guard refused `job` with nothing else running: say what is lost (`spent`: of the
+    budget, when it covers more than this review)."""
+    left = max(0.0, budget - (st.cost if spent is None else spent))
     if job.kind == "verify":
         from tierbot.review import verify
 
@@ -331,24 +335,31 @@ def record(ctx: Context, st: Tally, job: Job, res: CallResult | None, outcome: s
     """One ledger row (`res` None: a review-cache hit); a broken ledger only costs a note."""
     if ctx.ledger is None:
         return
-    labels = (ctx.repo_label, ctx.range_label, job.unit_id, job.tier, job.model)
+    row = CallRow(
+        ctx.repo_label,
+        ctx.range_label,
+        job.unit_id,
+        job.tier,
+        job.model,
+        cache_hit=res is None,
+        outcome=outcome,
+        command=ctx.command,
+        batch=job.batch_request.partition("/")[0],
+        request=job.batch_request or None,
+    )
     try:
-        if res is None:
-            ctx.ledger.record(CallRow(*labels, cache_hit=True, outcome=outcome))
-            return
-        cost, opus = ctx.costs(job.model, res)
-        ctx.ledger.record(
-            CallRow(
-                *labels,
-                res.input_tokens,
-                res.output_tokens,
-                res.cache_write_tokens,
-                res.cache_read_tokens,
-                cost,
-                opus,
-                outcome=outcome,
+        if res is not None:
+            cost, opus = ctx.costs(job.model, res)
+            row = dataclasses.replace(
+                row,
+                input_tokens=res.input_tokens,
+                output_tokens=res.output_tokens,
+                cache_write_tokens=res.cache_write_tokens,
+                cache_read_tokens=res.cache_read_tokens,
+                cost_usd=cost,
+                all_opus_cost_usd=opus,
             )
-        )
+        ctx.ledger.record(row)
     except Exception as e:
         st.notes.append(f"model: could not write the ledger ({one_line(str(e), 120)})")
 

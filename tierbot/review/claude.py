@@ -271,13 +271,13 @@ def prime(client: Any, req: Request, url: str) -> CallResult:
     started = time.monotonic()
     try:
         resp = client.messages.create(
-            **_body(req, max_tokens=0), timeout=_timeout(req, started + req.wall_s)
+            **request_params(req, max_tokens=0), timeout=_timeout(req, started + req.wall_s)
         )
     except Exception as e:
         return _stamp(CallResult(failure=_describe(e, req, url)), started, 1)
     if isinstance(resp, str) or not hasattr(resp, "usage"):
         return _stamp(CallResult(failure=Failure(False, _NOT_A_MESSAGE)), started, 1)
-    return _stamp(_result(resp), started, 1)
+    return _stamp(message_result(resp), started, 1)
 
 
 _NOT_A_MESSAGE = "the API answered 200 with a body that is not a message"
@@ -287,7 +287,8 @@ def _stamp(res: CallResult, started: float, attempts: int) -> CallResult:
     return replace(res, started=started, finished=time.monotonic(), attempts=attempts, error=None)
 
 
-def _body(req: Request, max_tokens: int) -> dict[str, Any]:
+def request_params(req: Request, max_tokens: int) -> dict[str, Any]:
+    """The Messages API parameters of `req` (also a batch request's `params`)."""
     config: dict[str, Any] = {}
     if req.schema is not None:
         config["format"] = {"type": "json_schema", "schema": req.schema}
@@ -333,7 +334,7 @@ def _attempt(client: Any, req: Request, url: str, ends: float) -> CallResult:
     snapshot: Any = None
     try:
         manager = client.messages.stream(
-            **_body(req, max_tokens=req.max_tokens), timeout=_timeout(req, ends)
+            **request_params(req, max_tokens=req.max_tokens), timeout=_timeout(req, ends)
         )
         with manager as stream:
             stream_ref.append(stream)
@@ -349,7 +350,7 @@ def _attempt(client: Any, req: Request, url: str, ends: float) -> CallResult:
                 return CallResult(failure=Failure(False, _NOT_A_MESSAGE))
             message = stream.get_final_message()
     except Exception as e:
-        partial = _result(snapshot) if snapshot is not None else CallResult()
+        partial = message_result(snapshot) if snapshot is not None else CallResult()
         if expired.is_set() or isinstance(e, _WallExpired):
             failure = Failure(False, f"the API did not answer within {seconds(req.wall_s)}")
         else:
@@ -359,7 +360,7 @@ def _attempt(client: Any, req: Request, url: str, ends: float) -> CallResult:
         watchdog.cancel()
     if isinstance(message, str) or not hasattr(message, "content"):
         return CallResult(failure=Failure(False, _NOT_A_MESSAGE))
-    return _result(message)
+    return message_result(message)
 
 
 class _WallExpired(Exception):
@@ -381,7 +382,7 @@ def _retry_delay(res: CallResult, attempt: int, ends: float) -> float | None:
     headers = getattr(getattr(err, "response", None), "headers", None)
     if headers is not None and headers.get("x-should-retry") == "false":
         return None
-    asked = _retry_after(headers)
+    asked = retry_after(headers)
     if asked is None:
         low, high = BACKOFF_S
         asked = min(high, low * 2 ** (attempt - 1)) * (1 - 0.25 * random.random())
@@ -391,7 +392,7 @@ def _retry_delay(res: CallResult, attempt: int, ends: float) -> float | None:
     return wait
 
 
-def _retry_after(headers: Any) -> float | None:
+def retry_after(headers: Any) -> float | None:
     if headers is None:
         return None
     try:
@@ -427,7 +428,8 @@ def _status_of(err: BaseException) -> int | None:
     return None
 
 
-def _result(resp: Any) -> CallResult:
+def message_result(resp: Any) -> CallResult:
+    """A message (from a stream, a plain answer or a batch result) as a CallResult."""
     usage = getattr(resp, "usage", None)
     details = getattr(usage, "output_tokens_details", None)
     texts = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from tierbot.config import Config, Price
 from tierbot.records import Analysis, Change, Finding, Route, Tier, Unit, Usage, tier_rank
@@ -68,6 +68,7 @@ def review(
     fail_on: str = "none",
     intent: str = "",
     calibration: Calibration = DEFAULT_CALIBRATION,
+    command: str = "",
 ) -> ModelOutcome:
     """Review every non-skip unit of `route` with its tier's model; never raises for API trouble.
 
@@ -89,11 +90,13 @@ def review(
             claude.CONNECT_TIMEOUT_S if deadline is None else claude.DEADLINE_CONNECT_TIMEOUT_S
         )
         probe = claude.Probe(claude.base_url(), timeout)
-    ctx = Context(
-        config=config,
-        change=change,
-        rule_findings=rule_findings,
-        prefix=P.build_prefix(change, analysis, route, config, intent),
+    ctx = context(
+        st,
+        change,
+        analysis,
+        route,
+        rule_findings,
+        config,
         ledger=_open_ledger(st),
         use_cache=use_cache,
         budget=budget_usd,
@@ -101,11 +104,11 @@ def review(
         deadline=deadline,
         repo_label=repo_label,
         range_label=range_label,
-        opus_price=_opus_price(config),
         fail_on=fail_on,
         probe=probe,
+        intent=intent,
+        command=command,
     )
-    st.redactions += ctx.prefix.redactions
     try:
         if budget_usd is not None:
             _plan_budget(ctx, st, live, budget_usd, calibration)
@@ -118,7 +121,34 @@ def review(
         if ctx.ledger is not None:
             with contextlib.suppress(Exception):
                 ctx.ledger.close()
-    return _outcome(st, order)
+    return outcome(st, order)
+
+
+def context(
+    st: Tally,
+    change: Change,
+    analysis: Analysis,
+    route: Route,
+    rule_findings: Sequence[Finding],
+    config: Config,
+    *,
+    ledger: Ledger | None,
+    intent: str,
+    **settings: Any,
+) -> Context:
+    """A review's fixed part: the shared prefix (redacted, counted in `st`) and its settings
+    (the Context fields: use_cache, budget, max_tier, deadline, labels, fail_on, ...)."""
+    ctx = Context(
+        config=config,
+        change=change,
+        rule_findings=rule_findings,
+        prefix=P.build_prefix(change, analysis, route, config, intent),
+        ledger=ledger,
+        opus_price=_opus_price(config),
+        **settings,
+    )
+    st.redactions += ctx.prefix.redactions
+    return ctx
 
 
 def _queue_verification(ctx: Context, st: Tally) -> bool:
@@ -161,27 +191,36 @@ def _plan_budget(
 ) -> None:
     """Fit the expected cost into the budget from offline estimates, before anything is sent
     (prompts are built only when their jobs start)."""
+    st.units, notes = budget.plan(
+        st.units, live, lambda u: expected_cost(ctx, u, calibration), budget_usd, ctx.config
+    )
+    st.notes.extend(notes)
 
-    def expected(u: Unit) -> float:
-        if u.tier == "skip":
-            return 0.0
-        model = ctx.model(u.tier)
-        fair = call_cost(
+
+def expected_cost(
+    ctx: Context, u: Unit, calibration: Calibration, *, startable: bool = True
+) -> float:
+    """What reviewing `u` is expected to cost (its offline estimate at `ctx`'s prices); with
+    `startable`, at least what the per-call guard needs to let it start."""
+    if u.tier == "skip":
+        return 0.0
+    model = ctx.model(u.tier)
+    fair = (
+        call_cost(
             ctx.config.price_for(model),
             u.input_tokens,
             calibration.output_for(u.tier, u.input_tokens),
         )
-        # A unit is only worth planning if the guard will let it start.
-        floor_tokens = budget.floor(
-            ctx.config.effort_for(u.tier), ctx.config.max_tokens_for(u.tier)
-        )
-        return max(fair, budget.min_need_estimated(ctx.config, model, u.input_tokens, floor_tokens))
-
-    st.units, notes = budget.plan(st.units, live, expected, budget_usd, ctx.config)
-    st.notes.extend(notes)
+        * ctx.price_factor
+    )
+    if not startable:
+        return fair
+    floor_tokens = budget.floor(ctx.config.effort_for(u.tier), ctx.config.max_tokens_for(u.tier))
+    return max(fair, budget.min_need_estimated(ctx.config, model, u.input_tokens, floor_tokens))
 
 
-def _outcome(st: Tally, order: Sequence[str]) -> ModelOutcome:
+def outcome(st: Tally, order: Sequence[str]) -> ModelOutcome:
+    """What the review of `order`'s units came to (findings, usage, units, status, notes)."""
     if st.redactions:
         redacted = plural(st.redactions, "secret-like value")
         st.notes.append(f"model: redacted {redacted} before sending")

@@ -89,12 +89,12 @@ class _Calls:
             idx = self._next_ready()
             if idx is None:
                 break
-            job = self._prepared(st.queue[idx])
+            job = prepared(self.ctx, st, st.queue[idx])
             if job is None:  # nothing to send: the unit is skipped
                 del st.queue[idx]
                 continue
             st.queue[idx] = job
-            if not job.repair and self._from_cache(job):
+            if not job.repair and from_cache(self.ctx, st, job):
                 del st.queue[idx]
                 continue
             if self.ctx.deadline is not None and time.monotonic() >= self.ctx.deadline:
@@ -150,53 +150,6 @@ class _Calls:
             None,
         )
 
-    def _prepared(self, job: Job) -> Job | None:
-        """`job` with its prompt and cache key (a unit's prompt is built when it first starts)."""
-        if job.prompt is None:
-            up = self.ctx.unit_prompt(self.st, job.unit_id)
-            if up is None:
-                if job.kind == "review":
-                    self._nothing_to_send(job)
-                return None
-            job = dataclasses.replace(job, prompt=up)
-        if not job.cache_key:
-            static = self.ctx.system_static(job)
-            schema = _schema(job)
-            job = dataclasses.replace(
-                job,
-                cache_key=cache_key(job, self.ctx.text(job), self.ctx.config, static, schema),
-            )
-        return job
-
-    def _nothing_to_send(self, job: Job) -> None:
-        from tierbot.review.budget import skip
-
-        up = self.ctx.prompts.get(job.unit_id)
-        why = "every file matches never_send" if up and up.withheld else "no text diff to send"
-        self.st.units[job.unit_id] = skip(self.st.units[job.unit_id], f"not sent: {why}")
-
-    def _from_cache(self, job: Job) -> bool:
-        """Answer `job` from the review cache (an unreadable entry: ask the model again)."""
-        hit = self.ctx.cached(job.cache_key)
-        if hit is None:
-            return False
-        st = self.st
-        if job.kind == "verify":
-            from tierbot.review import verify
-
-            if not verify.apply(self.ctx, st, hit):
-                return False
-        else:
-            try:
-                answer = parse_answer(hit, job.tier)
-            except InvalidAnswer:
-                return False
-            accept(self.ctx, st, job, answer)
-        st.cache_hits += 1
-        st.attempted.add(job.unit_id)
-        record(self.ctx, st, job, None, "cache_hit")
-        return True
-
     def _wall(self, job: Job) -> float:
         """Seconds this call may take: what is left of its unit's wall bound and of the deadline."""
         now = time.monotonic()
@@ -221,34 +174,7 @@ class _Calls:
         return True
 
     def _request(self, job: Job, wall: float, max_tokens: int) -> claude.Request:
-        ctx = self.ctx
-        system = P.system_blocks(ctx.system_static(job), ctx.prefix)
-        text = P.with_nonce(ctx.text(job), ctx.nonce)
-        if job.kind == "verify":
-            messages: list[dict[str, Any]] = [
-                {"role": "user", "content": [{"type": "text", "text": text}]}
-            ]
-        else:
-            first = P.user_blocks(
-                ctx.prefix, ctx.text(job), ctx.nonce, cache_manifest=job.tier in self.shared
-            )
-            messages = [{"role": "user", "content": first}]
-            if job.repair:
-                messages.append({"role": "assistant", "content": job.previous or "(empty answer)"})
-                messages.append({"role": "user", "content": P.repair_text(job.problem or "")})
-        connect = claude.CONNECT_TIMEOUT_S
-        if ctx.deadline is not None:
-            connect = claude.DEADLINE_CONNECT_TIMEOUT_S
-        return claude.Request(
-            model=job.model,
-            max_tokens=max_tokens,
-            system=system,
-            messages=messages,
-            schema=_schema(job),
-            effort=ctx.effort(job),
-            wall_s=wall,
-            connect_s=min(connect, wall),
-        )
+        return request(self.ctx, job, wall, max_tokens, cache_manifest=job.tier in self.shared)
 
     def _submit(self, job: Job, wall: float) -> None:
         self.st.attempted.add(job.unit_id)
@@ -290,6 +216,92 @@ class _Calls:
             st.fatal = st.fatal or res.failure.message
 
 
+# --- one job, however it is sent (here, or in a Message Batch: batch.py) --------------------
+
+
+def prepared(ctx: Context, st: Tally, job: Job) -> Job | None:
+    """`job` with its prompt and cache key (a unit's prompt is built when it first starts);
+    None: nothing to send (the unit is then skipped, with the reason)."""
+    if job.prompt is None:
+        up = ctx.unit_prompt(st, job.unit_id)
+        if up is None:
+            if job.kind == "review":
+                _nothing_to_send(ctx, st, job)
+            return None
+        job = dataclasses.replace(job, prompt=up)
+    if not job.cache_key:
+        static = ctx.system_static(job)
+        schema = _schema(job)
+        job = dataclasses.replace(
+            job,
+            cache_key=cache_key(job, ctx.text(job), ctx.config, static, schema),
+        )
+    return job
+
+
+def _nothing_to_send(ctx: Context, st: Tally, job: Job) -> None:
+    from tierbot.review.budget import skip
+
+    up = ctx.prompts.get(job.unit_id)
+    why = "every file matches never_send" if up and up.withheld else "no text diff to send"
+    st.units[job.unit_id] = skip(st.units[job.unit_id], f"not sent: {why}")
+
+
+def from_cache(ctx: Context, st: Tally, job: Job) -> bool:
+    """Answer `job` from the review cache (an unreadable entry: ask the model again)."""
+    hit = ctx.cached(job.cache_key)
+    if hit is None:
+        return False
+    if job.kind == "verify":
+        from tierbot.review import verify
+
+        if not verify.apply(ctx, st, hit):
+            return False
+    else:
+        try:
+            answer = parse_answer(hit, job.tier)
+        except InvalidAnswer:
+            return False
+        accept(ctx, st, job, answer)
+    st.cache_hits += 1
+    st.attempted.add(job.unit_id)
+    record(ctx, st, job, None, "cache_hit")
+    return True
+
+
+def request(
+    ctx: Context, job: Job, wall: float, max_tokens: int, *, cache_manifest: bool
+) -> claude.Request:
+    """The request for a prepared `job`: the cached system prompt and the owner's settings, then
+    the fenced manifest (a cache breakpoint when `cache_manifest`: its model has two or more
+    calls in this review) and the unit, with this review's fence nonce filled in."""
+    system = P.system_blocks(ctx.system_static(job), ctx.prefix)
+    text = P.with_nonce(ctx.text(job), ctx.nonce)
+    if job.kind == "verify":
+        messages: list[dict[str, Any]] = [
+            {"role": "user", "content": [{"type": "text", "text": text}]}
+        ]
+    else:
+        first = P.user_blocks(ctx.prefix, ctx.text(job), ctx.nonce, cache_manifest=cache_manifest)
+        messages = [{"role": "user", "content": first}]
+        if job.repair:
+            messages.append({"role": "assistant", "content": job.previous or "(empty answer)"})
+            messages.append({"role": "user", "content": P.repair_text(job.problem or "")})
+    connect = claude.CONNECT_TIMEOUT_S
+    if ctx.deadline is not None:
+        connect = claude.DEADLINE_CONNECT_TIMEOUT_S
+    return claude.Request(
+        model=job.model,
+        max_tokens=max_tokens,
+        system=system,
+        messages=messages,
+        schema=_schema(job),
+        effort=ctx.effort(job),
+        wall_s=wall,
+        connect_s=min(connect, wall),
+    )
+
+
 def _schema(job: Job) -> dict[str, Any]:
     return verdict_schema() if job.kind == "verify" else answer_schema()
 
@@ -311,7 +323,7 @@ def _timed_out(job: Job) -> claude.CallResult:
 
 def _fit(ctx: Context, st: Tally, job: Job, can_wait: bool) -> Job | None:
     """`job` with its max_tokens (and budget reserved), or None when the budget cannot cover it."""
-    top = min(job.cap or ctx.config.max_tokens_for(job.tier), ctx.config.max_tokens_for(job.tier))
+    top = top_tokens(ctx, job)
     floor_tokens = budget.floor(ctx.effort(job), top)
     if ctx.budget is None:
         return dataclasses.replace(job, max_tokens=top)
@@ -343,6 +355,12 @@ def _fit(ctx: Context, st: Tally, job: Job, can_wait: bool) -> Job | None:
     max_tokens, reserved = fitted
     st.reserved += reserved
     return dataclasses.replace(job, max_tokens=max_tokens, reserved=reserved)
+
+
+def top_tokens(ctx: Context, job: Job) -> int:
+    """The most output tokens `job` may ask for: its tier's cap (lower after a cut-off)."""
+    tier_cap = ctx.config.max_tokens_for(job.tier)
+    return min(job.cap or tier_cap, tier_cap)
 
 
 def _drop_at_deadline(st: Tally) -> None:
