@@ -50,7 +50,7 @@ class RequestRow(NamedTuple):
     unit: str
     tier: str
     model: str
-    state: str  # pending | succeeded | errored | expired | canceled
+    state: str  # pending | succeeded | errored | expired | canceled | unsent
     result: str | None  # the API's result object (JSON), once fetched
 
 
@@ -137,7 +137,13 @@ def submitted(ledger: Ledger, key: str, batch_id: str) -> None:
 
 
 def set_state(ledger: Ledger, key: str, state: str, counts: dict[str, int] | None = None) -> None:
+    """A batch's new state; a void one (it never reached the API) leaves its requests unsent."""
     with ledger.transaction() as db:
+        if state == "void":
+            db.execute(
+                "UPDATE batch_requests SET state = 'unsent' WHERE batch = ? AND state = 'pending'",
+                (key,),
+            )
         if counts is None:
             db.execute(
                 "UPDATE batches SET state = ?, updated = ? WHERE key = ?", (state, time.time(), key)

@@ -86,6 +86,7 @@ CREATE TABLE IF NOT EXISTS batch_requests (
     tier TEXT NOT NULL,
     model TEXT NOT NULL,
     state TEXT NOT NULL,                -- pending | succeeded | errored | expired | canceled
+                                        -- | unsent (its batch never reached the API)
     result TEXT,                        -- the API's result line (JSON), stored once fetched
     PRIMARY KEY (batch, custom_id)
 );
