@@ -272,9 +272,13 @@ def pr(**kw: Any) -> int:
 Examples:
   tierbot costs                  # everything in the ledger
   tierbot costs --since 7d       # the last week (or 12h, 2w, 2026-11-01)
-  tierbot costs --format json    # schema tierbot.costs/1"""
+  tierbot costs --format json    # schema tierbot.costs/1
+  tierbot costs --since 2026-11-01 --export nov.jsonl   # the rows, as JSON lines
+  tierbot costs --merge runner-*.jsonl                  # many runners' exports, added up"""
 )
+@click.argument("files", nargs=-1, metavar="[FILE...]")
 @click.option("--since", help="Only calls since this date (YYYY-MM-DD) or age (7d, 12h).")
+@click.option("--until", help="Only calls before this date (YYYY-MM-DD) or age.")
 @click.option(
     "--format",
     "fmt",
@@ -283,11 +287,101 @@ Examples:
     show_default=True,
     help="text for people, json (schema tierbot.costs/1) for scripts.",
 )
-def costs(since: str | None, fmt: str) -> int:
-    """Spending and savings from the local ledger ($TIERBOT_HOME)."""
+@click.option(
+    "--export",
+    type=click.Path(dir_okay=False),
+    help="Write the ledger's rows of the period to FILE as JSON lines ('-': stdout).",
+)
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="Add up the exports FILE... by repository, tier, command and month.",
+)
+def costs(
+    files: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    export: str | None,
+    merge: bool,
+) -> int:
+    """Spending and savings from the local ledger ($TIERBOT_HOME), or many runners' exports."""
     from tierbot.commands import costs as cmd
 
-    return cmd.main(since, fmt)
+    if files and not merge:
+        raise click.UsageError("FILE... are read only with --merge")
+    if merge and export:
+        raise click.UsageError("--merge and --export do not go together")
+    if merge:
+        if not files:
+            raise click.UsageError("--merge needs at least one exported FILE")
+        return cmd.merge_main(files, fmt, since, until)
+    if export:
+        return cmd.export_main(export, since, until)
+    return cmd.main(since, fmt, until)
+
+
+AUDIT_FORMAT = click.Choice(("text", "json", "markdown", "sarif"))
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  tierbot audit HEAD~50..HEAD             # the last 50 commits, at batch prices
+  tierbot audit v1.2.0..v1.3.0 --dry-run  # what it would cost; nothing sent
+  tierbot audit main~500..main --budget 25 --format json -o audit.json
+  tierbot audit --resume                  # collect an interrupted audit's batches
+  tierbot audit HEAD~50..HEAD --wait 0    # send, and collect later (--resume)
+
+Each commit (along first parents) is reviewed as `tierbot review <sha>^!` would, through the
+Message Batches API at half price. A rerun of the same command takes up its batches instead of
+sending them again. Exit status as for `review`; 3 also while batches are still running."""
+)
+@click.argument("range_", metavar="RANGE", nargs=-1)
+@click.option("--merges", is_flag=True, help="Also review merge commits (against 1st parent).")
+@click.option("--format", "fmt", type=AUDIT_FORMAT, default="text", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option("--tier", type=TIER, default="auto", show_default=True, help="Force a tier.")
+@click.option("--fail-on", type=SEVERITY, help="Exit 1 at or above this severity [high].")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file.")
+@click.option("--budget", type=USD, help="Most USD the whole audit may spend [10].")
+@click.option("-y", "--yes", is_flag=True, help="Spend above the budget without asking.")
+@click.option("--no-cache", is_flag=True, help="Do not reuse cached reviews.")
+@click.option("--resume", is_flag=True, help="Continue the last unfinished audit.")
+@click.option("--cancel", is_flag=True, help="Cancel this audit's running batches.")
+@click.option("--wait", metavar="DURATION", help="Wait this long for batches [1h]; 0: do not.")
+@click.option("--dry-run", is_flag=True, help="Analyze, route and estimate; send nothing.")
+@click.option(
+    "--max-commits", type=click.IntRange(1), default=1000, show_default=True, help="A bound."
+)
+@click.option("-v", "--verbose", is_flag=True, help="Every commit and note.")
+@click.option("-q", "--quiet", is_flag=True, help="Only findings and errors.")
+@click.pass_obj
+def audit(obj: dict[str, Any], /, range_: tuple[str, ...], **kw: Any) -> int:
+    """Review every commit of RANGE through the Message Batches API [-- PATH...]."""
+    from tierbot.commands import audit as cmd
+
+    args = cmd.Args(
+        range=range_,
+        paths=obj["paths"],
+        merges=kw["merges"],
+        format=kw["fmt"],
+        output=kw["output"],
+        tier=kw["tier"],
+        fail_on=kw["fail_on"],
+        config=kw["config_path"],
+        budget=kw["budget"],
+        yes=kw["yes"],
+        no_cache=kw["no_cache"],
+        resume=kw["resume"],
+        cancel=kw["cancel"],
+        wait=kw["wait"],
+        dry_run=kw["dry_run"],
+        max_commits=kw["max_commits"],
+        verbose=kw["verbose"],
+        quiet=kw["quiet"],
+    )
+    return cmd.main(args)
 
 
 def _crash_log() -> str:

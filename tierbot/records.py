@@ -242,3 +242,49 @@ class ReviewResult:
     findings: tuple[Finding, ...] = ()
     usage: Usage = field(default_factory=Usage)
     notes: tuple[str, ...] = ()
+
+
+# --- tierbot audit: many commits, one report ----------------------------------------------
+
+AuditStatus = Literal["complete", "offline", "dry-run", "partial", "failed", "running"]
+
+
+@dataclass(frozen=True)
+class CommitReview:
+    """One commit of an audit, reviewed as a change of its own (its first parent against it)."""
+
+    sha: str
+    subject: str  # the author's words, shown as they are (escaped by each reporter)
+    parents: int
+    result: ReviewResult
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """One Message Batch of an audit."""
+
+    id: str | None  # the API's id (None: it never reached the API)
+    kind: str  # review | follow-up
+    requests: int
+    state: str  # submitting | submitted | ended | fetched | void
+    counts: tuple[tuple[str, int], ...]  # the last request_counts seen
+
+
+@dataclass(frozen=True)
+class AuditEstimate:
+    requests: int  # review units to send (before the review cache and verification)
+    cost_usd: float  # at batch prices (half of every price)
+    interactive_cost_usd: float  # the same reviews sent one by one
+    all_opus_cost_usd: float  # at batch prices
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    status: AuditStatus
+    range: Range  # base: the sha the range starts after ("" from the first commit)
+    commits: tuple[CommitReview, ...]
+    estimate: AuditEstimate
+    usage: Usage = field(default_factory=Usage)
+    batches: tuple[BatchSummary, ...] = ()
+    budget_usd: float | None = None
+    notes: tuple[str, ...] = ()

@@ -164,3 +164,56 @@ def subjects(root: str, base: str, head: str, limit: int = 50) -> list[str]:
     )
     lines = out.decode("utf-8", "replace").splitlines()
     return [line.strip() for line in reversed(lines) if line.strip()]
+
+
+class Commit(NamedTuple):
+    sha: str
+    parents: int  # 0 for a root commit, 2 or more for a merge
+    subject: str  # the author's words: shown in reports, never a routing feature
+
+
+def first_parent(
+    root: str, base: str | None, head: str, limit: int, *, merges: bool = False
+) -> list[Commit]:
+    """The commits of `base..head` (all of `head`'s history when `base` is None) along first
+    parents, oldest first, merges only with `merges`; at most `limit + 1` are read, so a caller
+    can tell there are more."""
+    out = repository.at(root).run(
+        "log",
+        "--first-parent",
+        *(() if merges else ("--no-merges",)),
+        f"--max-count={limit + 1}",
+        f"--format={_REC}%H{_SEP}%P{_SEP}%s",
+        "--end-of-options",
+        _spec(base, head),
+        "--",
+        timeout=120,
+    )
+    commits = []
+    for record in out.decode("utf-8", "replace").split(_REC):
+        if not record.strip():
+            continue
+        sha, parents, subject = [*record.rstrip("\n").split(_SEP), "", ""][:3]
+        commits.append(Commit(sha, len(parents.split()), subject.strip()))
+    commits.reverse()
+    return commits
+
+
+def merges_between(root: str, base: str | None, head: str) -> int:
+    """How many merge commits the first-parent walk of `base..head` passes."""
+    out = repository.at(root).run(
+        "rev-list",
+        "--first-parent",
+        "--merges",
+        "--count",
+        "--end-of-options",
+        _spec(base, head),
+        "--",
+        timeout=120,
+    )
+    text = out.decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else 0
+
+
+def _spec(base: str | None, head: str) -> str:
+    return head if base is None else f"{base}..{head}"

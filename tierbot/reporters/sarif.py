@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -79,10 +80,22 @@ def _result(f: Finding, index: int) -> dict[str, Any]:
 
 
 def to_sarif(result: ReviewResult) -> dict[str, Any]:
+    return document(sarif_run([(f, {}) for f in result.findings], result.status, result.notes))
+
+
+def document(run: dict[str, Any]) -> dict[str, Any]:
+    """A SARIF log holding one run."""
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def sarif_run(
+    findings: Sequence[tuple[Finding, dict[str, Any]]], status: str, notes: Sequence[str]
+) -> dict[str, Any]:
+    """One run of tierbot over `findings`, each with properties of its own (an audit's commit)."""
     rules: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     results: list[dict[str, Any]] = []
-    for f in result.findings:
+    for f, extra in findings:
         rid = rule_id(f.category)
         if rid not in index:
             index[rid] = len(rules)
@@ -95,7 +108,9 @@ def to_sarif(result: ReviewResult) -> dict[str, Any]:
             if _is_secret(f.category):
                 rule["properties"] = {"tags": ["tierbot", "security"]}
             rules.append(rule)
-        results.append(_result(f, index[rid]))
+        result = _result(f, index[rid])
+        result["properties"].update(extra)
+        results.append(result)
     # GitHub takes the highest security-severity of a rule's results from the rule itself.
     for rid, i in index.items():
         sevs = [
@@ -106,30 +121,24 @@ def to_sarif(result: ReviewResult) -> dict[str, Any]:
         if sevs:
             rules[i]["properties"]["security-severity"] = max(sevs, key=float)
 
-    invocation: dict[str, Any] = {"executionSuccessful": result.status != "failed"}
-    if result.notes:
+    invocation: dict[str, Any] = {"executionSuccessful": status != "failed"}
+    if notes:
         invocation["toolExecutionNotifications"] = [
-            {"level": "note", "message": {"text": note}} for note in result.notes
+            {"level": "note", "message": {"text": note}} for note in notes
         ]
     return {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "tierbot",
-                        "informationUri": INFORMATION_URI,
-                        "version": tierbot.__version__,
-                        "semanticVersion": tierbot.__version__,
-                        "rules": rules,
-                    }
-                },
-                "invocations": [invocation],
-                "results": results,
-                "properties": {"tierbot-status": result.status},
+        "tool": {
+            "driver": {
+                "name": "tierbot",
+                "informationUri": INFORMATION_URI,
+                "version": tierbot.__version__,
+                "semanticVersion": tierbot.__version__,
+                "rules": rules,
             }
-        ],
+        },
+        "invocations": [invocation],
+        "results": results,
+        "properties": {"tierbot-status": status},
     }
 
 
