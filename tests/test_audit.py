@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from audit_helpers import (
     spawn,
 )
 from fake_anthropic import Batch, FakeAnthropic
-from jsonschema import Draft202012Validator
+from jsonschema import Draft4Validator, Draft202012Validator
 from referencing import Registry, Resource
 
 import tierbot
@@ -198,3 +200,302 @@ def test_results_stored_but_not_recorded_are_recorded_once_by_a_rerun(
     assert sum(len(c["review"]["findings"]) for c in doc["commits"]) == 5
     code, doc, _ = audit_json(capsys, "HEAD~5..HEAD")
     assert batch_calls() == before and len(fake.batches) == 1
+
+
+# --- expired and errored requests, and the API's limits ---------------------------------------
+
+
+def test_expired_and_failed_requests_are_listed_and_sent_again_in_one_new_batch(
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shas = history(repo, 10)
+    setup(monkeypatch, fake, repo)
+    first_time = {shas[1][:20]: "expired", shas[4][:20]: "expired", shas[7][:20]: "overloaded"}
+
+    def once(custom_id: str, params: dict[str, object]) -> str | None:
+        return first_time.pop(custom_id[:20], None)
+
+    fake.batch_responder = once
+    code, doc, err = audit_json(capsys, "HEAD~10..HEAD")
+    assert code == 0, err
+    assert doc["status"] == "complete"
+    first, second = fake.batches.values()
+    assert len(first.requests) == 10
+    # The three that did not come back went again, together, in one new batch.
+    assert sorted(r["custom_id"][:20] for r in second.requests) == sorted(
+        s[:20] for s in (shas[1], shas[4], shas[7])
+    )
+    assert [b["request_counts"] for b in doc["batches"]] == [
+        {"processing": 0, "succeeded": 7, "errored": 1, "expired": 2, "canceled": 0},
+        {"processing": 0, "succeeded": 3, "errored": 0, "expired": 0, "canceled": 0},
+    ]
+    notes = [n for c in doc["commits"] for n in c["review"]["notes"] if "sent again" in n]
+    assert len(notes) == 3 and sum("expired" in n for n in notes) == 2
+    assert all(len(c["review"]["findings"]) == 1 for c in doc["commits"])
+    assert len(batch_calls()) == 10  # what expired or failed was not billed
+
+
+def test_a_request_that_fails_twice_is_reported_and_a_rerun_tries_again(
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shas = history(repo, 3)
+    setup(monkeypatch, fake, repo)
+    fake.batch_responder = lambda cid, params: "expired" if cid.startswith(shas[1][:20]) else None
+    code, doc, err = audit_json(capsys, "HEAD~3..HEAD")
+    assert code == 3 and doc["status"] == "partial"  # on_error closed by default
+    assert "audit incomplete" in err
+    broken = doc["commits"][1]["review"]
+    assert broken["status"] == "failed" and broken["findings"] == []
+    assert any("expired" in n for n in broken["notes"])
+    assert len(fake.batches) == 2
+    fake.batch_responder = None
+    code, doc, _ = audit_json(capsys, "HEAD~3..HEAD")
+    assert code == 0 and doc["status"] == "complete" and len(fake.batches) == 3
+    assert len(fake.batch_requests()) == 5  # 3, the retry, and the rerun's one
+
+
+def test_large_audits_are_split_by_the_requests_and_bytes_a_batch_may_hold(
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    history(repo, 10)
+    setup(monkeypatch, fake, repo)
+    fake.batch_max_requests = 4
+    monkeypatch.setenv("TIERBOT_BATCH_MAX_REQUESTS", "4")
+    code, doc, err = audit_json(capsys, "HEAD~10..HEAD")
+    assert code == 0, err
+    assert [len(b.requests) for b in fake.batches.values()] == [4, 4, 2]
+    size = max(len(json.dumps({"requests": b.requests})) for b in fake.batches.values())
+    fake.batches.clear()
+    fake.batch_max_requests = 100_000
+    fake.batch_max_bytes = size  # the API refuses a larger create with 413
+    monkeypatch.setenv("TIERBOT_BATCH_MAX_REQUESTS", "100000")
+    monkeypatch.setenv("TIERBOT_BATCH_MAX_BYTES", str(size))
+    code, doc, err = audit_json(capsys, "HEAD~10..HEAD", "--no-cache")
+    assert code == 0, err
+    assert len(fake.batches) >= 3 and sum(len(b.requests) for b in fake.batches.values()) == 10
+    assert doc["status"] == "complete"
+
+
+# --- before anything is sent: estimate, budget, dry run -------------------------------------
+
+
+def test_dry_run_estimates_at_batch_prices_and_sends_nothing(
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    history(repo, 4)
+    setup(monkeypatch, fake, repo)
+    code, doc, err = audit_json(capsys, "HEAD~4..HEAD", "--dry-run")
+    assert code == 0 and doc["status"] == "dry-run"
+    assert fake.requests == [] and fake.batches == {}
+    e = doc["estimate"]
+    assert e["requests"] == 4 and e["cost_usd"] > 0
+    assert e["cost_usd"] == pytest.approx(e["interactive_cost_usd"] / 2, abs=1e-6)
+    per_commit = sum(c["review"]["estimate"]["cost_usd"] for c in doc["commits"])
+    assert e["interactive_cost_usd"] == pytest.approx(per_commit, abs=1e-5)
+    assert "estimated $" in err and "at batch prices" in err and "budget $10.00" in err
+    assert [e.message for e in audit_validator().iter_errors(doc)] == []
+
+
+def test_without_a_key_the_audit_is_the_offline_review_of_each_commit(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history(repo, 2)
+    monkeypatch.chdir(repo)
+    code, doc, _ = audit_json(capsys, "HEAD~2..HEAD")
+    assert code == 0 and doc["status"] == "offline" and doc["batches"] == []
+    assert {c["review"]["status"] for c in doc["commits"]} == {"offline"}
+
+
+def test_above_the_budget_scripts_keep_it_and_yes_spends(
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    history(repo, 6)
+    setup(monkeypatch, fake, repo)
+    budget = "0.001"  # less than the six Haiku reviews are expected to cost at batch prices
+    code, doc, _ = audit_json(capsys, "HEAD~6..HEAD", "--budget", budget)
+    assert code == 0
+    # Not a terminal: no question; the least risky units gave way to fit the budget.
+    skipped = [n for n in doc["notes"] if "skipped to fit the $0.00 budget" in n]
+    assert skipped
+    [first] = fake.batches.values()
+    assert len(first.requests) == 6 - len(skipped)
+    fake.batches.clear()
+    code, doc, _ = audit_json(capsys, "HEAD~6..HEAD", "--budget", budget, "--yes", "--no-cache")
+    assert code == 0 and not any("to fit the $" in n for n in doc["notes"])
+    [again] = fake.batches.values()
+    assert len(again.requests) == 6
+
+
+def test_above_the_budget_a_person_at_a_terminal_is_asked(
+    repo: Path, fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history(repo, 3)
+    setup(monkeypatch, fake, repo)
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tierbot", "audit", "HEAD~3..HEAD", "--budget", "0.000001"],
+        cwd=repo,
+        stdin=slave,
+        stderr=slave,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    os.close(slave)
+    asked = b""
+    while b"[y/N]" not in asked:
+        chunk = os.read(master, 4096)
+        assert chunk, asked
+        asked += chunk
+    os.write(master, b"n\n")
+    out, _ = proc.communicate(timeout=120)
+    os.close(master)
+    assert b"above the $0.00 budget" in asked
+    assert proc.returncode == 0
+    assert "skipped to fit the $0.00 budget" in out
+    assert len(fake.batch_requests()) < 3
+
+
+# --- leaving batches running, resuming, canceling -----------------------------------------------
+
+
+def test_wait_0_sends_and_leaves_then_resume_collects(
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    history(repo, 4)
+    setup(monkeypatch, fake, repo)
+    fake.batch_polls = 10**6
+    code, doc, err = audit_json(capsys, "HEAD~4..HEAD", "--wait", "0")
+    assert code == 3 and doc["status"] == "running"
+    assert "rerun the same command" in " ".join(doc["commits"][0]["review"]["notes"])
+    [batch] = fake.batches.values()
+    assert doc["batches"][0]["id"] == batch.id and doc["batches"][0]["state"] == "submitted"
+    assert doc["usage"]["calls"] == 0
+    # Still running: --resume (no RANGE) finds the audit and waits, sending nothing new.
+    code, doc, err = audit_json(capsys, "--resume", "--wait", "0")
+    assert code == 3 and doc["status"] == "running" and len(fake.batches) == 1
+    fake.end_batches()
+    code, doc, err = audit_json(capsys, "--resume")
+    assert code == 0, err
+    assert doc["status"] == "complete" and doc["range"]["spec"] == "HEAD~4..HEAD"
+    assert len(fake.batches) == 1 and len(batch_calls()) == 4
+    assert sum(len(c["review"]["findings"]) for c in doc["commits"]) == 4
+    # Nothing left to resume.
+    code, _, err = run(capsys, "audit", "--resume")
+    assert code == 2 and "no unfinished audit" in err and len(err.splitlines()) == 1
+
+
+def test_cancel_stops_the_audits_batches_and_sends_nothing_new(
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    history(repo, 3)
+    setup(monkeypatch, fake, repo)
+    fake.batch_polls = 10**6
+    assert audit_json(capsys, "HEAD~3..HEAD", "--wait", "0")[1]["status"] == "running"
+    code, doc, _ = audit_json(capsys, "HEAD~3..HEAD", "--cancel")
+    [batch] = fake.batches.values()
+    assert batch.cancel_initiated_at is not None and batch.status == "ended"
+    assert doc["batches"][0]["request_counts"]["canceled"] == 3
+    assert code == 3 and doc["status"] == "failed" and len(fake.batches) == 1
+    assert any("cancel" in n for n in doc["notes"])
+    assert batch_calls() == []  # nothing processed, nothing billed
+
+
+def test_progress_comes_from_the_batches_request_counts(
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    history(repo, 6)
+    setup(monkeypatch, fake, repo)
+    fake.batch_polls = 3
+    fake.batch_live_counts = True
+    code, _, err = run(capsys, "audit", "HEAD~6..HEAD")
+    assert code == 0
+    lines = [ln for ln in err.splitlines() if "requests done" in ln]
+    assert lines[0].startswith("tierbot: 0/6 requests done") or "/6 requests done" in lines[0]
+    assert len(lines) >= 3 and "6/6 requests done (6 succeeded)" in lines[-1]
+    done = [int(ln.split("tierbot: ")[1].split("/")[0]) for ln in lines]
+    assert done == sorted(done) and done[0] < 6
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        ((), "takes one RANGE"),
+        (("nope..HEAD",), "bad revision 'nope'"),
+        (("HEAD..HEAD",), "no commits to audit"),
+        (("HEAD~3..HEAD", "--max-commits", "2"), "more than 2 commits"),
+        (("HEAD~3..HEAD", "--wait", "soon"), "--wait"),
+        (("HEAD~3..HEAD", "--format", "github"), "Invalid value for '--format'"),
+        (("HEAD~3..HEAD", "--budget", "nan"), "--budget"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    argv: tuple[str, ...],
+    message: str,
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    history(repo, 3)
+    setup(monkeypatch, fake, repo)
+    code, out, err = run(capsys, "audit", *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert out == "" and fake.requests == []
+
+
+# --- one report, four formats -------------------------------------------------------------------
+
+
+def test_every_format_reports_findings_per_commit(
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    shas = history(repo, 3)
+    setup(monkeypatch, fake, repo)
+    code, text, _ = run(capsys, "audit", "HEAD~3..HEAD")
+    assert code == 0
+    for sha in shas:
+        assert f"{sha[:7]} add added_" in text
+    assert text.count("divides by a length that may be zero") == 3
+    assert "cost: $" in text and "spent at batch prices on 3 model calls" in text
+    code, markdown, _ = run(capsys, "audit", "HEAD~3..HEAD", "--format", "markdown")
+    assert markdown.startswith("## tierbot audit HEAD\\~3..HEAD")
+    assert markdown.count("| `") >= 3 and markdown.count("### `") == 3
+    target = tmp_path / "audit.sarif"
+    code, out, _ = run(capsys, "audit", "HEAD~3..HEAD", "--format", "sarif", "-o", str(target))
+    assert code == 0 and out == ""
+    sarif = json.loads(target.read_text())
+    schema = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
+    assert [e.message for e in Draft4Validator(schema).iter_errors(sarif)] == []
+    [sarif_run] = sarif["runs"]
+    assert sorted(r["properties"]["commit"] for r in sarif_run["results"]) == sorted(shas)

@@ -344,8 +344,10 @@ class _Audit:
                     f"cannot tell whether batch {b.key} reached the API: rerun later",
                 )
                 a.review.st.attempted.add(a.job.unit_id)
-            elif _retryable(req.result) and self.sends.get(a.key, 0) < SENDS_PER_RUN:
-                to_send.append(a)
+            elif (_retryable(req.result) or not self.settings.use_cache) and self.sends.get(
+                a.key, 0
+            ) < SENDS_PER_RUN:
+                to_send.append(a)  # again: it did not come back (or --no-cache asks for it)
             else:  # answered before (this run, or one that was interrupted)
                 a.stored, a.custom_id, a.waits_on = req.result, req.custom_id, b.key
                 self.touched[b.key] = None
@@ -606,12 +608,10 @@ class _Audit:
             if not a.waits_on:
                 continue  # failed before it was sent (and said why)
             if a.stored is None:
-                reason = (
-                    f"still running in batch {batch_ids[a.waits_on]}"
-                    if a.waits_on in self.running
-                    else f"batch {batch_ids[a.waits_on]} gave no result for it"
-                )
-                fail(st, a.job, f"{reason}: rerun to collect it")
+                if a.waits_on in self.running:
+                    _not_yet(st, a.job, f"still running in batch {batch_ids[a.waits_on]}")
+                else:
+                    _not_yet(st, a.job, f"batch {batch_ids[a.waits_on]} gave no result for it")
                 continue
             result = json.loads(a.stored)
             if _retryable(a.stored) and self.sends.get(a.key, 0) < SENDS_PER_RUN:
@@ -709,6 +709,16 @@ class _Audit:
 
 
 _NO_BATCH = batchlog.BatchRow("", "", "", "", "", None, 0.0, 0.0, 0, 0, {})
+
+
+def _not_yet(st: Tally, job: Job, why: str) -> None:
+    """A job whose answer a later run collects: the unit is not reviewed yet (not failed)."""
+    why += ": rerun the same command (or `tierbot audit --resume`) to collect it"
+    if job.kind != "review":
+        fail(st, job, why)
+        return
+    st.failed[job.unit_id] = why
+    st.notes.append(f"model: unit {job.unit_id} ({job.tier}): {why}")
 
 
 def call_result(result: dict[str, Any]) -> claude.CallResult:
