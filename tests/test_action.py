@@ -7,6 +7,7 @@ its `${{ inputs.* }}` filled in), so the action cannot drift from the CLI.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -130,7 +131,7 @@ def test_action_inputs_outputs_and_steps_are_what_the_cli_takes() -> None:
         "dry-run",
     }
     assert spec["inputs"]["github-token"]["default"] == "${{ github.token }}"
-    assert set(spec["outputs"]) == {"tier", "cost-usd", "findings", "blocking"}
+    assert set(spec["outputs"]) == {"tier", "cost-usd", "findings", "blocking", "costs-file"}
     uses = [s["uses"] for s in spec["runs"]["steps"] if "uses" in s]
     assert uses and all(PINNED.match(u) for u in uses), uses
     run_text = "\n".join(s.get("run", "") for s in spec["runs"]["steps"])
@@ -224,6 +225,50 @@ def test_action_config_input_is_read_from_the_base_commit(world: PrWorld) -> Non
     )
     assert code == 0, err
     assert outputs["findings"] == "2" and len(world.fake.review_comments) == 1
+
+
+def test_action_exports_the_runs_costs_and_the_workflow_keeps_them(world: PrWorld) -> None:
+    from fake_anthropic import answer, fake_anthropic, finding
+
+    base = world.commit({"app.py": "def main():\n    return 1\n"}, "base")
+    git(world.repo, "checkout", "-q", "-b", "feature")
+    head = world.commit({"app.py": "def main():\n    x = 1\n    return x\n"}, "feature")
+    world.publish(base, head)
+    env = {"TIERBOT_GITHUB_THROTTLE": "0", "GITHUB_RUN_ID": "77", "GITHUB_RUN_ATTEMPT": "1"}
+    given = {"anthropic-api-key": "sk-ant-test-key-000000000000000000"}
+    with fake_anthropic() as model:
+        model.responder = lambda req: answer([finding("app.py", 2, "x is pointless")])
+        env["ANTHROPIC_BASE_URL"] = model.url
+        code, _, err, outputs = run_action(world, given, env)
+        assert code == 0, err
+        path = Path(outputs["costs-file"])
+        assert path.name == "tierbot-costs-77-1.jsonl" and path.parent == world.tmp
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        assert rows and all(
+            r["command"] == "pr" and r["schema"] == "tierbot.cost-row/1" for r in rows
+        )
+        assert sum(r["cost_usd"] for r in rows) == pytest.approx(
+            float(outputs["cost-usd"]), abs=1e-5
+        )
+        # A push, and its run (the ledger restored from the cache) exports only its own rows.
+        later = world.commit({"util.py": "def helper(y):\n    return y * 2\n"}, "more")
+        world.publish(base, later)
+        env["GITHUB_RUN_ID"] = "78"
+        code, _, err, outputs = run_action(world, given, env)
+        assert code == 0, err
+        again = [json.loads(line) for line in Path(outputs["costs-file"]).read_text().splitlines()]
+        assert again and {r["row"] for r in again}.isdisjoint({r["row"] for r in rows})
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    [job] = wf["jobs"].values()
+    steps = {s.get("uses", "").split("@")[0]: s for s in job["steps"]}
+    restore, save = steps["actions/cache/restore"], steps["actions/cache/save"]
+    assert restore["with"]["path"] == save["with"]["path"] == "${{ runner.temp }}/tierbot-home"
+    assert "pull_request.number" in restore["with"]["key"] and save["if"] == "always()"
+    review = next(s for s in job["steps"] if "anthropic-api-key" in s.get("with", {}))
+    assert review["env"]["TIERBOT_HOME"] == restore["with"]["path"]
+    upload = steps["actions/upload-artifact"]
+    assert upload["with"]["path"] == "${{ steps.tierbot.outputs.costs-file }}"
+    assert all(PINNED.match(s["uses"]) for s in job["steps"] if "uses" in s)
 
 
 @pytest.mark.parametrize(
