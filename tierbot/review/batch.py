@@ -10,9 +10,9 @@ its verification, so verification is a round of its own, after the reviews it ch
 Nothing is paid for twice.  A request's `request_key` says what it asks (the review cache key,
 a repair's problem, max_tokens).  Before a round is sent, a job whose ask already has a stored
 answer is answered from it, and a job whose ask is in a batch still on its way waits for that
-batch; only the rest is sent.  `batchlog.py` says in which order the ledger is written, so that
-a kill at any moment loses nothing; a rerun (or `--resume`) finds every batch again.  Expired and
-errored requests (of the kinds worth retrying) are sent once more in the next round's batch.
+batch; only the rest is sent (by a `batchio.Courier`, which keeps the ledger in step: a kill at
+any moment loses nothing, and a rerun or `--resume` finds every batch again).  Expired requests,
+and those that failed in passing, are sent once more in the next round's batch.
 """
 
 from __future__ import annotations
@@ -20,38 +20,24 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
-import secrets
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from tierbot.config import Config
 from tierbot.errors import EXIT_INCOMPLETE, TierbotError
 from tierbot.records import Analysis, Change, Finding, Route, Tier
 from tierbot.review import batchapi, batchlog, budget, claude, model, schedule, verify
+from tierbot.review.batchio import PRICE_FACTOR, BatchInfo, Courier, Progress, new_key
 from tierbot.review.cascade import Context, Job, Tally, fail, handle, over_budget
-from tierbot.review.ledger import CallRow, Ledger
+from tierbot.review.ledger import Ledger
 from tierbot.routing.pricing import Calibration, call_cost, estimate_tokens
 
-# The Batch API bills half of every price.
-PRICE_FACTOR = 0.5
-# Polling: the first wait, growing by this factor up to the last (TIERBOT_BATCH_POLL_S sets the
-# first, for impatient tests).
-POLL_FIRST_S = 2.0
-POLL_GROWTH = 1.5
-POLL_MAX_S = 60.0
-# A create whose answer was lost is looked for among the batches created since a little before
-# it was sent: the API's clock and ours differ.
-CLOCK_SKEW_S = 300.0
-# Sends of one ask per run: the first, and one retry after it expired or failed in passing.
+__all__ = ["BatchInfo", "Progress", "Result", "Settings", "Work", "custom_id", "request_key", "run"]
+
+# Sends of one ask per run: the first, and one more after it expired or failed in passing.
 SENDS_PER_RUN = 2
-# Errors that say the request itself or the account is wrong: no retry helps.
-FATAL_ERRORS = frozenset({"authentication_error", "permission_error", "billing_error"})
-PERMANENT_ERRORS = frozenset({"invalid_request_error", "not_found_error", "request_too_large"})
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -76,25 +62,6 @@ class Settings(NamedTuple):
     fail_on: str = "none"
     wait_s: float = 3600.0  # how long to wait for batches to end before leaving them running
     cancel: bool = False  # cancel this audit's running batches and send nothing new
-
-
-class BatchInfo(NamedTuple):
-    """A batch this run sent, joined or adopted, as the report shows it."""
-
-    key: str
-    batch_id: str | None
-    kind: str
-    requests: int
-    state: str
-    counts: dict[str, int]
-
-
-class Progress(NamedTuple):
-    batch_ids: tuple[str, ...]
-    requests: int
-    counts: dict[str, int]  # summed over the batches waited for
-    elapsed_s: float
-    next_check_s: float
 
 
 class Result(NamedTuple):
@@ -184,17 +151,18 @@ class _Audit:
     progress: Callable[[Progress], None] | None
     reviews: list[_Review] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    touched: dict[str, None] = field(default_factory=dict)  # batch keys, in order
-    running: set[str] = field(default_factory=set)  # batch keys not ended at the bound
     sends: dict[str, int] = field(default_factory=dict)  # request key -> sends this run
-    fatal: str | None = None
     stopped: str | None = None  # why no further round is sent
-    client: Any = None
     rounds: int = 0
 
     def __post_init__(self) -> None:
-        self.started = time.monotonic()
-        self.deadline = self.started + max(0.0, self.settings.wait_s)
+        self.courier = Courier(
+            self.ledger,
+            self.settings.repo_label,
+            self.settings.audit_key,
+            self.settings.wait_s,
+            self.progress,
+        )
         self.reviews = [self._start(w) for w in self.works]
 
     # --- setting up -----------------------------------------------------------------------
@@ -258,9 +226,9 @@ class _Audit:
     def run(self) -> None:
         self._plan_budget()
         if self.settings.cancel:
-            self._cancel()
-        self._adopt_lost()
-        while self.fatal is None and self.stopped is None:
+            self.courier.cancel()
+        self.courier.adopt_lost()
+        while self.courier.fatal is None and self.stopped is None:
             self._plan_verifications()
             asks = self._collect()
             if not asks and self._plan_verifications():
@@ -269,8 +237,9 @@ class _Audit:
                 break
             self.rounds += 1
             self._round(asks)
-        self._settle_others()
-        self._drop_left(self.fatal or self.stopped or "")
+        if self.courier.fatal is None:
+            self.courier.settle_others(self.settings.config)
+        self._drop_left(self.courier.fatal or self.stopped or "")
 
     def _plan_verifications(self) -> bool:
         """A change whose reviews are all done gets its verification (one Opus request);
@@ -289,7 +258,7 @@ class _Audit:
     def _collect(self) -> list[_Ask]:
         """Every queued job, prepared (cache hits answered here, at no cost)."""
         asks: list[_Ask] = []
-        spent = self._spent()
+        spent = sum(r.st.cost for r in self.reviews)
         for r in self.reviews:
             counts: dict[Tier, int] = {}
             for j in r.st.queue:
@@ -323,9 +292,6 @@ class _Audit:
         out = self.settings.calibration.output_for(job.tier, prompt)
         return call_cost(self.settings.config.price_for(job.model), prompt, out) * PRICE_FACTOR
 
-    def _spent(self) -> float:
-        return sum(r.st.cost for r in self.reviews)
-
     def _round(self, asks: list[_Ask]) -> None:
         """Answer what is answered, join what is on its way, send the rest, wait, handle."""
         found = batchlog.latest(self.ledger, [a.key for a in asks])
@@ -336,37 +302,47 @@ class _Audit:
                 to_send.append(a)
             elif req.state == "pending" and b.batch_id and b.state in ("submitted", "ended"):
                 a.waits_on, a.custom_id = b.key, req.custom_id
-                self.touched[b.key] = None
-            elif req.state == "pending":  # a batch nobody can find (see _adopt_lost)
-                fail(
-                    a.review.st,
-                    a.job,
-                    f"cannot tell whether batch {b.key} reached the API: rerun later",
-                )
+                self.courier.touched[b.key] = None
+            elif req.state == "pending":  # a batch nobody can find (see Courier.adopt)
                 a.review.st.attempted.add(a.job.unit_id)
-            elif (_retryable(req.result) or not self.settings.use_cache) and self.sends.get(
-                a.key, 0
-            ) < SENDS_PER_RUN:
-                to_send.append(a)  # again: it did not come back (or --no-cache asks for it)
-            else:  # answered before (this run, or one that was interrupted)
+                fail(a.review.st, a.job, f"cannot tell whether batch {b.key} reached the API")
+            elif self._again(a, req.result):
+                to_send.append(a)  # it did not come back (or --no-cache asks for it)
+            else:  # answered before (in this run, or one that was interrupted)
                 a.stored, a.custom_id, a.waits_on = req.result, req.custom_id, b.key
-                self.touched[b.key] = None
+                self.courier.touched[b.key] = None
         if to_send:
             self._send(to_send)
         waiting = sorted({a.waits_on for a in asks if a.waits_on and a.stored is None})
         if waiting:
-            self._wait(waiting)
+            self.courier.wait(waiting)
+            if self.courier.running:
+                names = ", ".join(self.courier.batch_id(k) for k in sorted(self.courier.running))
+                self.stopped = (
+                    f"still running after {claude.seconds(self.settings.wait_s)} in batch "
+                    f"{names}: rerun the same command (or `tierbot audit --resume`) to collect it"
+                )
         self._handle(asks)
+
+    def _again(self, a: _Ask, stored: str | None) -> bool:
+        """Whether an ask answered before is sent once more in this run."""
+        if self.sends.get(a.key, 0) >= SENDS_PER_RUN:
+            return False
+        retry = stored is not None and batchapi.retryable(json.loads(stored))
+        return retry or not self.settings.use_cache
 
     # --- sending --------------------------------------------------------------------------
 
     def _send(self, asks: list[_Ask]) -> None:
+        """The asks in as few batches as the API's limits allow."""
         if self.settings.cancel:
             for a in asks:
-                fail(a.review.st, a.job, "not sent: the audit was canceled (--cancel)")
                 a.review.st.attempted.add(a.job.unit_id)
+                fail(a.review.st, a.job, "not sent: the audit was canceled (--cancel)")
             return
-        if not self._ensure_client():
+        if not self.courier.ready():
+            for a in asks:
+                a.review.st.queue.append(a.job)  # dropped with the reason at the end
             return
         most, size_limit = batchapi.limits()
         chunk: list[_Ask] = []
@@ -379,30 +355,26 @@ class _Audit:
             if chunk and (len(chunk) >= most or size + one + 64 > size_limit):
                 self._submit(chunk)
                 chunk, size = [], 0
-            if self.fatal is not None:
-                a.review.st.queue.append(a.job)  # dropped with the reason at the end
-                continue
             chunk.append(a)
             size += one
         if chunk:
             self._submit(chunk)
 
     def _submit(self, asks: list[_Ask]) -> None:
-        """One batch: recorded with every request first, then created, then its id recorded."""
-        if self.fatal is not None:
+        if self.courier.fatal is not None:
             for a in asks:
-                a.review.st.queue.append(a.job)
+                a.review.st.queue.append(a.job)  # dropped with the reason at the end
             return
-        key = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
-        tag = key[-6:]
-        seen: dict[str, int] = {}
+        key, tag = new_key()
+        seen: set[str] = set()
         requests, rows = [], []
         for a in asks:
             cid = custom_id(a.review.work.key, a.job.unit_id, tag)
-            if cid in seen:  # never within one change; kept unique whatever happens
-                seen[cid] += 1
-                cid = custom_id(a.review.work.key, f"{a.job.unit_id}{seen[cid]}", tag)
-            seen.setdefault(cid, 0)
+            n = 1
+            while cid in seen:  # never within one change; unique whatever happens
+                n += 1
+                cid = custom_id(a.review.work.key, f"{a.job.unit_id}_{n}", tag)
+            seen.add(cid)
             a.custom_id, a.waits_on = cid, key
             self.sends[a.key] = self.sends.get(a.key, 0) + 1
             a.review.st.attempted.add(a.job.unit_id)
@@ -412,181 +384,20 @@ class _Audit:
                     cid, a.key, a.review.work.key, a.job.unit_id, a.job.tier, a.job.model
                 )
             )
-        body_size = len(json.dumps({"requests": requests}).encode())
-        batchlog.begin(
-            self.ledger,
-            key,
-            repo=self.settings.repo_label,
-            audit=self.settings.audit_key,
-            kind="review" if self.rounds <= 1 else "follow-up",
-            requests=rows,
-            size=body_size,
+        err = self.courier.submit(
+            key, "review" if self.rounds <= 1 else "follow-up", requests, rows
         )
-        self.touched[key] = None
-        try:
-            status = batchapi.create(self.client, requests)
-        except batchapi.BatchError as e:
-            self._create_failed(key, asks, e)
+        if err is None:
             return
-        batchlog.submitted(self.ledger, key, status.id)
-
-    def _create_failed(self, key: str, asks: list[_Ask], err: batchapi.BatchError) -> None:
-        if err.maybe_created:
-            time.sleep(1.0)  # let the batch, if it exists, show in the list
-            row = batchlog.get(self.ledger, key)
-            if row is not None and self._adopt(row):
-                return
-        else:
-            batchlog.set_state(self.ledger, key, "void")
-        message = str(err)
-        if err.fatal:
-            self.fatal = message
         for a in asks:
             a.waits_on = ""
-            if err.fatal or (self.sends.get(a.key, 0) < SENDS_PER_RUN and err.maybe_created):
+            if err.fatal or (err.maybe_created and self.sends[a.key] < SENDS_PER_RUN):
                 # Sent again next round (it never arrived), or dropped with the fatal reason.
                 a.review.st.queue.append(a.job)
             else:
-                fail(a.review.st, a.job, message)
+                fail(a.review.st, a.job, str(err))
 
-    def _ensure_client(self) -> bool:
-        if self.client is not None:
-            return True
-        try:
-            self.client = claude.make_client()
-        except Exception as e:
-            self.fatal = f"cannot set up the Anthropic client: {claude.one_line(str(e))}"
-            return False
-        return True
-
-    # --- finding a batch whose create answer was lost ---------------------------------------
-
-    def _adopt_lost(self) -> None:
-        for b in batchlog.unfinished(self.ledger, self.settings.repo_label):
-            if b.state == "submitting" and self._ensure_client():
-                self._adopt(b)
-
-    def _adopt(self, b: batchlog.BatchRow) -> bool:
-        """Find the API's batch for our `submitting` record: created since (about) then, with as
-        many requests, and no other record's; one such batch is ours.  None: it never arrived
-        (marked void, so its asks are sent again).  Several: the results' custom_ids (which carry
-        our tag) decide, once they have ended."""
-        try:
-            candidates = batchapi.created_since(self.client, b.created - CLOCK_SKEW_S)
-        except batchapi.BatchError as e:
-            self.notes.append(f"audit: cannot look for batch {b.key} yet ({e}); rerun later")
-            return False
-        known = batchlog.known_ids(self.ledger)
-        ours = [c for c in candidates if c.id not in known and c.total == b.requests]
-        if len(ours) > 1:
-            wanted = {r.custom_id for r in batchlog.requests_of(self.ledger, b.key)}
-            ours = [c for c in ours if c.ended and self._custom_ids(c.id) == wanted]
-            if len(ours) != 1:
-                self.notes.append(
-                    f"audit: several batches may be batch {b.key} (sent, its answer lost); "
-                    "rerun once they have ended"
-                )
-                return False
-        if not ours:
-            batchlog.set_state(self.ledger, b.key, "void")
-            self.notes.append(f"audit: batch {b.key} never reached the API; its requests go again")
-            return False
-        batchlog.submitted(self.ledger, b.key, ours[0].id)
-        self.notes.append(
-            f"audit: batch {ours[0].id} was sent by an interrupted run: taken up, not sent again"
-        )
-        self.touched[b.key] = None
-        return True
-
-    def _custom_ids(self, batch_id: str) -> set[str]:
-        try:
-            return {cid for cid, _ in batchapi.results(self.client, batch_id)}
-        except batchapi.BatchError:
-            return set()
-
-    def _cancel(self) -> None:
-        for b in batchlog.unfinished(self.ledger, self.settings.repo_label):
-            if b.audit != self.settings.audit_key or not b.batch_id or b.state != "submitted":
-                continue
-            if not self._ensure_client():
-                return
-            try:
-                batchapi.cancel(self.client, b.batch_id)
-                self.notes.append(f"audit: asked the API to cancel batch {b.batch_id}")
-            except batchapi.BatchError as e:
-                self.notes.append(f"audit: could not cancel batch {b.batch_id}: {e}")
-
-    # --- waiting and reading --------------------------------------------------------------
-
-    def _wait(self, keys: list[str]) -> None:
-        """Poll the batches until every one has ended (then read their results) or the wait
-        bound passes (they keep running: a rerun collects them)."""
-        if not self._ensure_client():
-            return
-        rows = {k: batchlog.get(self.ledger, k) for k in keys}
-        live = {k: r for k, r in rows.items() if r is not None and r.batch_id}
-        ended: set[str] = {k for k, r in live.items() if r.state == "ended"}
-        interval = _env_float("TIERBOT_BATCH_POLL_S", POLL_FIRST_S)
-        counts: dict[str, dict[str, int]] = {}
-        while True:
-            for k, r in live.items():
-                if k in ended or r.batch_id is None:
-                    continue
-                try:
-                    status = batchapi.retrieve(self.client, r.batch_id)
-                except batchapi.BatchError as e:
-                    if e.fatal:
-                        self.fatal = str(e)
-                        return
-                    self.notes.append(f"audit: {e}")
-                    continue
-                counts[k] = status.counts
-                if status.ended:
-                    ended.add(k)
-                    batchlog.set_state(self.ledger, k, "ended", status.counts)
-            now = time.monotonic()
-            left = self.deadline - now
-            wait = min(interval, max(0.0, left))
-            if self.progress is not None:
-                total: dict[str, int] = {}
-                for c in counts.values():
-                    for name, n in c.items():
-                        total[name] = total.get(name, 0) + n
-                ids = tuple(str(live[k].batch_id) for k in live)
-                self.progress(
-                    Progress(
-                        ids,
-                        sum(live[k].requests for k in live),
-                        total,
-                        now - self.started,
-                        0.0 if len(ended) == len(live) else wait,
-                    )
-                )
-            if len(ended) == len(live) or left <= 0:
-                break
-            time.sleep(wait)
-            interval = min(POLL_MAX_S, interval * POLL_GROWTH)
-        still = [k for k in keys if k in live and k not in ended]
-        for k in keys:
-            if k in ended:
-                self._fetch(live[k])
-        if still:
-            self.running.update(still)
-            names = ", ".join(str(live[k].batch_id) for k in still)
-            self.stopped = (
-                f"still running after {claude.seconds(self.settings.wait_s)} in batch {names}: "
-                "rerun the same command (or `tierbot audit --resume`) to collect it"
-            )
-
-    def _fetch(self, b: batchlog.BatchRow) -> None:
-        """Read an ended batch's results into the ledger, once."""
-        assert b.batch_id is not None
-        try:
-            batchlog.store_results(self.ledger, b.key, batchapi.results(self.client, b.batch_id))
-        except batchapi.BatchError as e:
-            self.notes.append(f"audit: {e}: a rerun reads them again")
-            return
-        batchlog.set_state(self.ledger, b.key, "fetched")
+    # --- the answers ----------------------------------------------------------------------
 
     def _handle(self, asks: list[_Ask]) -> None:
         """Each answer, in the order the jobs were queued (results come in any order)."""
@@ -599,116 +410,50 @@ class _Audit:
                     r.custom_id: r.result for r in batchlog.requests_of(self.ledger, a.waits_on)
                 }
             a.stored = stored[a.waits_on].get(a.custom_id)
-        batch_ids = {
-            k: (batchlog.get(self.ledger, k) or _NO_BATCH).batch_id or k
-            for k in {a.waits_on for a in asks if a.waits_on}
-        }
+        names = {k: self.courier.batch_id(k) for k in {a.waits_on for a in asks if a.waits_on}}
         for a in asks:
             st = a.review.st
             if not a.waits_on:
-                continue  # failed before it was sent (and said why)
+                continue  # not sent (and it said why), or sent again next round
+            name = names[a.waits_on]
             if a.stored is None:
-                if a.waits_on in self.running:
-                    _not_yet(st, a.job, f"still running in batch {batch_ids[a.waits_on]}")
-                else:
-                    _not_yet(st, a.job, f"batch {batch_ids[a.waits_on]} gave no result for it")
+                why = "still running" if a.waits_on in self.courier.running else "no result"
+                _not_yet(st, a.job, f"{why} in batch {name}")
                 continue
             result = json.loads(a.stored)
-            if _retryable(a.stored) and self.sends.get(a.key, 0) < SENDS_PER_RUN:
+            if batchapi.retryable(result) and self.sends.get(a.key, 0) < SENDS_PER_RUN:
                 st.notes.append(
                     f"audit: unit {a.job.unit_id} ({a.job.tier}): "
-                    f"{_failure_text(result)} in batch {batch_ids[a.waits_on]}: sent again"
+                    f"{batchapi.failure_text(result)} in batch {name}: sent again"
                 )
                 st.queue.append(a.job)
                 continue
-            job = dataclasses.replace(a.job, batch_request=f"{batch_ids[a.waits_on]}/{a.custom_id}")
-            res = call_result(result)
+            job = dataclasses.replace(a.job, batch_request=f"{name}/{a.custom_id}")
+            res = batchapi.call_result(result)
             handle(a.review.ctx, st, job, res)
             if res.failure is not None and res.failure.fatal:
-                self.fatal = self.fatal or res.failure.message
+                self.courier.fatal = self.courier.fatal or res.failure.message
 
     # --- the end --------------------------------------------------------------------------
 
-    def _settle_others(self) -> None:
-        """Batches of earlier runs that no job of this run needed (settings changed since): their
-        results are still paid for, so they are read and recorded once they have ended."""
-        for b in batchlog.unfinished(self.ledger, self.settings.repo_label):
-            if b.key in self.touched or not b.batch_id or self.fatal is not None:
-                continue
-            if not self._ensure_client():
-                return
-            try:
-                status = batchapi.retrieve(self.client, b.batch_id)
-            except batchapi.BatchError:
-                continue
-            if not status.ended:
-                self.notes.append(
-                    f"audit: batch {b.batch_id} of an earlier run is still running; a later "
-                    "run records what it costs"
-                )
-                continue
-            batchlog.set_state(self.ledger, b.key, "ended", status.counts)
-            self._fetch(b._replace(state="ended"))
-            self._record_unused(b)
-
-    def _record_unused(self, b: batchlog.BatchRow) -> None:
-        config = self.settings.config
-        opus = config.model_for("opus")
-        for r in batchlog.requests_of(self.ledger, b.key):
-            if r.state != "succeeded" or r.result is None:
-                continue
-            res = call_result(json.loads(r.result))
-            args = (
-                res.input_tokens,
-                res.output_tokens,
-                res.cache_write_tokens,
-                res.cache_read_tokens,
-            )
-            cost = call_cost(config.price_for(r.model), *args) * PRICE_FACTOR
-            all_opus = call_cost(config.price_for(opus), *args) * PRICE_FACTOR if opus else cost
-            self.ledger.record(
-                CallRow(
-                    self.settings.repo_label,
-                    f"{r.commit_sha}^!",
-                    r.unit,
-                    r.tier,
-                    r.model,
-                    *args,
-                    cost_usd=cost,
-                    all_opus_cost_usd=all_opus,
-                    outcome="unused",
-                    command="audit",
-                    batch=str(b.batch_id),
-                    request=f"{b.batch_id}/{r.custom_id}",
-                )
-            )
-
     def _drop_left(self, reason: str) -> None:
         """Jobs still queued when the run stops: each change says what was not done, and why."""
+        fatal = self.courier.fatal
         for r in self.reviews:
-            if self.fatal is not None:
-                r.st.fatal = r.st.fatal or self.fatal
+            if fatal is not None:
+                r.st.fatal = r.st.fatal or fatal
             while r.st.queue:
                 job = r.st.queue.popleft()
-                why = reason or "not sent"
                 if job.kind == "review" and job.unit_id not in r.st.attempted:
                     r.st.not_started += 1
-                fail(r.st, job, f"not sent: {why}" if not why.startswith("not sent") else why)
+                why = reason or "not sent"
+                fail(r.st, job, why if why.startswith("not sent") else f"not sent: {why}")
 
     def result(self) -> Result:
         outcomes = tuple(model.outcome(r.st, r.order) for r in self.reviews)
-        infos = []
-        for k in self.touched:
-            b = batchlog.get(self.ledger, k)
-            if b is not None:
-                infos.append(BatchInfo(b.key, b.batch_id, b.kind, b.requests, b.state, b.counts))
-        running = tuple(
-            str(b.batch_id) for k in sorted(self.running) if (b := batchlog.get(self.ledger, k))
-        )
-        return Result(outcomes, tuple(infos), tuple(self.notes), running)
-
-
-_NO_BATCH = batchlog.BatchRow("", "", "", "", "", None, 0.0, 0.0, 0, 0, {})
+        running = tuple(self.courier.batch_id(k) for k in sorted(self.courier.running))
+        notes = (*self.notes, *self.courier.notes)
+        return Result(outcomes, self.courier.infos(), notes, running)
 
 
 def _not_yet(st: Tally, job: Job, why: str) -> None:
@@ -719,60 +464,3 @@ def _not_yet(st: Tally, job: Job, why: str) -> None:
         return
     st.failed[job.unit_id] = why
     st.notes.append(f"model: unit {job.unit_id} ({job.tier}): {why}")
-
-
-def call_result(result: dict[str, Any]) -> claude.CallResult:
-    """A batch result object as the CallResult a streamed call would have given."""
-    kind = result.get("type")
-    if kind == "succeeded":
-        return claude.message_result(_attrs(result.get("message") or {}))
-    fatal = _error_type(result) in FATAL_ERRORS
-    return claude.CallResult(failure=claude.Failure(fatal, _failure_text(result)))
-
-
-def _error_type(result: dict[str, Any]) -> str:
-    err = result.get("error")
-    inner = err.get("error") if isinstance(err, dict) else None
-    return str(inner.get("type") or "api_error") if isinstance(inner, dict) else "api_error"
-
-
-def _failure_text(result: dict[str, Any]) -> str:
-    kind = result.get("type")
-    if kind in ("expired", "canceled"):
-        return f"the request {kind} before the API processed it"
-    err = result.get("error")
-    inner = err.get("error") if isinstance(err, dict) else None
-    message = inner.get("message") if isinstance(inner, dict) else None
-    return f"the request failed ({_error_type(result)}: {claude.one_line(str(message or ''), 160)})"
-
-
-def _retryable(stored: str | None) -> bool:
-    """Whether a stored result is worth sending again (it expired, was canceled by the API, or
-    failed in passing)."""
-    if stored is None:
-        return False
-    result = json.loads(stored)
-    kind = result.get("type")
-    if kind in ("expired", "canceled"):
-        return True
-    if kind != "errored":
-        return False
-    etype = _error_type(result)
-    return etype not in FATAL_ERRORS and etype not in PERMANENT_ERRORS
-
-
-def _attrs(value: Any) -> Any:
-    """JSON as attributes (what `claude.message_result` reads from an SDK message)."""
-    if isinstance(value, dict):
-        return SimpleNamespace(**{str(k): _attrs(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return [_attrs(v) for v in value]
-    return value
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        value = float(os.environ.get(name, "") or default)
-    except ValueError:
-        return default
-    return value if value >= 0 else default

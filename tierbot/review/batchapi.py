@@ -16,6 +16,7 @@ import random
 import re
 import time
 from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from tierbot.review import claude
@@ -190,3 +191,54 @@ def _error(err: BaseException, doing: str, created: bool = False) -> BatchError:
         fatal=failure.fatal,
         maybe_created=created and not definite,
     )
+
+
+# --- result objects ---------------------------------------------------------------------------
+
+# Errors that say the account or the request itself is wrong: sending it again cannot help.
+FATAL_ERRORS = frozenset({"authentication_error", "permission_error", "billing_error"})
+PERMANENT_ERRORS = frozenset({"invalid_request_error", "not_found_error", "request_too_large"})
+
+
+def call_result(result: dict[str, Any]) -> claude.CallResult:
+    """A batch result object as the CallResult a streamed call would have given."""
+    if result.get("type") == "succeeded":
+        return claude.message_result(_attrs(result.get("message") or {}))
+    fatal = _error_type(result) in FATAL_ERRORS
+    return claude.CallResult(failure=claude.Failure(fatal, failure_text(result)))
+
+
+def retryable(result: dict[str, Any]) -> bool:
+    """Whether a result is worth sending again: it expired, was canceled, or failed in passing."""
+    kind = result.get("type")
+    if kind in ("expired", "canceled"):
+        return True
+    if kind != "errored":
+        return False
+    etype = _error_type(result)
+    return etype not in FATAL_ERRORS and etype not in PERMANENT_ERRORS
+
+
+def failure_text(result: dict[str, Any]) -> str:
+    kind = result.get("type")
+    if kind in ("expired", "canceled"):
+        return f"the request {kind} before the API processed it"
+    err = result.get("error")
+    inner = err.get("error") if isinstance(err, dict) else None
+    message = inner.get("message") if isinstance(inner, dict) else None
+    return f"the request failed ({_error_type(result)}: {claude.one_line(str(message or ''), 160)})"
+
+
+def _error_type(result: dict[str, Any]) -> str:
+    err = result.get("error")
+    inner = err.get("error") if isinstance(err, dict) else None
+    return str(inner.get("type") or "api_error") if isinstance(inner, dict) else "api_error"
+
+
+def _attrs(value: Any) -> Any:
+    """JSON as attributes (what `claude.message_result` reads from an SDK message)."""
+    if isinstance(value, dict):
+        return SimpleNamespace(**{str(k): _attrs(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_attrs(v) for v in value]
+    return value
