@@ -10,7 +10,6 @@ interrupted run instead of sending them again.  One report covers every commit.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from tierbot import config as config_mod
 from tierbot.commands.costs import duration_s
-from tierbot.commands.review import open_output, say
+from tierbot.commands.review import open_output, say, write_report
 from tierbot.config import Config
 from tierbot.errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, BadInput
 from tierbot.git import history, repository
@@ -28,6 +27,7 @@ from tierbot.git.diff import read_change
 from tierbot.outcome import Outcome, blocking
 from tierbot.pipeline import Options, conclude, intent, run_review
 from tierbot.records import (
+    TIERS,
     AuditEstimate,
     AuditResult,
     AuditStatus,
@@ -131,12 +131,13 @@ def _resumed(args: Args, root: str) -> Args:
     if found is None:
         raise BadInput(f"--resume: no unfinished audit of {root} in the ledger ({path})")
     saved = found.args
+    paths, most, tier = saved.get("paths"), saved.get("max_commits"), saved.get("tier")
     return args._replace(
         range=(str(saved.get("range", "")),),
-        paths=tuple(str(p) for p in saved.get("paths", []) or ()),  # type: ignore[attr-defined]
-        merges=bool(saved.get("merges", False)),
-        tier=str(saved.get("tier", "auto")),
-        max_commits=max(args.max_commits, int(saved.get("max_commits", 0) or 0)),  # type: ignore[call-overload]
+        paths=tuple(str(p) for p in paths) if isinstance(paths, list) else (),
+        merges=saved.get("merges") is True,
+        tier=str(tier) if tier in ("auto", *TIERS) else "auto",
+        max_commits=max(args.max_commits, most if isinstance(most, int) else 0),
     )
 
 
@@ -402,26 +403,9 @@ def _emit(result: AuditResult, args: Args, output: TextIO | None) -> None:
     from tierbot.reporters import audit as reporter
 
     text = reporter.render(args.format, result, verbose=args.verbose)
-    if args.quiet and args.format == "text":
-        text = (
-            "\n".join(
-                line
-                for line in text.splitlines()
-                if line.startswith("  ") or line.startswith("cost:")
-            )
-            + "\n"
-        )
-    if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    try:
-        with contextlib.suppress(OSError):  # a pipe or a device cannot be truncated
-            output.truncate(0)
-        output.write(text)
-        output.flush()
-    except OSError as e:
-        raise BadInput(f"cannot write {output.name}: {e.strerror}") from None
+    if args.quiet and args.format == "text":  # the findings (indented) and the cost line
+        text = "\n".join(ln for ln in text.splitlines() if ln.startswith(("  ", "cost:")))
+    write_report(text, output, args.format)
 
 
 def _decide(result: AuditResult, fail_on: str, on_error: str) -> Outcome:

@@ -55,9 +55,15 @@ def emit(
     else:
         columns = width() if output is None else None  # a file gets every reason whole
         text = reporters.render(fmt, result, color=color, verbose=verbose, width=columns)
+    write_report(text, output, fmt)
+
+
+def write_report(text: str, output: TextIO | None, fmt: str) -> None:
+    """`text` of format `fmt`, kept data for CI runners (`guard`), to `output` (opened by
+    `open_output`, emptied first) or stdout."""
     if text and not text.endswith("\n"):
         text += "\n"
-    text = guard(text, "text" if quiet and fmt == "text" else fmt)
+    text = guard(text, fmt)
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
