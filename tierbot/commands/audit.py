@@ -38,6 +38,7 @@ from tierbot.records import (
     Status,
     Usage,
 )
+from tierbot.review.batchio import PRICE_FACTOR
 from tierbot.review.claude import has_credentials
 
 if TYPE_CHECKING:
@@ -47,8 +48,10 @@ if TYPE_CHECKING:
 DEFAULT_BUDGET_USD = 10.0
 DEFAULT_WAIT = "1h"
 MAX_COMMITS = 1000
-# Batch prices are half of every price (the Batch API's discount).
-BATCH_FACTOR = 0.5
+OFFLINE_NOTE = (
+    "model review skipped: no ANTHROPIC_API_KEY (nor another credential the SDK reads); "
+    "local rule checks only"
+)
 
 
 class Args(NamedTuple):
@@ -100,6 +103,8 @@ def main(args: Args, cwd: str = ".") -> int:
             if offline and not args.dry_run and estimate.requests:
                 status = "offline"
             result = _report(rng, planned, None, cfg, estimate, limit, status)
+            if status == "offline":
+                result = dataclasses.replace(result, notes=(OFFLINE_NOTE,))
         else:
             keep = limit if estimate.cost_usd <= limit else _over_budget(estimate, limit, args)
             result = _audit(root, rng, planned, cfg, args, fail_on, estimate, keep, wait)
@@ -203,7 +208,7 @@ def _estimate(planned: list[_Planned]) -> AuditEstimate:
     units = sum(1 for p in planned for u in p.change_planned.route.units if u.tier != "skip")
     one_by_one = sum(p.change_planned.estimate.cost_usd for p in planned)
     opus = sum(p.change_planned.estimate.all_opus_cost_usd for p in planned)
-    return AuditEstimate(units, one_by_one * BATCH_FACTOR, one_by_one, opus * BATCH_FACTOR)
+    return AuditEstimate(units, one_by_one * PRICE_FACTOR, one_by_one, opus * PRICE_FACTOR)
 
 
 def _estimate_line(

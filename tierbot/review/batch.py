@@ -311,8 +311,16 @@ class _Audit:
             else:  # answered before (in this run, or one that was interrupted)
                 a.stored, a.custom_id, a.waits_on = req.result, req.custom_id, b.key
                 self.courier.touched[b.key] = None
-        if to_send:
-            self._send(to_send)
+        # The same ask twice in one round (a commit reverted, then redone): sent once.
+        first: dict[str, _Ask] = {}
+        twins = [(a, first[a.key]) for a in to_send if first.setdefault(a.key, a) is not a]
+        if first:
+            self._send(list(first.values()))
+        for a, lead in twins:
+            if lead.waits_on:
+                a.waits_on, a.custom_id = lead.waits_on, lead.custom_id
+            else:
+                a.review.st.queue.append(a.job)  # as its twin: sent again, or dropped
         waiting = sorted({a.waits_on for a in asks if a.waits_on and a.stored is None})
         if waiting:
             self.courier.wait(waiting)
