@@ -578,3 +578,42 @@ def test_secrets_never_reach_a_batch_and_the_diff_stays_data(
     findings = doc["commits"][0]["review"]["findings"]
     assert any(f["severity"] == "critical" and f["source"] == "rules" for f in findings)
     assert code == 1  # the committed secret blocks, as in a single review
+
+
+def test_custom_ids_keep_the_apis_rule_for_any_commit_and_unit() -> None:
+    from tierbot.review.batch import custom_id
+    from tierbot.review.batchapi import CUSTOM_ID
+
+    for sha in ("a" * 40, "b" * 64):
+        for unit in ("u1", "verify", "u123456789012345678901234567890", "ü nit/../x"):
+            cid = custom_id(sha, unit, "1a2b3c")
+            assert CUSTOM_ID.fullmatch(cid) and cid.startswith(sha[:20]) and len(cid) <= 64
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.__setitem__("status", "done"),
+        lambda d: d["commits"][0].pop("review"),
+        lambda d: d["commits"][0]["review"].__setitem__("schema", "tierbot.audit/1"),
+        lambda d: d["batches"][0].__setitem__("kind", "other"),
+        lambda d: d["batches"][0]["request_counts"].pop("expired"),
+        lambda d: d["estimate"].__setitem__("cost_usd", -1),
+        lambda d: d["findings"].__setitem__("blocker", 1),
+        lambda d: d["range"].__setitem__("head", None),
+    ],
+)
+def test_the_audit_schema_rejects_what_tierbot_never_writes(
+    mutate: object,
+    repo: Path,
+    fake: FakeAnthropic,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    history(repo, 1)
+    setup(monkeypatch, fake, repo)
+    _, doc, _ = audit_json(capsys, "HEAD~1..HEAD")
+    validator = audit_validator()
+    assert validator.is_valid(doc)
+    mutate(doc)  # type: ignore[operator]
+    assert not validator.is_valid(doc)
