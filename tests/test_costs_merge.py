@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 import tierbot
 from tierbot.cli import main
 from tierbot.commands import costs
+from tierbot.errors import BadInput
 from tierbot.review.ledger import DB_NAME, SCHEMA_VERSION, CallRow, Ledger
 
 DATA = Path(tierbot.__file__).parent / "data"
@@ -78,7 +79,7 @@ def export_three(
                 lg.record(r)
         target = tmp_path / f"costs-{name}.jsonl"
         code, _, err = cli(capsys, "costs", "--export", str(target))
-        assert code == 0 and f"exported {len(rows)} ledger row(s)" in err
+        assert code == 0 and f"exported {len(rows)} ledger rows" in err
         files.append(target)
     return files
 
@@ -120,8 +121,8 @@ def test_export_then_merge_of_three_ledgers_adds_up(
 
     code, text, _ = cli(capsys, "costs", "--merge", *map(str, files), str(files[0]))
     assert code == 0
-    assert "4 export(s), 7 row(s), 3 found twice (counted once)" in text
-    assert "2026-11  acme/web  pr       opus         1 call(s)  $0.1000" in text
+    assert "4 exports, 7 rows, 3 found twice (counted once)" in text
+    assert "2026-11  acme/web  pr       opus        1 call   $0.1000" in text
 
 
 def test_merge_takes_a_period_and_export_too(
@@ -169,6 +170,23 @@ def test_a_bad_export_line_is_exit_2_naming_the_file_and_line(
     assert code == 2 and out == ""
     assert err.startswith(f"tierbot: {target}:4: ") and problem in err
     assert len(err.splitlines()) == 1
+
+
+def test_since_takes_a_moment_to_the_microsecond(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the action passes: rows of the same second before the run began are not its own."""
+    monkeypatch.setenv("TIERBOT_HOME", str(tmp_path))
+    with Ledger.open(tmp_path) as lg:
+        lg.record(row("r", "pr", "haiku", 0.01, DEC + 0.25))
+        lg.record(row("r", "pr", "haiku", 0.02, DEC + 0.75))
+    target = tmp_path / "run.jsonl"
+    assert cli(capsys, "costs", "--since", f"@{DEC + 0.5}", "--export", str(target))[0] == 0
+    [line] = [json.loads(x) for x in target.read_text().splitlines()]
+    assert line["cost_usd"] == 0.02
+    for bad in ("@soon", "@nan", "@inf"):
+        with pytest.raises(BadInput, match="--since"):
+            costs.parse_since(bad)
 
 
 def test_merge_and_export_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

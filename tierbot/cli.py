@@ -273,8 +273,8 @@ Examples:
   tierbot costs                  # everything in the ledger
   tierbot costs --since 7d       # the last week (or 12h, 2w, 2026-11-01)
   tierbot costs --format json    # schema tierbot.costs/1
-  tierbot costs --since 2026-11-01 --export nov.jsonl   # the rows, as JSON lines
-  tierbot costs --merge runner-*.jsonl                  # many runners' exports, added up"""
+  tierbot costs --since 30d --export a.jsonl    # the rows, as JSON lines
+  tierbot costs --merge runner-*.jsonl         # exports of many runners"""
 )
 @click.argument("files", nargs=-1, metavar="[FILE...]")
 @click.option("--since", help="Only calls since this date (YYYY-MM-DD) or age (7d, 12h).")
@@ -324,41 +324,86 @@ def costs(
 AUDIT_FORMAT = click.Choice(("text", "json", "markdown", "sarif"))
 
 
-@cli.command(
-    epilog="""\b
-Examples:
-  tierbot audit HEAD~50..HEAD             # the last 50 commits, at batch prices
-  tierbot audit v1.2.0..v1.3.0 --dry-run  # what it would cost; nothing sent
-  tierbot audit main~500..main --budget 25 --format json -o audit.json
-  tierbot audit --resume                  # collect an interrupted audit's batches
-  tierbot audit HEAD~50..HEAD --wait 0    # send, and collect later (--resume)
+AUDIT_HELP = """Review every commit of RANGE through the Message Batches API, at half price.
 
-Each commit (along first parents) is reviewed as `tierbot review <sha>^!` would, through the
-Message Batches API at half price. A rerun of the same command takes up its batches instead of
-sending them again. Exit status as for `review`; 3 also while batches are still running."""
+\b
+  A..B           the commits of B since A, along first parents
+  A...B          the commits B adds since it left A
+  REV            all of REV's history (at most --max-commits)
+  -- PATH...     only these paths (after every option)
+
+Each commit is reviewed as `tierbot review <sha>^!` would review it; every review unit is one
+request of a Message Batch. The estimate (batch prices) and the budget come before anything is
+sent. A rerun of the same command, or --resume, takes up its batches instead of sending them
+again; answers land in the review cache, so reviewing one of those commits later is free.
+
+\b
+Examples:
+  tierbot audit HEAD~50..HEAD             # the last 50 commits
+  tierbot audit v1.2.0..v1.3.0 --dry-run  # the cost; nothing is sent
+  tierbot audit main~500..main --budget 25 --format json -o audit.json
+  tierbot audit HEAD~50..HEAD --wait 0    # send, and collect later
+  tierbot audit --resume                  # collect an interrupted audit
+
+Exit status as for `review`; 3 also while batches are still running (rerun to collect them).
+"""
+
+
+@cli.command(help=AUDIT_HELP, short_help="Review every commit of a range at batch prices.")
+@click.argument("range_", metavar="RANGE [-- PATH...]", nargs=-1)
+@click.option(
+    "--merges", is_flag=True, help="Also review merge commits, each against its first parent."
 )
-@click.argument("range_", metavar="RANGE", nargs=-1)
-@click.option("--merges", is_flag=True, help="Also review merge commits (against 1st parent).")
-@click.option("--format", "fmt", type=AUDIT_FORMAT, default="text", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here.")
-@click.option("--tier", type=TIER, default="auto", show_default=True, help="Force a tier.")
-@click.option("--fail-on", type=SEVERITY, help="Exit 1 at or above this severity [high].")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file.")
+@click.option(
+    "--format",
+    "fmt",
+    type=AUDIT_FORMAT,
+    default="text",
+    show_default=True,
+    help="Report format: text for people, json (schema tierbot.audit/1), markdown, or sarif"
+    " (one run for every commit).",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE.")
+@click.option(
+    "--tier",
+    type=TIER,
+    default="auto",
+    show_default=True,
+    help="Send every reviewable part to this tier (auto: route each by its risk).",
+)
+@click.option(
+    "--fail-on",
+    type=SEVERITY,
+    help="Exit 1 on a finding at or above this severity in any commit [fail_on: high].",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Settings file [.tierbot.yml at the repository root].",
+)
 @click.option("--budget", type=USD, help="Most USD the whole audit may spend [10].")
 @click.option("-y", "--yes", is_flag=True, help="Spend above the budget without asking.")
-@click.option("--no-cache", is_flag=True, help="Do not reuse cached reviews.")
-@click.option("--resume", is_flag=True, help="Continue the last unfinished audit.")
+@click.option("--no-cache", is_flag=True, help="Do not reuse cached or stored answers.")
+@click.option("--resume", is_flag=True, help="Continue the last unfinished audit (no RANGE).")
 @click.option("--cancel", is_flag=True, help="Cancel this audit's running batches.")
-@click.option("--wait", metavar="DURATION", help="Wait this long for batches [1h]; 0: do not.")
+@click.option(
+    "--wait",
+    metavar="DURATION",
+    help="How long to wait for the batches (90s, 30m, 2h) [1h]; 0: send and leave.",
+)
 @click.option("--dry-run", is_flag=True, help="Analyze, route and estimate; send nothing.")
 @click.option(
-    "--max-commits", type=click.IntRange(1), default=1000, show_default=True, help="A bound."
+    "--max-commits",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Refuse a range of more commits.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Every commit and note.")
+@click.option("-v", "--verbose", is_flag=True, help="Every commit, and every note.")
 @click.option("-q", "--quiet", is_flag=True, help="Only findings and errors.")
 @click.pass_obj
 def audit(obj: dict[str, Any], /, range_: tuple[str, ...], **kw: Any) -> int:
-    """Review every commit of RANGE through the Message Batches API [-- PATH...]."""
     from tierbot.commands import audit as cmd
 
     args = cmd.Args(

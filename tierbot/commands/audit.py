@@ -40,6 +40,7 @@ from tierbot.records import (
 )
 from tierbot.review.batchio import PRICE_FACTOR
 from tierbot.review.claude import has_credentials
+from tierbot.words import plural
 
 if TYPE_CHECKING:
     from tierbot.review import batch
@@ -214,10 +215,9 @@ def _estimate(planned: list[_Planned]) -> AuditEstimate:
 def _estimate_line(
     rng: Range, commits: list[history.Commit], e: AuditEstimate, limit: float
 ) -> str:
-    n = len(commits)
     return (
-        f"tierbot: audit {rng.spec}: {n} commit{'s' if n != 1 else ''}, {e.requests} review"
-        f" unit{'s' if e.requests != 1 else ''}; estimated ${e.cost_usd:.4f} at batch prices"
+        f"tierbot: audit {rng.spec}: {plural(len(commits), 'commit')},"
+        f" {plural(e.requests, 'review unit')}; estimated ${e.cost_usd:.4f} at batch prices"
         f" (one by one ${e.interactive_cost_usd:.4f}); budget ${limit:.2f}"
     )
 
@@ -380,7 +380,7 @@ def _progress(quiet: bool) -> Callable[[batch.Progress], None] | None:
         line = (
             f"tierbot: {bar}{done}/{p.requests} requests done"
             + (f" ({parts})" if parts else "")
-            + f" in {len(p.batch_ids)} batch{'es' if len(p.batch_ids) != 1 else ''}"
+            + f" in {plural(len(p.batch_ids), 'batch')}"
             + f" · {_clock(p.elapsed_s)}"
             + (f" · next check in {_clock(p.next_check_s)}" if p.next_check_s > 0 else "")
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import sqlite3
 import sys
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tierbot.errors import BadInput, TierbotError, printable, shown
 from tierbot.records import TIERS
+from tierbot.words import plural
 
 if TYPE_CHECKING:
     from tierbot.review.ledger import CallRow
@@ -33,9 +35,17 @@ def duration_s(text: str) -> float | None:
 
 
 def parse_since(since: str | None, now: float | None = None) -> float | None:
-    """`7d`, `12h`, `2w`, `30m`, or a date `YYYY-MM-DD[THH:MM]` (local time) -> unix seconds."""
+    """`7d`, `12h`, `2w`, `30m`, a date `YYYY-MM-DD[THH:MM]` (local time), or `@<unix seconds>`
+    (a moment to the microsecond, as the action records one) -> unix seconds."""
     if since is None or not since.strip():
         return None
+    if since.strip().startswith("@"):
+        try:
+            moment = float(since.strip()[1:])
+        except ValueError:
+            moment = math.nan
+        if math.isfinite(moment):
+            return moment
     now = time.time() if now is None else now
     age = duration_s(since)
     if age is not None and since.strip()[-1:].isalpha():  # a bare number is no age
@@ -194,7 +204,7 @@ def export_main(target: str, since: str | None, until: str | None) -> int:
                 f.write(lines)
         except OSError as e:
             raise BadInput(f"cannot write {target}: {e.strerror or e}") from None
-    print(f"tierbot: exported {len(rows)} ledger row(s) to {target}", file=sys.stderr)
+    print(f"tierbot: exported {plural(len(rows), 'ledger row')} to {target}", file=sys.stderr)
     return 0
 
 
@@ -332,7 +342,7 @@ def merge_main(paths: Sequence[str], fmt: str, since: str | None, until: str | N
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return 0
     head = (
-        f"{data['exports']} export(s), {data['rows']} row(s)"
+        f"{plural(data['exports'], 'export')}, {plural(data['rows'], 'row')}"
         + (f", {data['duplicates']} found twice (counted once)" if data["duplicates"] else "")
         + (f", since {since}" if since else "")
         + (f", until {until}" if until else "")
@@ -346,7 +356,7 @@ def merge_main(paths: Sequence[str], fmt: str, since: str | None, until: str | N
             repo = g["repo"] if len(g["repo"]) <= width else "…" + g["repo"][-(width - 1) :]
             lines.append(
                 f"    {g['month']}  {printable(repo):<{width}}  {g['command']:<8} {g['tier']:<7}"
-                f" {g['calls']:>6} call(s)  ${g['cost_usd']:.4f}"
+                f" {g['calls']:>5} {'call ' if g['calls'] == 1 else 'calls'}  ${g['cost_usd']:.4f}"
             )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

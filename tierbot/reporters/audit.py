@@ -11,6 +11,7 @@ from typing import Any
 
 from tierbot.records import SEVERITIES, AuditResult, CommitReview, Usage
 from tierbot.reporters import by_severity, money, one_line
+from tierbot.words import plural
 
 SCHEMA = "tierbot.audit/1"
 FORMATS = ("text", "json", "markdown", "sarif")
@@ -124,7 +125,7 @@ def _header(result: AuditResult) -> str:
     n = len(result.commits)
     r = result.range
     sides = f"{r.base[:7] or '(root)'}..{(r.head or '')[:7]}"
-    return f"tierbot audit {one_line(r.spec)} ({sides}): {n} commit{'s' if n != 1 else ''}"
+    return f"tierbot audit {one_line(r.spec)} ({sides}): {plural(n, 'commit')}"
 
 
 def _short(c: CommitReview) -> str:
@@ -139,8 +140,8 @@ def render_text(result: AuditResult, *, verbose: bool = False) -> str:
     for b in result.batches:
         counts = ", ".join(f"{n} {k}" for k, n in b.counts if n)
         out.append(
-            f"batch {b.id or '(not sent)'} ({b.kind}): {b.requests} request"
-            f"{'s' if b.requests != 1 else ''}, {b.state}" + (f": {counts}" if counts else "")
+            f"batch {b.id or '(not sent)'} ({b.kind}): {plural(b.requests, 'request')},"
+            f" {b.state}" + (f": {counts}" if counts else "")
         )
     out.append("")
     quiet = 0
@@ -151,7 +152,7 @@ def render_text(result: AuditResult, *, verbose: bool = False) -> str:
             quiet += 1
             continue
         n = len(c.result.findings)
-        out.append(f"{_short(c)}  [{c.result.route.tier}, {n} finding{'s' if n != 1 else ''}]")
+        out.append(f"{_short(c)}  [{c.result.route.tier}, {plural(n, 'finding')}]")
         for f in by_severity(c.result.findings):
             where = one_line(f.path) + (f":{f.line}" if f.line is not None else "")
             title, message = one_line(f.title), one_line(f.message)
@@ -160,11 +161,13 @@ def render_text(result: AuditResult, *, verbose: bool = False) -> str:
         if verbose:
             out.extend(f"  note: {one_line(note)}" for note in c.result.notes)
     if quiet:
-        out.append(f"{quiet} commit{'s' if quiet != 1 else ''} without findings")
+        out.append(f"{plural(quiet, 'commit')} without findings")
     for note in result.notes:
         out.append(f"note: {one_line(note)}")
     if commit_notes and not verbose:
-        out.append(f"note: {commit_notes} more note(s) on single commits (-v or --format json)")
+        out.append(
+            f"note: {plural(commit_notes, 'more note')} on single commits (-v or --format json)"
+        )
     out.append(cost_line(result))
     return "\n".join(out) + "\n"
 
@@ -175,8 +178,8 @@ def cost_line(result: AuditResult) -> str:
         opus = u.all_opus_cost_usd
         saved = f", {round(100 * (1 - u.cost_usd / opus))}% saved" if opus > 0 else ""
         return (
-            f"cost: {money(u.cost_usd)} spent at batch prices on {u.calls} model call"
-            f"{'s' if u.calls != 1 else ''} (all-Opus {money(opus)}{saved}; "
+            f"cost: {money(u.cost_usd)} spent at batch prices on {plural(u.calls, 'model call')}"
+            f" (all-Opus {money(opus)}{saved}; "
             f"estimated {money(e.cost_usd)}, one by one {money(e.interactive_cost_usd)})"
         )
     saved = (
@@ -185,8 +188,8 @@ def cost_line(result: AuditResult) -> str:
         else ""
     )
     return (
-        f"cost: {money(e.cost_usd)} estimated at batch prices for {e.requests} request"
-        f"{'s' if e.requests != 1 else ''} (one by one {money(e.interactive_cost_usd)}; "
+        f"cost: {money(e.cost_usd)} estimated at batch prices for {plural(e.requests, 'request')}"
+        f" (one by one {money(e.interactive_cost_usd)}; "
         f"all-Opus {money(e.all_opus_cost_usd)}{saved})"
     )
 
