@@ -47,6 +47,20 @@ class _Usd(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2
 
 
 USD = _Usd()
+# Options that mean the same wherever they are taken.
+TIER_OPTION = click.option(
+    "--tier",
+    type=TIER,
+    default="auto",
+    show_default=True,
+    help="Send every reviewable part to this tier (auto: route each by its risk).",
+)
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Settings file [.tierbot.yml at the repository root].",
+)
 
 
 @click.group(
@@ -124,24 +138,13 @@ Exit status: 0 nothing at or above --fail-on, 1 findings at or above it, 2 bad i
     type=click.Path(dir_okay=False),
     help="Write the report to FILE instead of stdout; a one-line summary goes to stderr.",
 )
-@click.option(
-    "--tier",
-    type=TIER,
-    default="auto",
-    show_default=True,
-    help="Send every reviewable part to this tier (auto: route each by its risk).",
-)
+@TIER_OPTION
 @click.option(
     "--fail-on",
     type=SEVERITY,
     help="Exit 1 on a finding at or above this severity [fail_on in .tierbot.yml: high].",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="Settings file [.tierbot.yml at the repository root].",
-)
+@CONFIG_OPTION
 @click.option("--budget", type=USD, help="Most USD to spend on this review.")
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached reviews.")
 @click.option(
@@ -204,12 +207,7 @@ Examples:
 
 
 @cli.command(help=HOOK_HELP, short_help="The pre-commit hook: review what is being committed.")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="Settings file [.tierbot.yml at the repository root].",
-)
+@CONFIG_OPTION
 @click.option("--fail-on", type=SEVERITY, help="Block at or above this severity [hook.fail_on].")
 @click.option(
     "--max-tier",
@@ -364,24 +362,13 @@ Exit status as for `review`; 3 also while batches are still running (rerun to co
     " (one run for every commit).",
 )
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE.")
-@click.option(
-    "--tier",
-    type=TIER,
-    default="auto",
-    show_default=True,
-    help="Send every reviewable part to this tier (auto: route each by its risk).",
-)
+@TIER_OPTION
 @click.option(
     "--fail-on",
     type=SEVERITY,
     help="Exit 1 on a finding at or above this severity in any commit [fail_on: high].",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="Settings file [.tierbot.yml at the repository root].",
-)
+@CONFIG_OPTION
 @click.option("--budget", type=USD, help="Most USD the whole audit may spend [10].")
 @click.option("-y", "--yes", is_flag=True, help="Spend above the budget without asking.")
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached or stored answers.")
@@ -406,26 +393,9 @@ Exit status as for `review`; 3 also while batches are still running (rerun to co
 def audit(obj: dict[str, Any], /, range_: tuple[str, ...], **kw: Any) -> int:
     from tierbot.commands import audit as cmd
 
-    args = cmd.Args(
-        range=range_,
-        paths=obj["paths"],
-        merges=kw["merges"],
-        format=kw["fmt"],
-        output=kw["output"],
-        tier=kw["tier"],
-        fail_on=kw["fail_on"],
-        config=kw["config_path"],
-        budget=kw["budget"],
-        yes=kw["yes"],
-        no_cache=kw["no_cache"],
-        resume=kw["resume"],
-        cancel=kw["cancel"],
-        wait=kw["wait"],
-        dry_run=kw["dry_run"],
-        max_commits=kw["max_commits"],
-        verbose=kw["verbose"],
-        quiet=kw["quiet"],
-    )
+    # Every other option has its Args field's name.
+    fmt, config = kw.pop("fmt"), kw.pop("config_path")
+    args = cmd.Args(range=range_, paths=obj["paths"], format=fmt, config=config, **kw)
     return cmd.main(args)
 
 

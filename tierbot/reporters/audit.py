@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tierbot.records import SEVERITIES, AuditResult, CommitReview, Usage
+from tierbot.records import SEVERITIES, AuditResult, CommitReview
 from tierbot.reporters import by_severity, money, one_line
 from tierbot.words import plural
 
@@ -39,25 +39,10 @@ def _dumps(data: dict[str, Any]) -> str:
     return text + "\n"
 
 
-def _usd(value: float) -> float:
-    return round(float(value), 6)
-
-
-def _usage(u: Usage) -> dict[str, Any]:
-    return {
-        "calls": u.calls,
-        "input_tokens": u.input_tokens,
-        "output_tokens": u.output_tokens,
-        "cache_read_tokens": u.cache_read_tokens,
-        "cache_write_tokens": u.cache_write_tokens,
-        "cost_usd": _usd(u.cost_usd),
-        "all_opus_cost_usd": _usd(u.all_opus_cost_usd),
-    }
-
-
 def to_dict(result: AuditResult) -> dict[str, Any]:
     """The tierbot.audit/1 object (tierbot/data/audit-1.schema.json)."""
-    from tierbot.reporters import jsonout
+    from tierbot.reporters.jsonout import to_dict as review_dict
+    from tierbot.reporters.jsonout import usage_dict, usd
 
     e = result.estimate
     return {
@@ -73,7 +58,7 @@ def to_dict(result: AuditResult) -> dict[str, Any]:
                 "sha": c.sha,
                 "subject": c.subject,
                 "parents": c.parents,
-                "review": jsonout.to_dict(c.result),
+                "review": review_dict(c.result),
             }
             for c in result.commits
         ],
@@ -89,13 +74,13 @@ def to_dict(result: AuditResult) -> dict[str, Any]:
         ],
         "estimate": {
             "requests": e.requests,
-            "cost_usd": _usd(e.cost_usd),
-            "interactive_cost_usd": _usd(e.interactive_cost_usd),
-            "all_opus_cost_usd": _usd(e.all_opus_cost_usd),
+            "cost_usd": usd(e.cost_usd),
+            "interactive_cost_usd": usd(e.interactive_cost_usd),
+            "all_opus_cost_usd": usd(e.all_opus_cost_usd),
         },
-        "budget_usd": None if result.budget_usd is None else _usd(result.budget_usd),
+        "budget_usd": None if result.budget_usd is None else usd(result.budget_usd),
         "findings": _severity_counts(result),
-        "usage": _usage(result.usage),
+        "usage": usage_dict(result.usage),
         "notes": list(result.notes),
     }
 

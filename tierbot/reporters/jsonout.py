@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tierbot.records import ReviewResult
+from tierbot.records import ReviewResult, Usage
 
 SCHEMA = "tierbot.review/1"
 
 
-def _usd(value: float) -> float:
+def usd(value: float) -> float:
     return round(float(value), 6)
 
 
@@ -71,8 +71,8 @@ def to_dict(result: ReviewResult) -> dict[str, Any]:
         "estimate": {
             "input_tokens": e.input_tokens,
             "output_tokens": e.output_tokens,
-            "cost_usd": _usd(e.cost_usd),
-            "all_opus_cost_usd": _usd(e.all_opus_cost_usd),
+            "cost_usd": usd(e.cost_usd),
+            "all_opus_cost_usd": usd(e.all_opus_cost_usd),
         },
         "findings": [
             {
@@ -90,16 +90,21 @@ def to_dict(result: ReviewResult) -> dict[str, Any]:
             }
             for f in result.findings
         ],
-        "usage": {
-            "calls": u.calls,
-            "input_tokens": u.input_tokens,
-            "output_tokens": u.output_tokens,
-            "cache_read_tokens": u.cache_read_tokens,
-            "cache_write_tokens": u.cache_write_tokens,
-            "cost_usd": _usd(u.cost_usd),
-            "all_opus_cost_usd": _usd(u.all_opus_cost_usd),
-        },
+        "usage": usage_dict(u),
         "notes": list(result.notes),
+    }
+
+
+def usage_dict(u: Usage) -> dict[str, Any]:
+    """`usage` as SPEC §4 has it (an audit's too)."""
+    return {
+        "calls": u.calls,
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cache_read_tokens": u.cache_read_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
+        "cost_usd": usd(u.cost_usd),
+        "all_opus_cost_usd": usd(u.all_opus_cost_usd),
     }
 
 
