@@ -122,3 +122,14 @@ def test_a_dry_run_never_creates_the_ledger() -> None:
         for _ in range(5):
             ledger.record(row("sonnet", "claude-sonnet-5-5", 4000, 1234))
     assert calibrate.calibration(config_mod.default()).outputs["sonnet"] == 1234
+
+
+def test_a_verification_sent_in_a_batch_counts_at_the_interactive_price() -> None:
+    from tierbot.review.calibrate import from_rows
+
+    cfg = config_mod.default()
+    rows = [
+        CallRow("r", "", "verify", "opus", "claude-opus-5-5", 4000, 900, cost_usd=0.02),
+        CallRow("r", "", "verify", "opus", "claude-opus-5-5", 4000, 900, cost_usd=0.01, batch="b1"),
+    ]
+    assert from_rows(rows, cfg).verify_cost_usd == pytest.approx(0.02)
