@@ -79,6 +79,9 @@ def test_fifty_commits_in_one_batch_at_half_the_price(
         assert cost == pytest.approx(interactive_cost(model, tuple(usage)) / 2)
     assert doc["usage"]["calls"] == 50
     assert doc["usage"]["cost_usd"] == pytest.approx(sum(r[1] for r in rows), abs=1e-6)
+    # The ledger keeps each answer once, without the model's thinking.
+    stored = [r[0] for r in ledger_rows("SELECT result FROM batch_requests")]
+    assert len(stored) == 50 and all('"succeeded"' in r and "Let me look" not in r for r in stored)
     estimate = doc["estimate"]
     assert estimate["cost_usd"] == pytest.approx(estimate["interactive_cost_usd"] / 2, abs=1e-6)
     assert doc["batches"] == [

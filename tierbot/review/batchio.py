@@ -241,8 +241,9 @@ class Courier:
     def fetch(self, b: batchlog.BatchRow) -> None:
         """Read an ended batch's results into the ledger, once."""
         assert b.batch_id is not None
+        results = ((cid, _compact(r)) for cid, r in batchapi.results(self.client, b.batch_id))
         try:
-            batchlog.store_results(self.ledger, b.key, batchapi.results(self.client, b.batch_id))
+            batchlog.store_results(self.ledger, b.key, results)
         except batchapi.BatchError as e:
             self.notes.append(f"audit: {e}: a rerun reads them again")
             return
@@ -308,6 +309,19 @@ class Courier:
             if b is not None:
                 out.append(BatchInfo(b.key, b.batch_id, b.kind, b.requests, b.state, b.counts))
         return tuple(out)
+
+
+def _compact(result: dict[str, Any]) -> dict[str, Any]:
+    """A result as the ledger keeps it: the model's thinking (often the bulk of an answer, and
+    never read) is left out; the answer, the stop reason and the usage stay."""
+    message = result.get("message")
+    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        return result
+    content = [
+        {"type": b.get("type")} if isinstance(b, dict) and "thinking" in str(b.get("type")) else b
+        for b in message["content"]
+    ]
+    return {**result, "message": {**message, "content": content}}
 
 
 def _env_float(name: str, default: float) -> float:
