@@ -8,7 +8,7 @@ runs on every input (a detector must be fast on all of them, not only on its own
 every value is a different real-looking secret are timed too, per finding: their cost grows with
 the number of findings (linearly), not with the scan.
 
-Run: python bench/secrets.py          (one RESULT line per detector; exit 1 if one is too slow)
+Run: python bench/secret_detectors.py   (one RESULT line per detector; exit 1 if one is too slow)
 """
 
 from __future__ import annotations
