@@ -10,9 +10,10 @@ from gitrepo import commit, git, write
 
 from tierbot.errors import BadInput
 from tierbot.git.diff import parse, read_change
+from tierbot.records import Change, FileDiff
 
 
-def by_path(change):  # type: ignore[no-untyped-def]
+def by_path(change: Change) -> dict[str, FileDiff]:
     return {f.path: f for f in change.files}
 
 

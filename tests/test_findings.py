@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rules_helpers import by_path, change_files
 
-from tests.rules_helpers import by_path, change_files
 from tierbot.findings import anchor, fingerprint, normalise_severity
 from tierbot.outcome import blocking
 from tierbot.records import FileDiff, Filter, Finding

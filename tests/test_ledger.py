@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ def test_home_honours_tierbot_home_then_xdg_then_the_user_cache(
     assert ledger.home() == tmp_path / "xdg" / "tierbot"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "h"))
-    monkeypatch.setattr(ledger.sys, "platform", "linux")
+    monkeypatch.setattr(sys, "platform", "linux")
     assert ledger.home() == tmp_path / "h" / ".cache" / "tierbot"
 
 

@@ -669,11 +669,11 @@ def test_deadline_stops_new_calls_and_keeps_finished_ones(repo: Path, fake: Fake
 def test_a_max_tokens_0_request_primes_the_cache_before_the_others_start(
     repo: Path, fake: FakeAnthropic
 ) -> None:
-    change = make_change(
-        repo,
-        {name: edit(BEFORE[name], "def ", ["    pass  # change"]) for name in (UTIL, AUTH, DB)}
-        | {f"app/extra{i}.py": f"x = {i}\n" for i in range(2)},
-    )
+    after: dict[str, str | bytes] = {
+        name: edit(BEFORE[name], "def ", ["    pass  # change"]) for name in (UTIL, AUTH, DB)
+    }
+    after |= {f"app/extra{i}.py": f"x = {i}\n" for i in range(2)}
+    change = make_change(repo, after)
     paths = [UTIL, AUTH, DB, "app/extra0.py", "app/extra1.py"]
     fake.default_delay = 1.0  # generating an answer; priming generates nothing
     route = route_for([(f"u{i}", "opus", [p], 0.8) for i, p in enumerate(paths)])

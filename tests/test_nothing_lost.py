@@ -210,7 +210,7 @@ def test_with_no_usable_home_the_ledger_goes_to_a_private_temp_dir(
 ) -> None:
     for var, value in zip(("TIERBOT_HOME", "XDG_CACHE_HOME", "HOME"), values, strict=True):
         monkeypatch.setenv(var, value)
-    monkeypatch.setattr(ledger.sys, "platform", "linux")
+    monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     where, note = ledger.locate()
     assert where == tmp_path / f"tierbot-{os.getuid()}"

@@ -436,6 +436,6 @@ def test_one_cost_line_in_the_report_the_hook_and_the_pull_request(make: Any) ->
     line = cost_line(result)
     assert line in render("text", result)
     assert line in hook.render(result)
-    plan = pull.plan_comments(result.findings, {}, set(), 10)
+    plan = pull.plan_comments(result.findings, {}, (), 10)
     ctx = pull.SummaryContext(result.range.base, result.range.base, "", None, 0)
     assert line in pull.summary_body(result, plan, ctx)

@@ -9,6 +9,7 @@ from routing_helpers import commit, init_repo
 
 from tierbot import config as config_mod
 from tierbot.analysis.risk import assess, features, file_role, shipped_model
+from tierbot.config import Weight
 from tierbot.errors import BadInput
 from tierbot.git.history import FileHistory
 from tierbot.records import FileDiff, FileStat, Signal
@@ -182,7 +183,9 @@ def test_weights_come_from_config_overrides() -> None:
     files, stats = change({"src/a.py": (20, 0)})
     tuned = dataclasses.replace(
         CFG,
-        routing=dataclasses.replace(CFG.routing, weights={"base": 5.0, "size.lines_added": 0.0}),
+        routing=dataclasses.replace(
+            CFG.routing, weights={"base": Weight(5.0), "size.lines_added": Weight(0.0)}
+        ),
     )
     result = assess(files, stats, {}, tuned)
     assert all(s.id != "size.lines_added" for s in result.signals)
@@ -193,7 +196,7 @@ def test_weights_come_from_config_overrides() -> None:
 def test_unknown_weight_is_bad_input_with_a_hint() -> None:
     files, stats = change({"src/a.py": (20, 0)})
     bad = dataclasses.replace(
-        CFG, routing=dataclasses.replace(CFG.routing, weights={"size.lines_add": 1.0})
+        CFG, routing=dataclasses.replace(CFG.routing, weights={"size.lines_add": Weight(1.0)})
     )
     with pytest.raises(BadInput, match=r"routing\.weights\.size\.lines_add.*size\.lines_added"):
         assess(files, stats, {}, bad)

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from rules_helpers import by_path, change_files, fake_secrets, private_key_lines
 
-from tests.rules_helpers import by_path, change_files, fake_secrets, private_key_lines
 from tierbot import findings
 from tierbot.config import Config, Redact
 from tierbot.records import FileDiff, Finding

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gitrepo import commit, git
@@ -34,11 +35,11 @@ def _stored(path: str) -> str:
 
 def _review(
     repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> dict:
+) -> dict[str, Any]:
     monkeypatch.chdir(repo)
     code = main(["review", "HEAD~1..HEAD", "--dry-run", "--format", "json"])
     out = capsys.readouterr().out
-    data = json.loads(out)
+    data: dict[str, Any] = json.loads(out)
     assert code == (
         1 if any(f["severity"] in ("high", "critical") for f in data["findings"]) else 0
     )
@@ -65,7 +66,7 @@ def test_real_false_alarms_do_not_block_and_true_leaks_still_do(
     git(repo, "status")
     data = _review(repo, monkeypatch, capsys)
 
-    by_file: dict[str, list[dict]] = {}
+    by_file: dict[str, list[dict[str, Any]]] = {}
     for f in data["findings"]:
         by_file.setdefault(f["path"], []).append(f)
     for case in CASES:

@@ -11,8 +11,8 @@ from base64 import b64encode
 
 import pytest
 from planted import B64, Rand, pem
+from rules_helpers import fake_secrets, private_key_lines
 
-from tests.rules_helpers import fake_secrets, private_key_lines
 from tierbot.errors import BadInput
 from tierbot.secretscan import (
     KINDS,

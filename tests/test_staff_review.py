@@ -399,7 +399,7 @@ def test_a_clamped_suggestion_is_shown_not_committable(repo: Path, fake: FakeAnt
     assert any("clamped" in n for n in notes)
     clamped = next(f for f in kept if f.title == "rename all")
     assert clamped.end_line == hunk_end < 17 and clamped.suggestion_range == (6, 17)
-    plan = gh.plan_comments(kept, gh.diff_lines(change.files), set(), 10)
+    plan = gh.plan_comments(kept, gh.diff_lines(change.files), (), 10)
     bodies = {p.finding.title: p.comment["body"] for p in plan.inline}
     assert "```suggestion" not in bodies["rename all"]  # it would replace 6..hunk end only
     assert "Suggested replacement" in bodies["rename all"]

@@ -8,7 +8,8 @@ import dataclasses
 import zlib
 from pathlib import Path
 
-from tests.rules_helpers import change_files
+from rules_helpers import change_files
+
 from tierbot.findings import fingerprint, line_key
 from tierbot.github import sanitize, state
 from tierbot.records import Change, FileDiff, Finding, Range

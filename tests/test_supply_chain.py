@@ -53,7 +53,7 @@ def test_every_runtime_dependency_has_an_upper_bound() -> None:
 def test_the_lock_pins_every_dependency_within_pyproject_with_hashes() -> None:
     pins = locked()
     for req in runtime_requirements():
-        name = canonicalize_name(req.name)
+        name: str = canonicalize_name(req.name)
         assert name in pins, f"{req.name} is not in {LOCK.name}: regenerate it"
         version = pins[name][0]
         assert req.specifier.contains(version), f"{name}=={version} is outside {req.specifier}"
