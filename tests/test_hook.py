@@ -132,7 +132,11 @@ def test_push_range_reaches_opus(
 ) -> None:
     old = commit(
         repo,
-        {"app/core.py": CODE, ".tierbot.yml": "routing:\n  thresholds: {sonnet: 0.0, opus: 0.0}\n"},
+        {
+            "app/core.py": CODE,
+            ".tierbot.yml": "routing:\n  thresholds: {sonnet: 0.0, opus: 0.0}\n"
+            "  opus_min_lines: 0\n",
+        },
     )
     commit(repo, {"app/core.py": CODE + "def pushed():\n    return 1\n"})
     new = commit(repo, {"app/other.py": "X = 1\n"})

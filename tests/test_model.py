@@ -29,7 +29,7 @@ from model_helpers import (
     user_text,
 )
 
-from tierbot.config import Budget, PathInstruction, Redact
+from tierbot.config import Budget, PathInstruction, PerCommand, Redact, Usd
 from tierbot.records import Change, Route, Unit
 from tierbot.review import budget, model, prompt
 from tierbot.review.ledger import DB_NAME, home
@@ -451,7 +451,8 @@ def test_budget_is_never_exceeded_even_by_long_answers(repo: Path, fake: FakeAnt
 def test_budget_from_config_is_the_callers_job_but_zero_sends_nothing(
     repo: Path, fake: FakeAnthropic
 ) -> None:
-    out = run(default_change(repo), three_tiers(), config(budget=Budget(0.0)), budget_usd=0.0)
+    nothing = Budget(PerCommand(Usd(0.0), Usd(0.0), Usd(0.0)))
+    out = run(default_change(repo), three_tiers(), config(budget=nothing), budget_usd=0.0)
     assert fake.requests == []
     assert [u.tier for u in out.units] == ["skip", "skip", "skip"]
     assert out.status == "complete" and out.usage.cost_usd == 0

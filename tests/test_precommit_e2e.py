@@ -178,7 +178,13 @@ def test_git_commit_and_push_through_pre_commit(
         assert proc.returncode == 0 and len(fake.requests) == before, proc.stdout
 
         # The push hook reviews the pushed commits, and may use Opus.
-        write(repo, {".tierbot.yml": "routing:\n  thresholds: {sonnet: 0.0, opus: 0.0}\n"})
+        write(
+            repo,
+            {
+                ".tierbot.yml": "routing:\n  thresholds: {sonnet: 0.0, opus: 0.0}\n"
+                "  opus_min_lines: 0\n"
+            },
+        )
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "config", "--no-verify")
         fake.script("*", answer([]))

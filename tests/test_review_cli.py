@@ -279,7 +279,7 @@ def test_each_unit_is_routed_and_explained_by_its_own_files(
     assert units["src/auth.py"]["tier"] == "opus"
     assert "sensitive paths: auth" in units["src/auth.py"]["reasons"][0]
     assert units["tests/test_checks.py"]["tier"] == "haiku"
-    assert "below the change's" in units["tests/test_checks.py"]["reasons"][0]
+    assert units["tests/test_checks.py"]["reasons"][0] == "no production code: 1 test file"
 
 
 def test_quiet_prints_findings_only(

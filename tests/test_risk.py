@@ -114,7 +114,7 @@ def test_skipped_files_count_for_nothing() -> None:
     )
     assert with_lock == pytest.approx(base)
     files, stats = change({"poetry.lock": (5000, 0)}, skip={"poetry.lock": "lockfile"})
-    assert "poetry.lock" not in assess(files, stats, {}, CFG).file_scores
+    assert "poetry.lock" not in assess(files, stats, {}, CFG).facts
 
 
 def test_code_outranks_tests_docs_and_config_of_the_same_size() -> None:
@@ -124,15 +124,33 @@ def test_code_outranks_tests_docs_and_config_of_the_same_size() -> None:
     assert score({"setup.cfg": (80, 10)}) < code
 
 
-def test_file_scores_share_the_change_tier_for_code_and_discount_the_rest() -> None:
+def test_a_unit_of_all_the_code_scores_as_the_change_and_the_rest_lower() -> None:
     files, stats = change(
         {"src/a.py": (50, 5), "src/b.py": (2, 0), "tests/test_a.py": (50, 0), "docs/a.md": (10, 0)}
     )
     result = assess(files, stats, {}, CFG)
-    fs = result.file_scores
-    assert fs["src/a.py"] == fs["src/b.py"] == pytest.approx(result.score)
-    assert fs["tests/test_a.py"] < fs["src/a.py"]
-    assert fs["docs/a.md"] < fs["src/a.py"]
+    code = result.unit(["src/a.py", "src/b.py"])
+    assert code.score == pytest.approx(result.score)  # no context: it is the whole change
+    assert result.unit(["tests/test_a.py"]).score < code.score
+    assert result.unit(["docs/a.md"]).score < code.score
+    # One file of the two is scored from its own lines, plus the bounded context of the other.
+    small = result.unit(["src/b.py"])
+    assert small.score < code.score
+    ctx = next(s for s in small.signals if s.id == "context.change")
+    assert ctx.detail == "the rest of the change adds 50 lines of code in 1 file"
+
+
+def test_context_cannot_lift_a_small_unit_of_a_huge_change_to_the_top_tier() -> None:
+    spec = {f"src/m{i}/big.py": (400, 50) for i in range(40)}
+    spec["src/tiny/one.py"] = (1, 1)
+    files, stats = change(spec)
+    result = assess(files, stats, {}, CFG)
+    assert result.score > 0.99  # the change as a whole saturates
+    tiny = result.unit(["src/tiny/one.py"])
+    assert tiny.score < CFG.routing.thresholds.opus
+    by_id = {s.id: s for s in tiny.signals}
+    assert "1 line of code added" in by_id["size.lines_added"].detail  # its own numbers
+    assert by_id["context.change"].weight <= 0.1 * 7.0 + 1e-9
 
 
 def test_history_of_bug_fixes_raises_risk() -> None:
@@ -221,7 +239,8 @@ def test_every_feature_has_a_shipped_weight_and_no_weight_is_orphaned() -> None:
 def test_empty_change_scores_low_and_finite() -> None:
     result = assess([], [], {}, CFG)
     assert 0.0 <= result.score < CFG.routing.thresholds.sonnet
-    assert result.file_scores == {}
+    assert result.facts == {}
+    assert result.unit([]).score == pytest.approx(result.score)
 
 
 PY_DIFF = "\n".join(
@@ -298,7 +317,8 @@ def test_comment_only_code_changes_are_not_code() -> None:
     result = assess([f], [s], {}, CFG)
     by_id = {x.id: x for x in result.signals}
     assert "kind.no_code" in by_id
-    assert result.file_scores["entry.go"] < result.score  # role "comments" gets its offset
+    assert result.facts["entry.go"].role == "comments"
+    assert result.unit(["entry.go"]).score < result.score  # role "comments" gets its offset
     code_f = parse(GO_DIFF)[0]
     code_s = dataclasses.replace(s, lines_added=code_f.lines_added)
     assert assess([code_f], [code_s], {}, CFG).score > result.score
@@ -320,14 +340,15 @@ def test_a_project_that_fixes_more_bugs_scores_higher() -> None:
     assert young.score < buggy.score
 
 
-def test_sensitive_non_code_files_share_the_change_tier() -> None:
+def test_a_sensitive_configuration_file_gets_no_role_discount() -> None:
     files, stats = change(
         {"src/a.py": (60, 5), ".github/workflows/release.yml": (5, 1), "setup.cfg": (5, 1)}
     )
     result = assess(files, stats, {}, CFG)
-    fs = result.file_scores
-    assert fs[".github/workflows/release.yml"] == pytest.approx(fs["src/a.py"])
-    assert fs["setup.cfg"] < fs["src/a.py"]
+    workflow = result.unit([".github/workflows/release.yml"])
+    assert workflow.score > result.unit(["setup.cfg"]).score
+    assert all(s.id != "role" for s in workflow.signals)
+    assert result.facts[".github/workflows/release.yml"].sensitive == ("ci",)
 
 
 def test_a_model_file_can_replace_the_shipped_one(

@@ -32,17 +32,22 @@ REVIEW_TIER = click.Choice(TIERS[1:])
 
 
 class _Usd(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2 on
-    """A budget in USD: a finite number from 0 (float() alone takes nan, inf and -1)."""
+    """A budget in USD: a finite number from 0 (float() alone takes nan, inf and -1), or `none`
+    for no limit (given as inf: None already means "the configured budget")."""
 
     name = "USD"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return float("inf")
         try:
             number = float(value)
         except (TypeError, ValueError):
             number = float("nan")
         if not 0 <= number <= 1e9:  # nan fails every comparison
-            self.fail(f"must be a number of USD from 0 to 1e9, not {shown(value)}", param, ctx)
+            self.fail(
+                f"must be a number of USD from 0 to 1e9 or none, not {shown(value)}", param, ctx
+            )
         return number
 
 
@@ -145,7 +150,18 @@ Exit status: 0 nothing at or above --fail-on, 1 findings at or above it, 2 bad i
     help="Exit 1 on a finding at or above this severity [fail_on in .tierbot.yml: high].",
 )
 @CONFIG_OPTION
-@click.option("--budget", type=USD, help="Most USD to spend on this review.")
+@click.option(
+    "--budget",
+    type=USD,
+    help="Most USD to spend on this review, or none"
+    " [budget.max_usd_per_review in .tierbot.yml: review $1.00].",
+)
+@click.option(
+    "-y",
+    "--yes",
+    is_flag=True,
+    help="Spend above the budget without asking (a terminal is asked first; scripts never).",
+)
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached reviews.")
 @click.option(
     "-v",
@@ -169,6 +185,7 @@ def review(obj: dict[str, Any], /, range_: tuple[str, ...], **kw: Any) -> int:
         fail_on=kw["fail_on"],
         config=kw["config_path"],
         budget=kw["budget"],
+        yes=kw["yes"],
         no_cache=kw["no_cache"],
         verbose=kw["verbose"],
         quiet=kw["quiet"],
@@ -256,7 +273,7 @@ See docs/github.md for the workflow and what gets posted."""
 @click.option("--dry-run", is_flag=True, help="Analyze and route only; no model call.")
 @click.option("--format", "fmt", type=FORMAT, help="Also print the report in this format.")
 @click.option("--tier", type=TIER, default="auto", show_default=True, help="Force a tier.")
-@click.option("--budget", type=USD, help="Most USD to spend on this review.")
+@click.option("--budget", type=USD, help="Most USD to spend on this review, or none [$2.00].")
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached reviews.")
 def pr(**kw: Any) -> int:
     """Review a GitHub pull request and post the results to it."""

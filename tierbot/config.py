@@ -100,11 +100,33 @@ class Routing:
     unit_max_tokens: int = 24000
     # How many recent commits `git log` may read for file history; bounds analysis time.
     history_commits: int = 2000
+    # A unit changing fewer lines of code goes to Opus only with sensitive code or paths or a
+    # strong history of fixes (0: no floor).
+    opus_min_lines: int = 10
+
+
+# Money in USD: a number >= 0, or `none` (also YAML null) for no limit.
+Usd = typing.NewType("Usd", float)
+COMMANDS = ("review", "hook", "pr")
+
+
+@dataclass(frozen=True)
+class PerCommand:
+    """The most one review may spend, by command; a single number in the file sets all three."""
+
+    review: Usd | None = Usd(1.0)
+    hook: Usd | None = Usd(0.25)
+    pr: Usd | None = Usd(2.0)
 
 
 @dataclass(frozen=True)
 class Budget:
-    max_usd_per_review: float | None = None
+    max_usd_per_review: PerCommand = field(default_factory=PerCommand)
+
+    def for_command(self, command: str) -> float | None:
+        """The limit for `review`, `hook` or `pr` (None: no limit)."""
+        limit: float | None = getattr(self.max_usd_per_review, command)
+        return limit
 
 
 @dataclass(frozen=True)
@@ -452,6 +474,19 @@ def _build(cls: type[Any], data: Any, path: str) -> Any:
     return cls(**values)
 
 
+def usd(value: Any, what: str) -> Usd | None:
+    """A money setting: a number of USD from 0 to MAX_NUMBER, or `none`/null for no limit; else a
+    BadInput naming it."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not 0 <= value <= MAX_NUMBER:  # nan fails every comparison
+        raise BadInput(
+            f"{what} must be a number of USD from 0 to {MAX_NUMBER:g} or none, not {shown(value)}"
+        )
+    return Usd(float(value))
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "empty"
@@ -486,6 +521,11 @@ def _coerce(tp: Any, value: Any, path: str, bounds: tuple[float, float] | None =
         if not isinstance(value, dict):
             raise BadInput(f"config: '{path}' must be a mapping, not {_kind(value)}")
         return {str(k): _coerce(args[1], v, f"{path}.{_key(k)}") for k, v in value.items()}
+    if tp is Usd:
+        return usd(value, f"config: '{path}'")
+    if tp is PerCommand and not isinstance(value, dict):
+        limit = usd(value, f"config: '{path}'")
+        return PerCommand(limit, limit, limit)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, path)  # type: ignore[arg-type]
     if tp is bool:

@@ -153,6 +153,12 @@ _DOCS = re.compile(
     re.IGNORECASE,
 )
 _DOCS_CODE = re.compile(r"\.(py|js|ts|go|rs|java|rb|php|c|h|cpp|cs|sh)$")
+# Text files that are dependency pins or build input, not prose: a model reviews them.
+_NOT_DOCS = re.compile(
+    r"(requirements|constraints)(/[^/]*|[^/]*)\.(txt|in)$|(^|/)cmakelists\.txt$", re.IGNORECASE
+)
+# CI definitions are never documentation, whatever their name (`contributors.yml`).
+_CI = re.compile(r"^\.github/(workflows|actions)/")
 _GENERATED_MARKERS = (
     b"@generated",
     b"Code generated",
@@ -183,7 +189,12 @@ def skip_reason_for_path(path: str) -> str | None:
         return "vendored"
     if _GENERATED.search(path):
         return "minified" if ".min." in name else "generated"
-    if _DOCS.search(path) and not _DOCS_CODE.search(name):
+    if (
+        _DOCS.search(path)
+        and not _DOCS_CODE.search(name)
+        and not _NOT_DOCS.search(path)
+        and not _CI.search(path)
+    ):
         return "docs"
     return None
 

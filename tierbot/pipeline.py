@@ -6,12 +6,23 @@ Every command (review, hook, pr) goes through `run_review`; none of this knows a
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from tierbot import findings
 from tierbot.analysis.analyze import analyze
 from tierbot.config import Config
-from tierbot.records import Change, FileDiff, Finding, ReviewResult, Status, Tier, tier_rank
+from tierbot.records import (
+    Change,
+    Estimate,
+    FileDiff,
+    Finding,
+    ReviewResult,
+    Status,
+    Tier,
+    tier_rank,
+)
 from tierbot.review import calibrate, rules
 from tierbot.review.claude import has_credentials
 from tierbot.routing.estimate import estimate
@@ -24,7 +35,10 @@ if TYPE_CHECKING:
 class Options(NamedTuple):
     dry_run: bool = False
     tier: str = "auto"  # auto, or a tier to force
-    budget_usd: float | None = None
+    budget_usd: float | None = None  # None: the command's budget.max_usd_per_review; inf: none
+    # Asked, before any money is spent, when the estimate is above the budget: returns the budget
+    # to keep (None: no limit).  `review` asks a person at a terminal.
+    over_budget: Callable[[Estimate, float], float | None] | None = None
     use_cache: bool = True
     max_tier: Tier | None = None
     deadline: float | None = None  # time.monotonic() after which no new model call starts
@@ -33,7 +47,8 @@ class Options(NamedTuple):
     # What the author says the change is for (fenced; never used for routing).  None: the
     # subjects of the range's commits.
     intent: str | None = None
-    command: str = "review"  # review | hook | pr | audit: who spends, in the ledger
+    # review | hook | pr | audit: who spends, in the ledger, and whose default budget applies
+    command: str = "review"
 
 
 def _new_content(change: Change, fd: FileDiff) -> str | None:
@@ -43,9 +58,9 @@ def _new_content(change: Change, fd: FileDiff) -> str | None:
 
 
 def run_review(change: Change, config: Config, options: Options) -> ReviewResult:
-    analysis, file_scores, notes = analyze(change, config)
+    analysis, assessment, notes = analyze(change, config)
     force: Tier | None = None if options.tier == "auto" else options.tier  # type: ignore[assignment]
-    route = plan(change, analysis, file_scores, config, force=force, max_tier=options.max_tier)
+    route = plan(change, analysis, assessment, config, force=force, max_tier=options.max_tier)
     reviewable = any(u.tier != "skip" for u in route.units)
     if reviewable and not options.dry_run and has_credentials():
         from tierbot.review.claude import import_sdk_in_background
@@ -57,7 +72,8 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
         config.verify == "blocking" and options.fail_on != "none"
     )
     est = estimate(change, route, config, calibration, verifies)
-    notes = [*change.notes, *notes]
+    notes = [*change.notes, *notes, *route.notes]
+    budget = budget_for(options, config)
     checked = rules.check(
         change.files, config, deadline=options.deadline, read=lambda fd: _new_content(change, fd)
     )
@@ -76,12 +92,22 @@ def run_review(change: Change, config: Config, options: Options) -> ReviewResult
             "model review skipped: no ANTHROPIC_API_KEY (nor another credential the SDK reads); "
             "local rule checks only"
         )
-    else:
+    if est.cost_usd > est.all_opus_cost_usd:
+        notes.append(
+            f"cost: the estimate ${est.cost_usd:.4f} is above all-Opus"
+            f" (${est.all_opus_cost_usd:.4f}): ${est.verify_cost_usd:.4f} of it is Opus verifying"
+            " cheaper tiers' findings, which an all-Opus review would not need"
+        )
+    if status in ("dry-run", "offline") and budget is not None and est.cost_usd > budget:
+        notes.append(
+            f"budget: the estimate ${est.cost_usd:.4f} is above the ${budget:.2f} budget of"
+            f" `{options.command}`: lower-risk units would move to a cheaper tier or be skipped"
+        )
+    if reviewable and not options.dry_run and has_credentials():
         from tierbot.review import model
 
-        budget = options.budget_usd
-        if budget is None:
-            budget = config.budget.max_usd_per_review
+        if budget is not None and est.cost_usd > budget and options.over_budget is not None:
+            budget = options.over_budget(est, budget)
         outcome = model.review(
             change,
             analysis,
@@ -123,6 +149,18 @@ def conclude(
     if outcome is not None:
         raw.extend(outcome.findings)
         usage = outcome.usage
+        if usage.calls:
+            # The counterfactual includes the skipped files as one more Opus unit (SPEC §4).
+            usage = dataclasses.replace(
+                usage,
+                all_opus_cost_usd=usage.all_opus_cost_usd + planned.estimate.skipped_opus_cost_usd,
+            )
+            if usage.cost_usd > usage.all_opus_cost_usd:
+                notes.append(
+                    f"cost: ${usage.cost_usd:.4f} is more than all-Opus"
+                    f" (${usage.all_opus_cost_usd:.4f}): a configured model is priced above Opus"
+                    " or Opus verified cheaper tiers' findings"
+                )
         # Escalation and budget decisions change units' tiers, and so the highest tier used.
         top: Tier = max((u.tier for u in outcome.units), key=tier_rank, default="skip")
         route = dataclasses.replace(route, units=outcome.units, tier=top)
@@ -157,3 +195,10 @@ def intent(change: Change) -> str:
     except Exception:  # the intent helps the model; it is never a reason to fail a review
         return ""
     return "Commit subjects:\n" + "\n".join(f"- {s}" for s in lines) if lines else ""
+
+
+def budget_for(options: Options, config: Config) -> float | None:
+    """The review's spending limit: `--budget` (inf: none), else the command's default."""
+    if options.budget_usd is None:
+        return config.budget.for_command(options.command)
+    return None if math.isinf(options.budget_usd) else options.budget_usd

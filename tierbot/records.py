@@ -152,7 +152,8 @@ class Analysis:
 
 
 def paths_label(paths: tuple[str, ...] | list[str]) -> str:
-    """A group of files in a few words: the path itself, or their common directory and a count."""
+    """A group of files in a few words: the path itself, their common directory and a count, or
+    the directory that holds most of them and how many others there are (else the first path)."""
     if len(paths) == 1:
         return paths[0]
     if not paths:
@@ -160,7 +161,18 @@ def paths_label(paths: tuple[str, ...] | list[str]) -> str:
     common = posixpath.commonpath(list(paths))
     if common and common not in paths:
         return f"{common}/ ({len(paths)} files)"
-    return f"{paths[0]} +{len(paths) - 1} more"
+    # No common directory: the one holding the most files (the deepest of equals) names the group.
+    under: dict[str, int] = {}
+    for p in paths:
+        parts = p.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            under[d] = under.get(d, 0) + 1
+    if under:
+        top = max(under, key=lambda d: (under[d], d.count("/")))
+        if under[top] > 1:
+            return f"{top}/ ({under[top]} files) +{len(paths) - under[top]} more"
+    return f"{paths[0]} +{len(paths) - 1} more"  # the caller puts the file that matters first
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,7 @@ class Route:
     tier: Tier  # the highest tier used
     reasons: tuple[str, ...]
     units: tuple[Unit, ...]
+    notes: tuple[str, ...] = ()  # what the packing had to do (e.g. larger units for a huge change)
 
 
 @dataclass(frozen=True)
@@ -190,8 +203,9 @@ class Estimate:
     input_tokens: int
     output_tokens: int
     cost_usd: float
-    all_opus_cost_usd: float
+    all_opus_cost_usd: float  # the same units all at Opus, plus the skipped files as one unit
     verify_cost_usd: float = 0.0  # of cost_usd: the expected cost of Opus verification
+    skipped_opus_cost_usd: float = 0.0  # of all_opus_cost_usd: the skipped files' unit
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,16 @@
 """Extract tierbot's own risk features for every commit of a routing-benchmark split.
 
 The features come from tierbot's real pipeline (`diff.read_change` -> `analysis.analyze`, which
-calls `history.file_history` and `risk.assess`), run on the benchmark's clones.  History is read
-from each commit's parent, so it sees only the past, exactly as in the benchmark's sandboxes.
+reads history and scores the change, then `route.pack`, which forms the candidate review units),
+run on the benchmark's clones.  History is read from each commit's parent, so it sees only the
+past, exactly as in the benchmark's sandboxes.
 
     python3 bench/routing/features.py --bench-root /tmp/tierbot-bench --out /tmp/feat.jsonl
 
-One JSON line per commit: the split row's label, sha and file_chars, tierbot's feature values
-(`features`: id -> value) and per-file details (role, stats, history, sensitivity) so that fit.py
-can also try feature variants without re-reading git.
+One JSON line per commit: the split row's label, sha and file_chars, tierbot's change-level
+feature values (`features`: id -> value), per-file details (role, skip reason, sizes) and the
+candidate units with their own feature values and what the routing floors look at, so that
+fit.py can refit weights and simulate routing without re-reading git.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))  # the repository roo
 
 from tierbot import config
 from tierbot.analysis import analyze as analysis
-from tierbot.analysis import risk, sensitive
-from tierbot.git import history
+from tierbot.analysis import risk
 from tierbot.git.diff import read_change
+from tierbot.routing import route
+from tierbot.routing.estimate import diff_tokens
 
 _CFG = config.default()
 
@@ -41,54 +44,41 @@ def clone_dir(bench_root: str, repo: str) -> str:
 def extract(args: tuple[str, dict[str, Any]]) -> dict[str, Any]:
     bench_root, row = args
     root = clone_dir(bench_root, row["repo"])
-    captured: dict[str, Any] = {}
-    real_assess, real_history = risk.assess, history.file_history
-
-    def assess(*a: Any, **kw: Any) -> risk.Assessment:
-        result = real_assess(*a, **kw)
-        captured["assessment"] = result
-        captured["stats"] = a[1]
-        return result
-
-    def file_history(*a: Any, **kw: Any) -> dict[str, history.FileHistory]:
-        result = real_history(*a, **kw)
-        captured["history"] = result
-        return result
-
-    risk.assess = assess  # type: ignore[assignment]
-    history.file_history = file_history  # type: ignore[assignment]
     start = time.perf_counter()
-    try:
-        change = read_change(root, f"{row['parent']}..{row['sha']}")
-        analysis.analyze(change, _CFG)
-    finally:
-        risk.assess, history.file_history = real_assess, real_history
+    change = read_change(root, f"{row['parent']}..{row['sha']}")
+    an, assessment, _ = analysis.analyze(change, _CFG)
+    room, groups, _ = route.pack(change, an, assessment, _CFG)
     elapsed = time.perf_counter() - start
-    result: risk.Assessment = captured["assessment"]
-    hist: dict[str, history.FileHistory] = captured.get("history", {})
-    by_path = {f.path: f for f in change.files}
-    kinds = risk.classify(change.files, captured["stats"])
-    files = []
-    for s in captured["stats"]:
-        f = by_path[s.path]
-        h = hist.get(s.old_path or s.path) or hist.get(s.path)
-        files.append(
+    facts = assessment.facts
+    chars = row["file_chars"]
+    files = [
+        {
+            "path": s.path,
+            "role": facts[s.path].role if s.path in facts else risk.file_role(s.path),
+            "skip": s.skip_reason,
+            "la": s.lines_added,
+            "ld": s.lines_removed,
+            "buggy": s.path in (row.get("buggy_paths") or ()),
+            "chars": chars.get(s.path, 0),
+        }
+        for s in an.files
+    ]
+    units = []
+    for group in groups:
+        paths = [f.path for f in group]
+        scored = assessment.unit(paths)
+        members = [facts[p] for p in paths if p in facts]
+        code = [x for x in members if x.role == "code"]
+        units.append(
             {
-                "path": s.path,
-                "old_path": s.old_path,
-                "status": s.status,
-                "role": kinds[s.path].role if s.path in kinds else risk.file_role(s.path),
-                "skip": s.skip_reason,
-                "sub": list(kinds[s.path][1:]) if s.path in kinds else [0, 0],
-                "la": s.lines_added,
-                "ld": s.lines_removed,
-                "hunks": s.hunks,
-                "cd": s.complexity_delta,
-                "hist": list(h) if h is not None else None,
-                "sens": list(sensitive.path_categories(s.path)),
-                "code": sorted({c.category for c in sensitive.code_hits(f.added_lines)}),
-                "buggy": s.path in (row.get("buggy_paths") or ()),
-                "chars": row["file_chars"].get(s.path, 0),
+                "paths": paths,
+                "features": {ft.id: ft.value for ft in scored.features},
+                "offset": risk.unit_offset(members, ROLE_OFFSETS),
+                "lines": sum(x.added + x.removed for x in code),
+                "fixes": sum(x.history.fixes for x in code),
+                "sensitive": any(x.constructs or x.sensitive for x in code),
+                "workflow": any(x.workflow for x in members),
+                "tokens": diff_tokens(group),
             }
         )
     return {
@@ -101,14 +91,21 @@ def extract(args: tuple[str, dict[str, Any]]) -> dict[str, Any]:
         "nd": row["nd"],
         "entropy": row["entropy"],
         "diff_chars": row["diff_chars"],
-        "file_chars": row["file_chars"],
+        "file_chars": chars,
         "buggy_paths": row.get("buggy_paths") or [],
-        "features": {ft.id: ft.value for ft in result.features},
-        "score": result.score,
+        "features": {ft.id: ft.value for ft in assessment.features},
+        "score": assessment.score,
         "files": files,
+        "units": units,
+        "room": room,
         "secs": round(elapsed, 3),
-        "project": [getattr(hist, "commits", 0), getattr(hist, "fixes", 0)],
     }
+
+
+# The role offsets of the shipped model (set, not fitted; the same in every fold).
+ROLE_OFFSETS = {
+    k.removeprefix("role."): v for k, v in risk.shipped_model().weights.items() if k[:5] == "role."
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,9 +12,12 @@ method on standardised features.
 Leave-one-repository-out (LORO): for each repository, the weights AND the routing thresholds are
 chosen on the two others only, then the third is scored with them.  The pooled line concatenates
 the three held-out results.  Routing is simulated with the benchmark's own cost model
-(`metrics.py` of the shared bench, imported read-only) and tierbot's routing policy: each
-reviewed file gets the tier of (change logit + its role offset), files are grouped into one unit
-per tier, and files with a skip reason cost nothing.
+(`metrics.py` of the shared bench, imported read-only) and tierbot's routing policy
+(routing/route.py): the candidate units features.py recorded (production code apart from the
+rest, packed by directory) are each scored from their own features, the floors apply (a small
+unit reaches Opus only with sensitive code or a strong fix history; a CI workflow changed beyond a
+pin gets at least Sonnet), units on the same tier share a call when they fit, and files with a
+skip reason cost nothing.  `run.py loro` measures the same through the real CLI.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -37,7 +40,9 @@ sys.path.insert(0, ROOT)
 
 import metrics  # (the shared benchmark's cost model)
 
+from tierbot import config
 from tierbot.analysis import risk
+from tierbot.routing import route as tier_route
 
 Row = dict[str, Any]
 
@@ -61,6 +66,7 @@ FEATURES = (
     "project.fix_rate",
     "kind.no_code",
     "tests.weakened",
+    "context.change",
 )
 # Weights that are priors, not fitted: the dev repositories have too few sensitive changes to
 # estimate them, and their job is a floor for security review, not ranking these three projects.
@@ -74,6 +80,10 @@ PRIORS = {
     # Tests deleted or losing assertions: 39 of the 1,200 dev commits, too rare to estimate
     # (fitted: 0.14, 0.03-0.25 across LORO folds), so a small nudge toward a closer look.
     "tests.weakened": 0.3,
+    # A unit's context: log1p(lines of code the rest of its change adds), capped in risk.py.  Zero
+    # for the whole change, so the commits cannot estimate it: a small nudge, bounded by the cap
+    # so that a large change cannot lift every small unit to the top tier.
+    "context.change": 0.07,
 }
 # Signs known from the defect-prediction literature (Kamei et al. 2013; Zeng et al. 2021): more
 # code, more spread, more complexity and a history of fixes and churn never make a change safer,
@@ -170,45 +180,36 @@ def logistic(
 
 
 class Model:
-    """Weights on the raw feature scale: logit = base + sum(w * x).
+    """Weights on the raw feature scale: logit = base + sum(w * x)."""
 
-    `file_slope` (an experiment, 0 in the shipped model) lowers a code file below the change's
-    logit by slope * (log1p(lines of code the largest code file added) - log1p(its own)).
-    """
-
-    def __init__(self, base: float, weights: dict[str, float], file_slope: float = 0.0) -> None:
+    def __init__(self, base: float, weights: dict[str, float]) -> None:
         self.base = base
         self.weights = weights
-        self.file_slope = file_slope
 
     def logit(self, feats: dict[str, float]) -> float:
         return self.base + sum(w * feats.get(k, 0.0) for k, w in self.weights.items())
 
     def scaled(self, a: float, b: float) -> Model:
         """a * (logit - b): the same ranking, thresholds moved."""
-        return Model(
-            a * (self.base - b), {k: a * w for k, w in self.weights.items()}, a * self.file_slope
+        return Model(a * (self.base - b), {k: a * w for k, w in self.weights.items()})
+
+
+class Policy(NamedTuple):
+    """The routing floors (routing/route.py): below `opus_min_lines` lines of code a unit reaches
+    Opus only with sensitive code or paths or `opus_history_fixes` prior fixes of its files."""
+
+    opus_min_lines: int = config.Routing().opus_min_lines
+    opus_history_fixes: int = tier_route.OPUS_HISTORY_FIXES
+
+    def may_reach_opus(self, unit: Row) -> bool:
+        return (
+            unit["lines"] >= self.opus_min_lines
+            or unit["fixes"] >= self.opus_history_fixes
+            or unit["sensitive"]
         )
 
 
-def file_adjust(row: Row, slope: float) -> dict[str, float]:
-    """Per-code-file offsets (<= 0) for the file_slope experiment: the code file that added the
-    most lines of code keeps the change's logit, smaller ones go lower."""
-    if not slope:
-        return {}
-    code = {
-        f["path"]: math.log1p(f["sub"][0])
-        for f in row["files"]
-        if f["role"] == "code" and not f["skip"]
-    }
-    top = max(code.values(), default=0.0)
-    return {p: slope * (v - top) for p, v in code.items()}
-
-
-def weakest_buggy(row: Row, z: float, slope: float) -> float:
-    """The logit of the commit's lowest-routed buggy code file (the change's logit at slope 0)."""
-    adj = file_adjust(row, slope)
-    return z + min((adj[p] for p in row["buggy_paths"] if p in adj), default=0.0)
+SHIPPED = Policy()
 
 
 def fit(
@@ -263,33 +264,51 @@ def _lg(p: float) -> float:
 CUT_SONNET, CUT_OPUS = _lg(SONNET_P), _lg(OPUS_P)
 
 
+def unit_logit(model: Model, unit: Row) -> float:
+    return model.logit(unit["features"]) + unit["offset"]
+
+
+def buggy_logits(row: Row, model: Model, policy: Policy) -> tuple[float, float]:
+    """The logit of the commit's weakest buggy unit for the Opus cut (-inf when the floor keeps
+    it below Opus) and for the Sonnet cut.  Buggy files are production code by construction of
+    the labels; a buggy path tierbot does not review as code falls back to the change's logit."""
+    units = [
+        u
+        for u in row["units"]
+        if u["offset"] == 0 and any(p in u["paths"] for p in row["buggy_paths"])
+    ]
+    if not units:
+        z = model.logit(row["features"])
+        return z, z
+    opus = min(unit_logit(model, u) if policy.may_reach_opus(u) else -math.inf for u in units)
+    return opus, min(unit_logit(model, u) for u in units)
+
+
 def choose_cutpoints(
     rows: Sequence[Row],
-    zs: Sequence[float],
+    model: Model,
     opus_recall: float,
     sonnet_recall: float,
-    file_slope: float = 0.0,
+    policy: Policy = SHIPPED,
 ) -> tuple[float, float]:
-    """The highest logit cutpoints (cheapest routing) that reach the recall targets on `rows`.
-
-    Buggy files are code files, which get the change's logit, so file-level recall at a cutpoint
-    is the share of buggy commits whose logit reaches it (with a file slope: whose weakest buggy
-    file's logit does).
-    """
-    bz = sorted(
-        (
-            weakest_buggy(r, z, file_slope)
-            for r, z in zip(rows, zs, strict=True)
-            if r["label"] == "buggy"
-        ),
-        reverse=True,
-    )
-    ko = max(0, math.ceil(opus_recall * len(bz)) - 1)
-    ks = max(0, math.ceil(sonnet_recall * len(bz)) - 1)
-    # Midway to the next lower score keeps the cut from sitting exactly on a training commit.
-    co = bz[ko] - 1e-6 if ko + 1 >= len(bz) else (bz[ko] + bz[ko + 1]) / 2
-    cs = bz[ks] - 1e-6 if ks + 1 >= len(bz) else (bz[ks] + bz[ks + 1]) / 2
+    """The highest logit cutpoints (cheapest routing) that reach the recall targets on `rows`:
+    the share of buggy commits whose every buggy unit reaches the cut (for Opus, also passes the
+    floor)."""
+    pairs = [buggy_logits(r, model, policy) for r in rows if r["label"] == "buggy"]
+    co = _cut(sorted((o for o, _ in pairs), reverse=True), opus_recall)
+    cs = _cut(sorted((s for _, s in pairs), reverse=True), sonnet_recall)
     return min(cs, co - 0.05), co
+
+
+def _cut(scores: list[float], recall: float) -> float:
+    """The cut that `recall` of `scores` reach; when the floor keeps too many out of reach, the
+    cut below every reachable one."""
+    finite = [s for s in scores if math.isfinite(s)]
+    k = min(max(0, math.ceil(recall * len(scores)) - 1), len(finite) - 1)
+    # Midway to the next lower score keeps the cut from sitting exactly on a training commit.
+    if k + 1 >= len(finite):
+        return finite[k] - 1e-6
+    return (finite[k] + finite[k + 1]) / 2
 
 
 def fit_calibrated(
@@ -298,14 +317,12 @@ def fit_calibrated(
     opus_recall: float,
     sonnet_recall: float,
     features: Sequence[str] = FEATURES,
-    file_slope: float = 0.0,
+    policy: Policy = SHIPPED,
 ) -> Model:
     """Fit, then rescale the logit so that the chosen cutpoints land on the default thresholds
     (risk 0.35 -> Sonnet, 0.6 -> Opus): same ranking, and no config change needed to route."""
     model = fit(rows, l2, features)
-    model.file_slope = file_slope
-    zs = [model.logit(r["features"]) for r in rows]
-    cs, co = choose_cutpoints(rows, zs, opus_recall, sonnet_recall, file_slope)
+    cs, co = choose_cutpoints(rows, model, opus_recall, sonnet_recall, policy)
     scale = (CUT_OPUS - CUT_SONNET) / (co - cs)
     return model.scaled(scale, co - CUT_OPUS / scale)
 
@@ -317,26 +334,42 @@ def tier_of(z: float) -> str:
     return "opus" if z >= CUT_OPUS else ("sonnet" if z >= CUT_SONNET else "haiku")
 
 
-def route(row: Row, z: float, file_slope: float = 0.0) -> metrics.Routing:
-    """tierbot's policy: each reviewed file at the tier of (change logit + its role offset,
-    none for sensitive paths), one unit per tier; skipped files cost nothing."""
-    by_tier: dict[str, list[str]] = {}
-    skips: dict[str, str] = {}
-    adjust = file_adjust(row, file_slope)
-    for f in row["files"]:
-        if f["skip"]:
-            skips[f["path"]] = f["skip"]
-            continue
-        offset = risk.role_offset(f["role"], tuple(f["sens"]), ROLE_OFFSETS)
-        offset += adjust.get(f["path"], 0.0)
-        by_tier.setdefault(tier_of(z + offset), []).append(f["path"])
-    units = tuple(metrics.Unit(t, tuple(p)) for t, p in by_tier.items())
+def unit_tier(model: Model, unit: Row, policy: Policy) -> str:
+    tier = tier_of(unit_logit(model, unit))
+    if tier == "opus" and not policy.may_reach_opus(unit):
+        tier = "sonnet"
+    if tier == "haiku" and unit["workflow"]:
+        tier = "sonnet"
+    return tier
+
+
+def route(row: Row, model: Model, policy: Policy = SHIPPED) -> metrics.Routing:
+    """tierbot's policy on the recorded candidate units: each at the tier of its own logit and
+    the floors, same-tier units in one call when they fit (route.py also rescores a merge and
+    keeps it only on the same tier); skipped files cost nothing."""
+    by_tier: dict[str, list[Row]] = {}
+    for u in row["units"]:
+        by_tier.setdefault(unit_tier(model, u, policy), []).append(u)
+    units = []
+    for tier, group in by_tier.items():
+        bins: list[tuple[int, list[str]]] = []
+        for u in sorted(group, key=lambda u: -u["tokens"]):
+            for i, (used, paths) in enumerate(bins):
+                if used + u["tokens"] <= row["room"]:
+                    bins[i] = (used + u["tokens"], paths + u["paths"])
+                    break
+            else:
+                bins.append((u["tokens"], list(u["paths"])))
+        units += [metrics.Unit(tier, tuple(paths)) for _, paths in bins]
+    skips = {f["path"]: f["skip"] for f in row["files"] if f["skip"]}
     top = metrics.max_tier([u.tier for u in units] or ["skip"])
-    return metrics.Routing(tier=top, risk=z, units=units, skip_reasons=skips)
+    return metrics.Routing(
+        tier=top, risk=model.logit(row["features"]), units=tuple(units), skip_reasons=skips
+    )
 
 
-def evaluate(rows: Sequence[Row], zs: Sequence[float], file_slope: float = 0.0) -> dict[str, Any]:
-    routings = [route(r, z, file_slope) for r, z in zip(rows, zs, strict=True)]
+def evaluate(rows: Sequence[Row], model: Model, policy: Policy = SHIPPED) -> dict[str, Any]:
+    routings = [route(r, model, policy) for r in rows]
     m: dict[str, Any] = metrics.compute_metrics(list(rows), routings)
     m["la_auc"] = metrics.auc_mann_whitney(
         [float(r["la"]) for r in rows if r["label"] == "buggy"],
@@ -365,7 +398,7 @@ def loro_models(
     opus_recall: float,
     sonnet_recall: float,
     features: Sequence[str] = FEATURES,
-    file_slope: float = 0.0,
+    policy: Policy = SHIPPED,
 ) -> dict[str, Model]:
     """For each repository, the calibrated model fitted on the others."""
     return {
@@ -375,7 +408,7 @@ def loro_models(
             opus_recall,
             sonnet_recall,
             features,
-            file_slope,
+            policy,
         )
         for repo in sorted({r["repo"] for r in rows})
     }
@@ -388,23 +421,15 @@ def loro(
     sonnet_recall: float,
     features: Sequence[str] = FEATURES,
     say: Callable[[str], None] = print,
-    file_slope: float = 0.0,
+    policy: Policy = SHIPPED,
 ) -> dict[str, Any]:
     held_rows: list[Row] = []
-    held_z: list[float] = []
-    held_m: list[Model] = []
-    for repo, model in loro_models(
-        rows, l2, opus_recall, sonnet_recall, features, file_slope
-    ).items():
+    routings: list[metrics.Routing] = []
+    for repo, model in loro_models(rows, l2, opus_recall, sonnet_recall, features, policy).items():
         test = [r for r in rows if r["repo"] == repo]
-        z = [model.logit(r["features"]) for r in test]
-        say(f"held-out {repo:20s} {result_line(evaluate(test, z, model.file_slope))}")
+        say(f"held-out {repo:20s} {result_line(evaluate(test, model, policy))}")
         held_rows += test
-        held_z += z
-        held_m += [model] * len(test)
-    routings = [
-        route(r, z, m.file_slope) for r, z, m in zip(held_rows, held_z, held_m, strict=True)
-    ]
+        routings += [route(r, model, policy) for r in test]
     m: dict[str, Any] = metrics.compute_metrics(held_rows, routings)
     m["la_auc"] = metrics.auc_mann_whitney(
         [float(r["la"]) for r in held_rows if r["label"] == "buggy"],
@@ -414,7 +439,7 @@ def loro(
     return m
 
 
-def curve(rows: Sequence[Row], l2: float, sonnet_recall: float, file_slope: float = 0.0) -> None:
+def curve(rows: Sequence[Row], l2: float, sonnet_recall: float, policy: Policy = SHIPPED) -> None:
     """The trade-off: held-out (pooled LORO) cost against Opus recall, as the Opus cutpoint
     chosen on the training repositories moves."""
     print(
@@ -422,12 +447,27 @@ def curve(rows: Sequence[Row], l2: float, sonnet_recall: float, file_slope: floa
         "tiers skip/haiku/sonnet/opus"
     )
     for target in (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9):
-        m = loro(rows, l2, target, sonnet_recall, say=lambda _: None, file_slope=file_slope)
+        m = loro(rows, l2, target, sonnet_recall, say=lambda _: None, policy=policy)
         shares = "/".join(f"{m['tier_shares'][t]:.2f}" for t in metrics.TIERS)
         print(
             f"{target:6.2f} {m['file_opus_recall']:8.3f} {m['file_sonnet_plus_recall']:7.3f} "
             f"{m['unit_cost_fraction']:6.3f} {m['trivial_cheap']:5.2f} {shares}"
         )
+
+
+def floors(rows: Sequence[Row], l2: float, opus_recall: float, sonnet_recall: float) -> None:
+    """The Opus size floor, decided on held-out numbers: for each rule, the cutpoints are chosen
+    on the training repositories with the rule in force, then the held-out result is measured."""
+    print(f"{'min_lines':>9} {'fixes':>5} {'auc':>6} {'opus_rec':>8} {'s+_rec':>7} {'ucost':>6}")
+    for lines in (0, 3, 5, 10, 15, 20, 30):
+        for fixes in (10**9,) if lines == 0 else (5, 10, 20, 10**9):
+            policy = Policy(lines, fixes)
+            m = loro(rows, l2, opus_recall, sonnet_recall, say=lambda _: None, policy=policy)
+            shown = "any" if fixes == 10**9 else str(fixes)
+            print(
+                f"{lines:9d} {shown:>5} {m['auc']:6.3f} {m['file_opus_recall']:8.3f} "
+                f"{m['file_sonnet_plus_recall']:7.3f} {m['unit_cost_fraction']:6.3f}"
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -492,20 +532,21 @@ def main(argv: list[str] | None = None) -> int:
         help="print held-out cost against Opus recall for a range of targets",
     )
     ap.add_argument(
-        "--file-slope",
-        type=float,
-        default=0.0,
-        help="experiment (LORO report and curve only, never written): code files of a "
-        "change below the change's logit by SLOPE x log-ratio of their lines "
-        "added to the largest file's, cutpoints chosen on the weakest buggy file",
+        "--floors",
+        action="store_true",
+        help="print held-out results for a grid of Opus size floors (route.OPUS_MIN_LINES, "
+        "route.OPUS_HISTORY_FIXES)",
     )
     a = ap.parse_args(argv)
     with open(a.features, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     if a.curve:
-        curve(rows, a.l2, a.sonnet_recall, a.file_slope)
+        curve(rows, a.l2, a.sonnet_recall)
         return 0
-    loro(rows, a.l2, a.opus_recall, a.sonnet_recall, file_slope=a.file_slope)
+    if a.floors:
+        floors(rows, a.l2, a.opus_recall, a.sonnet_recall)
+        return 0
+    loro(rows, a.l2, a.opus_recall, a.sonnet_recall)
     if a.fold_configs:
         for repo, model in loro_models(rows, a.l2, a.opus_recall, a.sonnet_recall).items():
             name = os.path.join(a.fold_configs, repo + ".yml")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
-from tierbot.analysis import complexity, risk
+from tierbot.analysis import complexity, risk, sides
 from tierbot.config import Config
 from tierbot.git import history
-from tierbot.paths import language_for, looks_generated, matches, skip_reason_for_path
+from tierbot.paths import (
+    language_for,
+    lizard_reads,
+    looks_generated,
+    matches,
+    skip_reason_for_path,
+)
 from tierbot.records import ANALYSIS_BOUND, Analysis, Change, FileDiff, FileStat
 from tierbot.words import plural
 
@@ -49,14 +54,22 @@ def skip_reason(f: FileDiff, is_ignored: bool) -> str | None:
     return None
 
 
-def analyze(change: Change, config: Config) -> tuple[Analysis, dict[str, float], list[str]]:
-    """The change's Analysis, the per-file risk scores for routing, and notes."""
+def analyze(change: Change, config: Config) -> tuple[Analysis, risk.Assessment, list[str]]:
+    """The change's Analysis, its risk assessment (which scores review units), and notes."""
     notes: list[str] = []
     skipped_by_config = ignored([f.path for f in change.files], config.ignore)
     reasons = {f.path: skip_reason(f, f.path in skipped_by_config) for f in change.files}
     reviewable = [f for f in change.files if reasons[f.path] is None]
+    texts: dict[str, sides.Sides] = {}
     if change.root:
-        deltas, left_out = complexity.deltas(change.root, change.range, reviewable)
+        # Both sides of code files, read once: complexity needs them, and so does telling code
+        # from comments when a hunk starts inside a docstring or a block comment.
+        texts = sides.read(
+            change.root,
+            change.range,
+            [f for f in reviewable if lizard_reads(f.path) or risk.file_role(f.path) == "code"],
+        )
+        deltas, left_out = complexity.deltas(reviewable, texts)
     else:
         deltas, left_out = {}, 0
         notes.append("complexity and file history not measured: no local checkout")
@@ -83,11 +96,13 @@ def analyze(change: Change, config: Config) -> tuple[Analysis, dict[str, float],
         [f.old_path or f.path for f in reviewable] if change.root else [],
         config.routing.history_commits,
     )
-    assessment = risk.assess(change.files, stats, hist, config)
-    stats = [
-        dataclasses.replace(s, risk_score=round(assessment.file_scores.get(s.path, 0.0), 4))
-        for s in stats
-    ]
+    if getattr(hist, "truncated", False):
+        seen = plural(hist.commits + hist.skipped, "commit")
+        notes.append(
+            f"history: shallow clone ({seen} of history): the history signals are neutral"
+            " (fetch the full history, e.g. fetch-depth: 0, to use them)"
+        )
+    assessment = risk.assess(change.files, stats, hist, config, texts)
     analysis = Analysis(
         files=tuple(stats),
         lines_added=sum(s.lines_added for s in stats),
@@ -97,4 +112,4 @@ def analyze(change: Change, config: Config) -> tuple[Analysis, dict[str, float],
         risk_score=min(1.0, max(0.0, assessment.score)),
         signals=assessment.signals,
     )
-    return analysis, assessment.file_scores, notes
+    return analysis, assessment, notes

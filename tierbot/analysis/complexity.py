@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from tierbot.git import repository
+from tierbot.analysis.sides import Sides
 from tierbot.paths import lizard_reads
-from tierbot.records import FileDiff, Range
+from tierbot.records import FileDiff
 
 # lizard reads only ~15k lines/s, so old+new lines fed to it are bounded.  Files are measured
 # largest change first, so the bound drops the least informative ones; a huge change is judged by
@@ -16,15 +15,6 @@ from tierbot.records import FileDiff, Range
 MAX_LINES = 2_500
 HUGE_CHANGE_LINES = 5_000
 HUGE_CHANGE_MAX_LINES = 1_000
-
-
-def new_side_object(rng: Range, path: str) -> str | None:
-    """The cat-file name of `path` on the new side, or None when it lives in the work tree."""
-    if rng.head is not None:
-        return f"{rng.head}:{path}"
-    if rng.spec == "--staged":
-        return f":{path}"
-    return None
 
 
 def _functions(path: str, source: str) -> dict[str, tuple[int, int, int]]:
@@ -55,40 +45,23 @@ def _delta(path: str, old: str | None, new: str, added: set[int]) -> int:
     return delta
 
 
-def deltas(root: str, rng: Range, files: Sequence[FileDiff]) -> tuple[dict[str, int], int]:
+def deltas(files: Sequence[FileDiff], sides: Mapping[str, Sides]) -> tuple[dict[str, int], int]:
     """Complexity delta per path, and how many readable files were left out by the bound."""
     candidates = [f for f in files if f.hunks and lizard_reads(f.path) and f.status != "deleted"]
     candidates.sort(key=lambda f: -f.lines_added)
-    objects: list[str] = []
-    for f in candidates:
-        if f.status != "added":
-            objects.append(f"{rng.base}:{f.old_path or f.path}")
-        obj = new_side_object(rng, f.path)
-        if obj is not None:
-            objects.append(obj)
-    blobs = iter(repository.at(root).blobs(objects))
     result: dict[str, int] = {}
     huge = sum(f.lines_added for f in candidates) > HUGE_CHANGE_LINES
     budget = HUGE_CHANGE_MAX_LINES if huge else MAX_LINES
     left_out = 0
     for f in candidates:
-        old_b = next(blobs) if f.status != "added" else None
-        if new_side_object(rng, f.path) is not None:
-            new_b = next(blobs)
-        else:
-            try:
-                with open(os.path.join(root, f.path), "rb") as fh:
-                    new_b = fh.read()
-            except OSError:
-                new_b = None
-        if new_b is None:
+        side = sides.get(f.path)
+        if side is None or side.new is None:
+            left_out += side is None
             continue
-        new = new_b.decode("utf-8", "replace")
-        old = old_b.decode("utf-8", "replace") if old_b is not None else None
-        cost = new.count("\n") + (old.count("\n") if old else 0)
+        cost = side.new.count("\n") + (side.old.count("\n") if side.old else 0)
         if cost > budget:
             left_out += 1
             continue
         budget -= cost
-        result[f.path] = _delta(f.path, old, new, {n for n, _ in f.added_lines})
+        result[f.path] = _delta(f.path, side.old, side.new, {n for n, _ in f.added_lines})
     return result, left_out

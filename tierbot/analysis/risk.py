@@ -34,7 +34,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tierbot.analysis import sensitive
+from tierbot.analysis import lines, sensitive
+from tierbot.analysis.sides import Sides
 from tierbot.config import Config, read_data
 from tierbot.errors import BadInput
 from tierbot.git.history import FileHistory
@@ -127,41 +128,14 @@ DOCS_RE = re.compile(
     re.I,
 )
 DOC_DIR_RE = re.compile(r"(?:^|/)(?:doc|man)/")
-NOT_DOCS_RE = re.compile(r"(?:^|/)(?:requirements[^/]*|CMakeLists|constraints[^/]*)\.txt$", re.I)
+NOT_DOCS_RE = re.compile(
+    r"(?:requirements|constraints)(?:/[^/]*|[^/]*)\.(?:txt|in)$|(?:^|/)CMakeLists\.txt$", re.I
+)
 EXAMPLE_RE = re.compile(r"(?:^|/)(?:examples?|samples?|demos?|benchmarks?|bench)/")
 
 ROLES = ("code", "test", "docs", "example", "other")
 FIX_RATE_PRIOR = 0.1  # share of commits that fix bugs in a typical project
 FIX_RATE_PSEUDO = 50  # smoothing: pseudo-commits at the prior rate
-
-# Comment syntax by extension family.  `#` is a comment only where it is one (in C it starts a
-# preprocessor line, which is code).
-HASH_COMMENT = frozenset(
-    {
-        ".py",
-        ".pyx",
-        ".pxd",
-        ".rb",
-        ".sh",
-        ".bash",
-        ".zsh",
-        ".pl",
-        ".pm",
-        ".r",
-        ".jl",
-        ".ex",
-        ".exs",
-        ".tf",
-        ".hcl",
-        ".ps1",
-        ".nim",
-        ".php",
-    }
-)
-DASH_COMMENT = frozenset({".sql", ".lua", ".hs", ".elm"})
-DOCSTRING = frozenset({".py", ".pyx", ".pxd"})
-_PUNCTUATION = " \t{}()[];,.:"  # a line of only these says nothing
-
 
 # Assertion lines of tests in the common frameworks: Python assert/self.assert*/pytest.raises,
 # JS expect()/should/assert., Go t.Error/t.Fatal/require./assert., JUnit/NUnit Assert*, RSpec.
@@ -176,6 +150,8 @@ ASSERTION_RE = re.compile(
 def file_role(path: str) -> str:
     """code | test | docs | example | other, from the path alone."""
     ext = os.path.splitext(path)[1].lower()
+    if WORKFLOW_RE.search(path):
+        return "other"  # CI definitions, whatever their name says
     if TEST_RE.search(path):
         return "test"
     if DOCS_RE.search(path) and not NOT_DOCS_RE.search(path):
@@ -191,57 +167,14 @@ def file_role(path: str) -> str:
     return "other"
 
 
-def substantive_lines(f: FileDiff) -> tuple[int, int]:
-    """Lines added and removed that are code: not blank, punctuation-only or comment lines.
-
-    Comments and docstrings change no behaviour (and SZZ, which labels the benchmark, never blames
-    them), so a change that only rewords them is not a risky change.  Python docstrings are
-    followed through the hunk's context lines; a hunk that starts inside a docstring we cannot
-    see counts its lines as code, which errs toward more review.
-    """
-    if f.patch is None:
-        return f.lines_added, f.lines_removed
-    ext = os.path.splitext(f.path)[1].lower()
-    prefixes: tuple[str, ...] = ("//", "/*", "*/")
-    if ext in HASH_COMMENT:
-        prefixes += ("#",)
-    if ext in DASH_COMMENT:
-        prefixes += ("--",)
-    docs = ext in DOCSTRING
-    added = removed = 0
-    for hunk in f.hunks:
-        inside_new = inside_old = False  # in a docstring, on the new and the old side
-        for line in hunk:
-            kind = line.line_type
-            if kind not in ("+", "-", " ") or (kind == " " and not docs):
-                continue
-            text = line.value.strip()
-            comment = (
-                not text.strip(_PUNCTUATION)
-                or text.startswith(prefixes)
-                or (text[:1] == "*" and text[1:2] in ("", " ", "\t"))
-            )
-            if docs:
-                quotes = (
-                    text.count('"""') + text.count("'''") if "''" in text or '""' in text else 0
-                )
-                was_inside = inside_old if kind == "-" else inside_new
-                # A line inside a docstring, or one that opens or closes it, is documentation;
-                # so is a one-line docstring (a statement that is only a string literal).
-                if was_inside or quotes % 2 or (quotes and text[:3] in ('"""', "'''")):
-                    comment = True
-                if quotes % 2:
-                    if kind != "-":
-                        inside_new = not inside_new
-                    if kind != "+":
-                        inside_old = not inside_old
-            if comment or kind == " ":
-                continue
-            if kind == "+":
-                added += 1
-            else:
-                removed += 1
-    return added, removed
+def substantive_lines(
+    f: FileDiff, old_text: str | None = None, new_text: str | None = None
+) -> tuple[int, int]:
+    """Lines of code added and removed (see `lines.py`: comments, docstrings, pragmas, white
+    space and version bumps are not code).  Comments and docstrings change no behaviour, and SZZ,
+    which labels the benchmark, never blames them."""
+    n = lines.count(f, old_text, new_text)
+    return n.added, n.removed
 
 
 def assertion_lines(f: FileDiff) -> tuple[int, int]:
@@ -333,7 +266,175 @@ def effective_model(config: Config) -> Model:
 
 
 # --------------------------------------------------------------------------------------------
-# Features
+# Per-file facts
+# --------------------------------------------------------------------------------------------
+# Path words (auth, crypto, ...) mean security work only in production code: `test_tokens.py`, a
+# fixture or an HTML template named `login` is not security code.  File kinds (migrations, CI,
+# containers, infrastructure) count for code and configuration, not for tests, docs or examples.
+WORD_CATEGORIES = frozenset({"auth", "crypto", "security", "payments", "permissions"})
+TEMPLATE_RE = re.compile(r"(?:^|/)(?:_?templates?|skeletons?|scaffold(?:ing)?)/")
+# CI definitions run with the repository's secrets: more than a pin bump deserves a real review.
+WORKFLOW_RE = re.compile(r"^\.github/workflows/[^/]+\.ya?ml$|(?:^|/)action\.ya?ml$")
+# The rest of a change raises a unit's score by at most weight x this (log1p of ~1,100 lines of
+# code elsewhere), so a large change cannot lift every small unit to the top tier.
+CONTEXT_MAX = 7.0
+NO_HISTORY = FileHistory(0, 0, 0, None, None)
+
+
+class FileFacts(NamedTuple):
+    """What the risk model knows about one reviewed file of a change."""
+
+    path: str
+    role: str  # file_role, or "comments": a code file whose change holds no line of code
+    added: int  # lines of code for code files (see lines.py); every line for the others
+    removed: int
+    routine: int  # version, pin and tag bumps
+    edits: int  # renames of one name and reworded messages
+    complexity: int  # cyclomatic complexity added (>= 0)
+    status: str
+    history: FileHistory
+    sensitive: tuple[str, ...]  # sensitive path categories that mean something for this file
+    manifest: bool  # a dependency manifest
+    constructs: tuple[str, ...]  # sensitive constructs in its added code
+    workflow: bool  # a CI workflow or action whose change is more than a pin bump
+
+
+class ChangeFacts(NamedTuple):
+    """What every unit of a change shares: project-wide signals and the change's size."""
+
+    fix_rate: Feature  # project.fix_rate
+    weakened: Feature  # tests.weakened (deleted tests belong to no unit)
+    code_added: int  # lines of code the whole change adds
+    code_files: int
+    history_truncated: bool  # a shallow clone cut the window: history features are neutral
+
+
+def meaningful_paths(
+    path: str, role: str, extra: Sequence[str] = ()
+) -> tuple[tuple[str, ...], bool]:
+    """The sensitive path categories that count for a file of `role`, and whether it is a
+    dependency manifest (reported, never weighted: version bumps are routine)."""
+    cats = sensitive.path_categories(path, extra)
+    keep = []
+    for cat in cats:
+        if cat == "dependencies":
+            continue
+        if cat != "configured" and (
+            role in ("test", "docs", "example")
+            or TEMPLATE_RE.search(path)
+            or (cat in WORD_CATEGORIES and role != "code")
+        ):
+            continue  # the owner's own globs count everywhere
+        keep.append(cat)
+    return tuple(keep), "dependencies" in cats
+
+
+def file_facts(
+    files: Sequence[FileDiff],
+    stats: Sequence[FileStat],
+    history: Mapping[str, FileHistory],
+    extra_sensitive: Sequence[str] = (),
+    sides: Mapping[str, Sides] | None = None,
+) -> dict[str, FileFacts]:
+    """Facts about every reviewed (not skipped) file."""
+    by_path = {f.path: f for f in files}
+    truncated = bool(getattr(history, "truncated", False))
+    out: dict[str, FileFacts] = {}
+    for s in stats:
+        if s.skip_reason is not None:
+            continue
+        f = by_path.get(s.path)
+        role = file_role(s.path)
+        side = (sides or {}).get(s.path)
+        if f is not None:
+            n = lines.count(f, side.old if side else None, side.new if side else None)
+        else:
+            n = lines.LineCount(s.lines_added, s.lines_removed, 0)
+        added, removed = s.lines_added, s.lines_removed
+        if role == "code":
+            added, removed = n.added, n.removed
+            if not n.code:
+                role = "comments"
+        cats, manifest = meaningful_paths(s.path, role, extra_sensitive)
+        constructs: tuple[str, ...] = ()
+        if role in ("code", "other"):
+            constructs = tuple(sorted({h.category for h in sensitive.code_hits(n.added_code)}))
+        out[s.path] = FileFacts(
+            path=s.path,
+            role=role,
+            added=added,
+            removed=removed,
+            routine=n.routine,
+            edits=n.edits,
+            complexity=max(0, s.complexity_delta),
+            status=s.status,
+            history=NO_HISTORY if truncated else _lookup(history, f, s.path),
+            sensitive=cats,
+            manifest=manifest,
+            constructs=constructs,
+            workflow=bool(WORKFLOW_RE.search(s.path)) and n.code,
+        )
+    return out
+
+
+def change_facts(
+    files: Sequence[FileDiff],
+    stats: Sequence[FileStat],
+    history: Mapping[str, FileHistory],
+    facts: Mapping[str, FileFacts],
+) -> ChangeFacts:
+    code = [x for x in facts.values() if x.role == "code"]
+    return ChangeFacts(
+        fix_rate=_fix_rate(history),
+        weakened=_weakened(files, stats),
+        code_added=sum(x.added for x in code),
+        code_files=len(code),
+        history_truncated=bool(getattr(history, "truncated", False)),
+    )
+
+
+def _fix_rate(history: Mapping[str, FileHistory]) -> Feature:
+    """The project's recent bug-fix rate: where more commits fix bugs, more changes introduce
+    them.  Bots and dependency updates are not counted (history.py), and the rate is shrunk
+    toward a typical 10% by FIX_RATE_PSEUDO commits, so a young project does not swing the
+    score.  A shallow clone's cut window says nothing about the project: neutral."""
+    commits = int(getattr(history, "commits", 0))
+    fixes = int(getattr(history, "fixes", 0))
+    if getattr(history, "truncated", False):
+        return Feature("project.fix_rate", 0.0, "history cut by a shallow clone: neutral", ())
+    rate = (fixes + FIX_RATE_PRIOR * FIX_RATE_PSEUDO) / (commits + FIX_RATE_PSEUDO)
+    return Feature(
+        "project.fix_rate",
+        _logit(rate) - _logit(FIX_RATE_PRIOR),
+        f"{fixes} of the last {plural(commits, 'commit')} "
+        f"{verb(fixes, 'looks like a bug fix', 'look like bug fixes')} "
+        f"({100 * fixes / max(1, commits):.0f}%; typical: {100 * FIX_RATE_PRIOR:.0f}%)",
+        (),
+    )
+
+
+def _weakened(files: Sequence[FileDiff], stats: Sequence[FileStat]) -> Feature:
+    """Tests deleted or weakened: the safety net shrinks, so the change deserves a closer look."""
+    deleted, weakened = weakened_tests(files, stats)
+    parts = []
+    if deleted:
+        parts.append(f"{plural(len(deleted), 'test file')} deleted")
+    if weakened:
+        lost = sum(r - a for _, r, a in weakened)
+        parts.append(
+            f"{plural(len(weakened), 'test file')} lost "
+            f"{plural(lost, 'assertion line')} (removed more than added)"
+        )
+    return Feature(
+        "tests.weakened",
+        float(bool(parts)),
+        "; ".join(parts) if parts else "no test files deleted or weakened",
+        tuple(deleted) + tuple(p for p, _, _ in weakened),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Features of a group of files: the whole change, or one review unit
 # --------------------------------------------------------------------------------------------
 class Feature(NamedTuple):
     id: str
@@ -342,18 +443,11 @@ class Feature(NamedTuple):
     paths: tuple[str, ...]
 
 
-class Assessment(NamedTuple):
-    score: float
-    signals: tuple[Signal, ...]
-    file_scores: dict[str, float]  # path -> 0..1, for per-unit routing
-    features: tuple[Feature, ...] = ()  # raw values, for fitting and debugging
-
-
 def _lookup(history: Mapping[str, FileHistory], f: FileDiff | None, path: str) -> FileHistory:
     h = history.get(path)
     if (h is None or h.changes == 0) and f is not None and f.old_path:
         h = history.get(f.old_path, h)  # a renamed file keeps its past
-    return h if h is not None else FileHistory(0, 0, 0, None, None)
+    return h if h is not None else NO_HISTORY
 
 
 def _entropy(sizes: Sequence[int]) -> float:
@@ -363,53 +457,20 @@ def _entropy(sizes: Sequence[int]) -> float:
     return -sum(s / total * math.log2(s / total) for s in sizes if s > 0)
 
 
-def _dir(path: str) -> str:
-    return os.path.dirname(path)
-
-
-class Kind(NamedTuple):
-    role: str  # file_role, or "comments" for a code file whose change is only comments/blanks
-    added: int  # substantive lines (code files) or all lines (other roles)
-    removed: int
-
-
-def classify(files: Sequence[FileDiff], stats: Sequence[FileStat]) -> dict[str, Kind]:
-    """Role and substantive size of every reviewed (not skipped) file."""
-    by_path = {f.path: f for f in files}
-    out: dict[str, Kind] = {}
-    for s in stats:
-        if s.skip_reason is not None:
-            continue
-        role = file_role(s.path)
-        f = by_path.get(s.path)
-        if role != "code" or f is None:
-            out[s.path] = Kind(role, s.lines_added, s.lines_removed)
-            continue
-        added, removed = substantive_lines(f)
-        out[s.path] = Kind("code" if added or removed else "comments", added, removed)
-    return out
-
-
-def features(
-    files: Sequence[FileDiff],
-    stats: Sequence[FileStat],
-    history: Mapping[str, FileHistory],
-    extra_sensitive: Sequence[str] = (),
-    kinds: Mapping[str, Kind] | None = None,
+def group_features(
+    group: Sequence[FileFacts], change: ChangeFacts, *, unit: bool = False
 ) -> tuple[Feature, ...]:
-    """The raw feature values of a change (before weights).  Skipped files count for nothing."""
-    by_path = {f.path: f for f in files}
-    reviewed = [s for s in stats if s.skip_reason is None]
-    if kinds is None:
-        kinds = classify(files, stats)
-    code = [s for s in reviewed if kinds[s.path].role == "code"]
-    code_paths = tuple(s.path for s in code)
-    out: list[Feature] = []
+    """The raw feature values (before weights) of a group of reviewed files.
 
-    # Size counts lines of code, not comments or blank lines (see substantive_lines).
-    counts = {s.path: (kinds[s.path].added, kinds[s.path].removed) for s in code}
-    la = sum(a for a, _ in counts.values())
-    ld = sum(r for _, r in counts.values())
+    For the whole change, `unit` is false; for one review unit it is true and the unit gets
+    `context.change`: the code the rest of the change adds, bounded (CONTEXT_MAX).  Size,
+    spread, complexity and history count the group's code files only; sensitivity counts every
+    file whose role gives its path a meaning."""
+    code = [x for x in group if x.role == "code"]
+    code_paths = tuple(x.path for x in code)
+    out: list[Feature] = []
+    la = sum(x.added for x in code)
+    ld = sum(x.removed for x in code)
     out.append(
         Feature(
             "size.lines_added", math.log1p(la), f"{plural(la, 'line')} of code added", code_paths
@@ -423,7 +484,7 @@ def features(
             code_paths,
         )
     )
-    dirs = {_dir(s.path) for s in code}
+    dirs = {os.path.dirname(x.path) for x in code}
     out.append(
         Feature(
             "spread.files",
@@ -440,7 +501,7 @@ def features(
             code_paths,
         )
     )
-    ent = max(0.0, _entropy([a + r for a, r in counts.values()]))
+    ent = max(0.0, _entropy([x.added + x.removed for x in code]))
     out.append(
         Feature(
             "spread.entropy",
@@ -449,29 +510,27 @@ def features(
             code_paths,
         )
     )
-    cd = sum(max(0, s.complexity_delta) for s in code)
-    cd_paths = tuple(s.path for s in code if s.complexity_delta > 0)
+    cd = sum(x.complexity for x in code)
     out.append(
         Feature(
             "complexity.delta",
             math.log1p(cd),
             f"cyclomatic complexity +{cd} in changed functions",
-            cd_paths,
+            tuple(x.path for x in code if x.complexity > 0),
         )
     )
 
     # History (code files only): Kamei's NUC, NFIX, NDEV and AGE.
-    hist = [(s.path, _lookup(history, by_path.get(s.path), s.path)) for s in code]
-    seen = [(p, h) for p, h in hist if h.changes > 0]
+    seen = [x for x in code if x.history.changes > 0]
     if seen:
-        changes = sum(h.changes for _, h in seen) / len(seen)
-        fixes = sum(h.fixes for _, h in seen)
-        authors = max(h.authors for _, h in seen)
-        last = sum(h.last_days or 0.0 for _, h in seen) / len(seen)
+        changes = sum(x.history.changes for x in seen) / len(seen)
+        fixes = sum(x.history.fixes for x in seen)
+        authors = max(x.history.authors for x in seen)
+        last = sum(x.history.last_days or 0.0 for x in seen) / len(seen)
     else:
         changes = fixes = authors = 0
         last = 0.0
-    seen_paths = tuple(p for p, _ in seen)
+    seen_paths = tuple(x.path for x in seen)
     out.append(
         Feature(
             "history.changes",
@@ -480,13 +539,13 @@ def features(
             seen_paths,
         )
     )
-    fix_paths = tuple(p for p, h in seen if h.fixes)
     out.append(
         Feature(
             "history.fixes",
             math.log1p(fixes),
-            f"{plural(int(fixes), 'prior bug-fix commit')} touched these files",
-            fix_paths,
+            f"{plural(int(fixes), 'prior bug-fix commit')} touched "
+            + ("this file" if len(seen) == 1 else "these files"),
+            tuple(x.path for x in seen if x.history.fixes),
         )
     )
     out.append(
@@ -505,11 +564,11 @@ def features(
             seen_paths,
         )
     )
-    new = [s.path for s in code if s.status == "added"]
+    new = [x.path for x in code if x.status == "added"]
     unseen = [
-        s.path
-        for s, (_, h) in zip(code, hist, strict=True)
-        if h.changes == 0 and s.status != "added"
+        x.path
+        for x in code
+        if x.history.changes == 0 and x.status != "added" and not change.history_truncated
     ]
     out.append(
         Feature(
@@ -529,12 +588,11 @@ def features(
         )
     )
 
-    # Sensitivity (every reviewed file, any role).
+    # Sensitivity: every file whose role gives its path a meaning.
     cats: dict[str, list[str]] = {}
-    for s in reviewed:
-        for cat in sensitive.path_categories(s.path, extra_sensitive):
-            cats.setdefault(cat, []).append(s.path)
-    manifest = cats.pop("dependencies", [])
+    for x in group:
+        for cat in x.sensitive:
+            cats.setdefault(cat, []).append(x.path)
     out.append(
         Feature(
             "sensitive.paths",
@@ -543,25 +601,19 @@ def features(
             tuple(sorted({p for ps in cats.values() for p in ps})),
         )
     )
+    manifests = tuple(x.path for x in group if x.manifest)
     out.append(
         Feature(
             "sensitive.manifests",
-            float(bool(manifest)),
+            float(bool(manifests)),
             "dependency manifest changed",
-            tuple(manifest),
+            manifests,
         )
     )
     code_cats: dict[str, list[str]] = {}
-    for s in reviewed:
-        if kinds[s.path].role not in ("code", "other"):
-            continue
-        f = by_path.get(s.path)
-        if f is None:
-            continue
-        for hit in sensitive.code_hits(f.added_lines):
-            paths = code_cats.setdefault(hit.category, [])
-            if s.path not in paths:
-                paths.append(s.path)
+    for x in group:
+        for cat in x.constructs:
+            code_cats.setdefault(cat, []).append(x.path)
     out.append(
         Feature(
             "sensitive.code",
@@ -572,45 +624,9 @@ def features(
             tuple(sorted({p for ps in code_cats.values() for p in ps})),
         )
     )
-
-    # The project's recent bug-fix rate: where more commits fix bugs, more changes introduce them.
-    # Smoothed toward a typical 10% so that a young repository does not swing the score.
-    commits = int(getattr(history, "commits", 0))
-    fix_commits = int(getattr(history, "fixes", 0))
-    rate = (fix_commits + FIX_RATE_PRIOR * FIX_RATE_PSEUDO) / (commits + FIX_RATE_PSEUDO)
-    out.append(
-        Feature(
-            "project.fix_rate",
-            _logit(rate) - _logit(FIX_RATE_PRIOR),
-            f"{fix_commits} of the last {plural(commits, 'commit')} "
-            f"{verb(fix_commits, 'looks like a bug fix', 'look like bug fixes')} "
-            f"({100 * fix_commits / max(1, commits):.0f}%; typical: "
-            f"{100 * FIX_RATE_PRIOR:.0f}%)",
-            (),
-        )
-    )
-
-    # Tests deleted or weakened: the safety net shrinks, so the change deserves a closer look.
-    deleted, weakened = weakened_tests(files, stats)
-    parts = []
-    if deleted:
-        parts.append(f"{plural(len(deleted), 'test file')} deleted")
-    if weakened:
-        lost = sum(r - a for _, r, a in weakened)
-        parts.append(
-            f"{plural(len(weakened), 'test file')} lost "
-            f"{plural(lost, 'assertion line')} (removed more than added)"
-        )
-    out.append(
-        Feature(
-            "tests.weakened",
-            float(bool(parts)),
-            "; ".join(parts) if parts else "no test files deleted or weakened",
-            tuple(deleted) + tuple(p for p, _, _ in weakened),
-        )
-    )
-
-    others = tuple(s.path for s in reviewed if kinds[s.path].role != "code")
+    out.append(change.fix_rate)
+    out.append(change.weakened)
+    others = tuple(x.path for x in group if x.role != "code")
     out.append(
         Feature(
             "kind.no_code",
@@ -619,12 +635,72 @@ def features(
             others,
         )
     )
+    elsewhere = max(0, change.code_added - la)
+    files_elsewhere = change.code_files - len(code)
+    out.append(
+        Feature(
+            "context.change",
+            min(CONTEXT_MAX, math.log1p(elsewhere)) if unit else 0.0,
+            f"the rest of the change adds {plural(elsewhere, 'line')} of code"
+            f" in {plural(files_elsewhere, 'file')}",
+            (),
+        )
+    )
     return tuple(out)
 
 
+def features(
+    files: Sequence[FileDiff],
+    stats: Sequence[FileStat],
+    history: Mapping[str, FileHistory],
+    extra_sensitive: Sequence[str] = (),
+    sides: Mapping[str, Sides] | None = None,
+) -> tuple[Feature, ...]:
+    """The raw feature values of a whole change (before weights).  Skipped files count for
+    nothing."""
+    facts = file_facts(files, stats, history, extra_sensitive, sides)
+    return group_features(list(facts.values()), change_facts(files, stats, history, facts))
+
+
+# --------------------------------------------------------------------------------------------
+# Scores
+# --------------------------------------------------------------------------------------------
+class Scored(NamedTuple):
+    score: float  # 0..1
+    signals: tuple[Signal, ...]  # logit contributions, base first
+    features: tuple[Feature, ...]
+
+
+class Assessment(NamedTuple):
+    """A scored change, and what it takes to score any review unit of it (`unit`)."""
+
+    score: float
+    signals: tuple[Signal, ...]
+    features: tuple[Feature, ...]
+    facts: dict[str, FileFacts]  # path -> facts, reviewed files only
+    change: ChangeFacts
+    model: Model
+
+    def unit(self, paths: Sequence[str]) -> Scored:
+        """The score of a review unit: its own files' features plus the bounded context of the
+        rest of the change.  A unit without production code gets its files' role offset (the
+        largest: a CI workflow in it gets none)."""
+        group = [self.facts[p] for p in paths if p in self.facts]
+        feats = group_features(group, self.change, unit=True)
+        offsets = {r: self.model.weights.get(f"role.{r}", 0.0) for r in (*ROLES, "comments")}
+        return _combine(self.model, feats, unit_offset(group, offsets))
+
+
+def unit_offset(group: Sequence[FileFacts], offsets: Mapping[str, float]) -> float:
+    """0 for a unit with production code; else the largest role offset of its files."""
+    if not group or any(x.role == "code" for x in group):
+        return 0.0
+    return max(role_offset(x.role, x.sensitive, offsets) for x in group)
+
+
 def role_offset(role: str, categories: Sequence[str], offsets: Mapping[str, float]) -> float:
-    """A file's offset from the change's logit: by role, but none for a sensitive path (a CI
-    workflow or a Dockerfile in a risky change deserves the same reviewer as its code)."""
+    """A unit's offset by the role of its files, none for a sensitive path (a CI workflow or a
+    Dockerfile deserves the reviewer its content calls for, not the discount of configuration)."""
     if any(c != "dependencies" for c in categories):
         return max(0.0, offsets.get(role, 0.0))
     return offsets.get(role, 0.0)
@@ -642,27 +718,29 @@ def _squash(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def assess(
-    files: Sequence[FileDiff],
-    stats: Sequence[FileStat],
-    history: Mapping[str, FileHistory],
-    config: Config,
-) -> Assessment:
-    """Score a change.  Signals carry logit contributions; file_scores are per reviewed file."""
-    model = effective_model(config)
-    kinds = classify(files, stats)
-    feats = features(files, stats, history, config.routing.sensitive_paths, kinds)
+def _combine(model: Model, feats: Sequence[Feature], offset: float = 0.0) -> Scored:
     signals = [Signal("base", round(model.base, 3), "base rate of the model (intercept)")]
-    logit = model.base
+    logit = model.base + offset
     for feat in feats:
         contribution = model.weights.get(feat.id, 0.0) * feat.value
         logit += contribution
         if abs(contribution) >= 0.0005:
             signals.append(Signal(feat.id, round(contribution, 3), feat.detail, feat.paths))
-    score = _squash(logit)
-    file_scores: dict[str, float] = {}
-    offsets = {r: model.weights.get(f"role.{r}", 0.0) for r in (*ROLES, "comments")}
-    for path, kind in kinds.items():
-        cats = sensitive.path_categories(path, config.routing.sensitive_paths)
-        file_scores[path] = _squash(logit + role_offset(kind.role, cats, offsets))
-    return Assessment(score, tuple(signals), file_scores, feats)
+    if offset:
+        signals.append(Signal("role", round(offset, 3), "role offset of these files"))
+    return Scored(_squash(logit), tuple(signals), tuple(feats))
+
+
+def assess(
+    files: Sequence[FileDiff],
+    stats: Sequence[FileStat],
+    history: Mapping[str, FileHistory],
+    config: Config,
+    sides: Mapping[str, Sides] | None = None,
+) -> Assessment:
+    """Score a change.  Signals carry logit contributions; `Assessment.unit` scores a unit."""
+    model = effective_model(config)
+    facts = file_facts(files, stats, history, config.routing.sensitive_paths, sides)
+    change = change_facts(files, stats, history, facts)
+    scored = _combine(model, group_features(list(facts.values()), change))
+    return Assessment(scored.score, scored.signals, scored.features, facts, change, model)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple, TextIO
 
 from tierbot import config as config_mod
@@ -17,7 +18,7 @@ from tierbot.git.diff import read_change
 from tierbot.output import guard
 from tierbot.paths import printable
 from tierbot.pipeline import Options, run_review
-from tierbot.records import Change, ReviewResult
+from tierbot.records import Change, Estimate, ReviewResult
 from tierbot.reporters.text import summary_line
 
 
@@ -31,7 +32,8 @@ class Args(NamedTuple):
     tier: str = "auto"
     fail_on: str | None = None  # None: the config's fail_on
     config: str | None = None
-    budget: float | None = None
+    budget: float | None = None  # USD (inf: no limit); None: the config's, by command
+    yes: bool = False  # spend above the budget without asking
     no_cache: bool = False
     verbose: bool = False
     quiet: bool = False
@@ -131,8 +133,10 @@ def nothing_to_review(args: Args, change: Change) -> str:
 def main(args: Args, cwd: str = ".") -> int:
     root = repository.toplevel(cwd)
     cfg = config_mod.load(args.config, root)
-    if args.budget is not None and not 0 <= args.budget <= config_mod.MAX_NUMBER:
-        raise BadInput("--budget must be a number of USD >= 0")
+    if args.budget is not None and not (
+        math.isinf(args.budget) or 0 <= args.budget <= config_mod.MAX_NUMBER
+    ):
+        raise BadInput("--budget must be a number of USD >= 0, or none")
     fail_on = args.fail_on or cfg.fail_on
     with open_output(args.output) as output:
         change = read_change(cwd, args.range, staged=args.staged, paths=args.paths)
@@ -147,6 +151,7 @@ def main(args: Args, cwd: str = ".") -> int:
             use_cache=not args.no_cache,
             repo_label=root,
             fail_on=fail_on,
+            over_budget=_over_budget(args),
         )
         result = run_review(change, cfg, opts)
         emit(result, args.format, output, args.verbose, args.quiet)
@@ -156,3 +161,31 @@ def main(args: Args, cwd: str = ".") -> int:
     if decision.warning:
         say(f"tierbot: {decision.warning}")
     return decision.code
+
+
+def _over_budget(args: Args) -> Callable[[Estimate, float], float | None] | None:
+    """What to do when the estimate is above the budget: `--yes` spends without asking; a person
+    at a terminal is asked; anything else (scripts, CI, hooks) keeps the budget and never waits."""
+    if args.yes:
+        return lambda _est, _budget: None
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+    return _ask
+
+
+def _ask(est: Estimate, budget: float) -> float | None:
+    """Ask on the terminal; anything but yes keeps the budget (the review then moves lower-risk
+    units to a cheaper tier, or skips them, to fit it)."""
+    print(
+        f"tierbot: this review is estimated at ${est.cost_usd:.2f}, above the ${budget:.2f}"
+        " budget (budget.max_usd_per_review).",
+        file=sys.stderr,
+    )
+    print(
+        f"  y: review it all (no limit this time)   N: stay within ${budget:.2f}"
+        " (lower-risk units go to a cheaper tier or are skipped)",
+        file=sys.stderr,
+    )
+    print("Spend above the budget? [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    return None if answer in ("y", "yes") else budget

@@ -97,10 +97,10 @@ def parse_numstat(out: bytes) -> dict[str, tuple[int | None, int | None]]:
 
 
 # Languages where indentation is syntax: re-indenting a line there changes what it does.
-_INDENT_LANGUAGES = frozenset({"python", "yaml", "make", "haskell", "nim", "coffeescript"})
+INDENT_LANGUAGES = frozenset({"python", "yaml", "make", "haskell", "nim", "coffeescript"})
 
 
-def _normalise(line: str, keep_indent: bool) -> str:
+def normalise_whitespace(line: str, keep_indent: bool) -> str:
     body = "".join(line.split())
     return line[: len(line) - len(line.lstrip())] + body if keep_indent else body
 
@@ -109,9 +109,9 @@ def _whitespace_only(path: str, added: Sequence[tuple[int, str]], removed: Seque
     """Every removed line comes back as an added line that differs only in white space."""
     if not added or len(added) != len(removed):  # cheap test first: most changes fail it
         return False
-    keep_indent = language_for(path) in _INDENT_LANGUAGES
-    plus = sorted(_normalise(text, keep_indent) for _, text in added)
-    return plus == sorted(_normalise(text, keep_indent) for text in removed)
+    keep_indent = language_for(path) in INDENT_LANGUAGES
+    plus = sorted(normalise_whitespace(text, keep_indent) for _, text in added)
+    return plus == sorted(normalise_whitespace(text, keep_indent) for text in removed)
 
 
 def _text(value: str) -> str:

@@ -32,6 +32,24 @@ NOT_FIX_RE = re.compile(
     re.I,
 )
 
+# Commits that are not development work and say nothing about how often a project fixes bugs: bots
+# (`dependabot[bot]`, `renovate[bot]`, pre-commit.ci, ...) and dependency updates by anyone
+# (`fix(deps): update ...`, "Bump x from 1 to 2").  Their subjects are the bot's words, not a
+# developer's: counting them as fixes made a bot-heavy project look like it fixed a bug every
+# other commit.
+BOT_AUTHOR_RE = re.compile(
+    r"\[bot\]|(?:^|[^a-z])(?:dependabot|renovate|greenkeeper|snyk-bot|pyup-bot|pre-commit-ci"
+    r"|github-actions|mergify|allcontributors|imgbot|deepsource-autofix|whitesource)(?:[^a-z]|$)",
+    re.I,
+)
+DEPENDENCY_UPDATE_RE = re.compile(
+    r"^\W*(?:\w+\()?(?:deps|deps-dev|dependencies|dependabot|renovate)\b"
+    r"|^\W*\w+\((?:deps|deps-dev|dependencies)\)"
+    r"|\bbump(?:s|ed)?\b.*\bfrom\b.*\bto\b|\bupdate (?:dependency|dependencies|module)\b"
+    r"|\block ?file maintenance\b|\bpre-commit(?:\.ci)? autoupdate\b|\bupgrade dependenc",
+    re.I,
+)
+
 _SEP = "\x1f"
 _REC = "\x1e"
 DAY = 86400.0
@@ -50,17 +68,35 @@ class History(dict[str, FileHistory]):
     """History per path, plus the project's recent bug-fix rate over the same window.
 
     A plain mapping of path -> FileHistory (so callers that only look paths up need nothing
-    else), with `commits` (non-merge commits read) and `fixes` (those that look like bug fixes).
+    else), with `commits` (non-merge development commits read: bots and dependency updates left
+    out), `fixes` (those that look like bug fixes), `skipped` (the bot and dependency-update
+    commits left out) and `truncated`: the clone is shallow and the window ran into its cut, so
+    the history seen is not the project's.
     """
 
-    def __init__(self, files: dict[str, FileHistory], commits: int = 0, fixes: int = 0) -> None:
+    def __init__(
+        self,
+        files: dict[str, FileHistory],
+        commits: int = 0,
+        fixes: int = 0,
+        *,
+        skipped: int = 0,
+        truncated: bool = False,
+    ) -> None:
         super().__init__(files)
         self.commits = commits
         self.fixes = fixes
+        self.skipped = skipped
+        self.truncated = truncated
 
 
 def is_fix_subject(subject: str) -> bool:
     return bool(FIX_RE.search(subject)) and not NOT_FIX_RE.search(subject)
+
+
+def is_automated(author: str, subject: str) -> bool:
+    """A bot's commit or a dependency update: not development work (see BOT_AUTHOR_RE)."""
+    return bool(BOT_AUTHOR_RE.search(author) or DEPENDENCY_UPDATE_RE.search(subject))
 
 
 def file_history(root: str, rev: str, paths: Sequence[str], max_commits: int) -> History:
@@ -77,7 +113,7 @@ def file_history(root: str, rev: str, paths: Sequence[str], max_commits: int) ->
     text = _log(root, rev, max_commits)
     if text is None:
         return History(dict.fromkeys(wanted, empty))
-    commits = fix_commits = 0
+    commits = fix_commits = skipped = records = 0
     changes: dict[str, int] = {}
     fixes: dict[str, int] = {}
     authors: dict[str, set[str]] = {}
@@ -96,11 +132,16 @@ def file_history(root: str, rev: str, paths: Sequence[str], max_commits: int) ->
             when = int(when_s)
         except ValueError:
             continue
+        records += 1
         if base_time is None:
             base_time = when  # the first record is `rev` itself: "now" is the base, not the clock
         if len(parents.split()) > 1:
             continue  # merges list no files (no -m) and their subjects are not fixes
+        if is_automated(author, subject):
+            skipped += 1
+            continue
         fix = is_fix_subject(subject)
+        email = author.rpartition("<")[2].rstrip(">").lower()
         commits += 1
         fix_commits += fix
         for name in names.split("\n"):
@@ -109,10 +150,11 @@ def file_history(root: str, rev: str, paths: Sequence[str], max_commits: int) ->
             changes[name] = changes.get(name, 0) + 1
             if fix:
                 fixes[name] = fixes.get(name, 0) + 1
-            authors.setdefault(name, set()).add(author.lower())
+            authors.setdefault(name, set()).add(email)
             first[name] = min(first.get(name, when), when)
             last[name] = max(last.get(name, when), when)
-    out = History({}, commits, fix_commits)
+    truncated = records < max_commits and _shallow(root)
+    out = History({}, commits, fix_commits, skipped=skipped, truncated=truncated)
     for path in wanted:
         if path not in changes or base_time is None:
             out[path] = empty
@@ -127,6 +169,13 @@ def file_history(root: str, rev: str, paths: Sequence[str], max_commits: int) ->
     return out
 
 
+def _shallow(root: str) -> bool:
+    try:
+        return repository.at(root).is_shallow()
+    except Exception:  # history is evidence, never a reason to fail a review
+        return False
+
+
 def _log(root: str, rev: str, max_commits: int) -> str | None:
     # No pathspec: with one, git may walk the whole history to find max_commits matches.  Merges
     # list no files (no -m), and --no-renames keeps the names as git stores them.
@@ -136,7 +185,7 @@ def _log(root: str, rev: str, max_commits: int) -> str | None:
             f"--max-count={max_commits}",
             "--no-renames",
             "--name-only",
-            f"--format={_REC}%H{_SEP}%P{_SEP}%aE{_SEP}%ct{_SEP}%s",
+            f"--format={_REC}%H{_SEP}%P{_SEP}%aN <%aE>{_SEP}%ct{_SEP}%s",
             "--end-of-options",
             rev,
             "--",

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from tierbot.config import Config
 from tierbot.paths import matches, printable
 from tierbot.records import Analysis, Change, FileDiff, Finding, Route, Tier, Unit
+from tierbot.routing.estimate import MAX_MANIFEST_FILES
 from tierbot.secretscan import never_send, redact
 
 # Bump when the prompt layout changes in code; the prompt files' own hash is added automatically.
@@ -43,7 +44,6 @@ CONTEXT_LINES = 20
 MAX_CONTEXT_CHARS = 24_000
 MAX_LINE_CHARS = 400
 MAX_FILE_BYTES = 2_000_000
-MAX_MANIFEST_FILES = 400
 # The author's stated intent (commit subjects, pull-request title and body), at most this long.
 MAX_INTENT_CHARS = 4_000
 # Context segments are redacted with this many lines around them, so a secret that spans the

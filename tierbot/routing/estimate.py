@@ -17,14 +17,21 @@ from tierbot.routing.pricing import (
 
 # System prompt, instructions and answer format: what every call pays before any diff.
 PROMPT_OVERHEAD_TOKENS = 1500
+# The change manifest (review/prompt.py) lists every file, up to MAX_MANIFEST_FILES, in every call.
 MANIFEST_TOKENS_PER_FILE = 12
+MAX_MANIFEST_FILES = 400
 # Surrounding context sent with each hunk, as a share of the patch itself.
 CONTEXT_FACTOR = 1.25
 OUTPUT_TOKENS = 600
 
 
-def unit_tokens(files: Sequence[FileDiff], manifest_files: int) -> tuple[int, int]:
-    """Estimated (input, output) tokens of one review call over `files`."""
+def manifest_tokens(files: int) -> int:
+    """The manifest's tokens: paid once per call, whatever the number of files in the unit."""
+    return MANIFEST_TOKENS_PER_FILE * min(files, MAX_MANIFEST_FILES)
+
+
+def diff_tokens(files: Sequence[FileDiff]) -> int:
+    """Tokens of the files' diffs and surrounding code in a prompt."""
     # Unparsed files (lockfiles, huge generated files) have no patch text: ~12 tokens a line.
     patch = sum(
         math.ceil(f.patch_chars / CHARS_PER_TOKEN)
@@ -32,10 +39,13 @@ def unit_tokens(files: Sequence[FileDiff], manifest_files: int) -> tuple[int, in
         else 12 * (f.lines_added + f.lines_removed)
         for f in files
     )
+    return int(patch * CONTEXT_FACTOR)
+
+
+def unit_tokens(files: Sequence[FileDiff], manifest_files: int) -> tuple[int, int]:
+    """Estimated (input, output) tokens of one review call over `files`."""
     return (
-        PROMPT_OVERHEAD_TOKENS
-        + MANIFEST_TOKENS_PER_FILE * manifest_files
-        + int(patch * CONTEXT_FACTOR),
+        PROMPT_OVERHEAD_TOKENS + manifest_tokens(manifest_files) + diff_tokens(files),
         OUTPUT_TOKENS,
     )
 
@@ -49,20 +59,28 @@ def estimate(
 ) -> Estimate:
     """The offline cost of reviewing `route`: each unit's prompt and its tier's expected output
     (from the ledger's history when there is one), plus the expected cost of Opus verification
-    when cheaper tiers' findings would be verified (`verifies`)."""
+    when cheaper tiers' findings would be verified (`verifies`).
+
+    The counterfactual of a team without routing is the same review units all at Opus (answered
+    like Opus review calls), plus the skipped files as one more Opus unit (SPEC §4): the same
+    calls at Opus prices, so routing alone never costs more than it."""
     opus_model = config.model_for("opus") or ""
     opus = config.price_for(opus_model)
     tin = tout = 0
-    cost = 0.0
+    cost = all_opus = 0.0
     cheap = 0
+    skipped: list[FileDiff] = []
+    by_path = {f.path: f for f in change.files}
     for unit in route.units:
         if unit.tier == "skip" or unit.model is None:
+            skipped.extend(by_path[p] for p in unit.paths if p in by_path)
             continue
         prompt = unit.input_tokens + calibration.prompt_extra
         out = calibration.output_for(unit.tier, prompt)
         tin += prompt
         tout += out
         cost += call_cost(config.price_for(unit.model), prompt, out)
+        all_opus += call_cost(opus, prompt, calibration.output_for("opus", prompt) or out)
         cheap += unit.tier in ("haiku", "sonnet")
     verify = 0.0
     if verifies and cheap:
@@ -70,12 +88,16 @@ def estimate(
         if each is None:
             each = call_cost(opus, VERIFY_INPUT_TOKENS, calibration.outputs.get("opus", 0))
         verify = min(1.0, cheap * calibration.verify_rate) * each
-    # The counterfactual a team without routing pays: the whole change, skipped files too, in one
-    # Opus call (answered like any Opus review call).
-    if change.files:
-        all_in, all_out = unit_tokens(change.files, len(change.files))
-        all_in += calibration.prompt_extra
-        all_opus = call_cost(opus, all_in, calibration.output_for("opus", all_in) or all_out)
-    else:
-        all_opus = 0.0
-    return Estimate(tin, tout, round(cost + verify, 6), round(all_opus, 6), round(verify, 6))
+    skipped_opus = 0.0
+    if skipped:
+        prompt, out = unit_tokens(skipped, len(change.files))
+        prompt += calibration.prompt_extra
+        skipped_opus = call_cost(opus, prompt, calibration.output_for("opus", prompt) or out)
+    return Estimate(
+        tin,
+        tout,
+        round(cost + verify, 6),
+        round(all_opus + skipped_opus, 6),
+        round(verify, 6),
+        round(skipped_opus, 6),
+    )

@@ -1,29 +1,42 @@
 """Routing: split a change into review units and give each the cheapest tier that fits its risk.
 
-Files are tiered by their own risk score, then packed by tier and directory into units under a
-token budget: a large change becomes several focused reviews, and every call (which pays a fixed
-prompt overhead) carries as much related code as it usefully can.
+Production code and everything else (tests, docs, examples, configuration, edits of comments only)
+are packed apart, neighbouring files together, under the unit token budget.  Each unit is then
+scored from its own files plus a bounded context of the rest of the change (`Assessment.unit`),
+so one risky file does not drag a whole pull request to Opus, and its reason quotes its own
+numbers.  Two floors follow: a CI workflow changed beyond a pin bump gets at least Sonnet, and a
+unit of a few lines of code goes to Opus only with sensitive code or paths or a strong history of
+fixes.  Units that end on the same tier share one call when they fit together, since every call
+pays the prompt overhead; a change of thousands of files gets larger units, never thousands of
+calls.
 """
 
 from __future__ import annotations
 
+import math
 import posixpath
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
+from tierbot.analysis.risk import Assessment, FileFacts, Scored
 from tierbot.config import Config
 from tierbot.records import (
     Analysis,
     Change,
     FileDiff,
     Route,
-    Signal,
     Tier,
     Unit,
     paths_label,
     tier_rank,
 )
-from tierbot.routing.estimate import unit_tokens
+from tierbot.routing.estimate import (
+    PROMPT_OVERHEAD_TOKENS,
+    diff_tokens,
+    manifest_tokens,
+    unit_tokens,
+)
 from tierbot.words import plural
 
 # How a count of skipped files reads for each skip reason ("2 lockfiles", "1 pure rename");
@@ -39,6 +52,15 @@ _SKIPPED_AS = {
     "too large": ("file too large", "files too large"),
     "forced": ("file forced to skip", "files forced to skip"),
 }
+
+# A change is reviewed in at most about this many calls: past it, units grow (up to what a model
+# can read) instead of multiplying; every call pays the prompt overhead again.
+MAX_UNITS = 40
+MAX_UNIT_TOKENS = 800_000
+# Opus is for complex work (see docs/routing.md, "A size floor for Opus"): a unit that changes
+# fewer lines of code than `routing.opus_min_lines` (10) reaches Opus only with sensitive code or
+# paths, or when its files needed at least OPUS_HISTORY_FIXES bug fixes before.
+OPUS_HISTORY_FIXES = 10
 
 
 def tier_for(score: float, config: Config) -> Tier:
@@ -56,50 +78,18 @@ def _cap(tier: Tier, max_tier: Tier | None) -> Tier:
     return tier
 
 
-def _why(paths: Sequence[str], signals: Sequence[Signal], tier: Tier) -> str:
-    """The signals that decided this unit's tier, in a few words.
-
-    Only signals about these files count (project-wide ones such as the intercept explain
-    nothing about a unit); a cheap unit is explained by what kept it cheap.
-    """
-    wanted = set(paths)
-    mine = [s for s in signals if wanted & set(s.paths)]
-    if tier == "haiku":
-        mine.sort(key=lambda s: s.weight)
-        lowering = [s for s in mine if s.weight < 0][:2]
-        raising = [s for s in sorted(mine, key=lambda s: -s.weight) if s.weight > 0][:1]
-        chosen = lowering + raising
-    else:
-        chosen = sorted((s for s in mine if s.weight > 0), key=lambda s: -s.weight)[:3]
-    return "; ".join(s.detail for s in chosen) or "routine change"
-
-
-def _pack(files: Sequence[FileDiff], budget: int, manifest: int) -> list[list[FileDiff]]:
-    """Greedy packing in directory order, so a unit holds neighbouring files.
-
-    The prompt and manifest are paid once per unit, not once per file: counting them per file
-    split changes into more calls than the budget needs, and every call costs its overhead.
-    """
-    fixed = unit_tokens([], manifest)[0]
-    units: list[list[FileDiff]] = []
-    current: list[FileDiff] = []
-    used = fixed
-    for f in sorted(files, key=lambda f: (posixpath.dirname(f.path), f.path)):
-        cost = unit_tokens([f], manifest)[0] - fixed
-        if current and used + cost > budget:
-            units.append(current)
-            current, used = [], fixed
-        current.append(f)
-        used += cost
-    if current:
-        units.append(current)
-    return units
+class Draft(NamedTuple):
+    files: tuple[FileDiff, ...]
+    tier: Tier  # after floors and the cap
+    uncapped: Tier  # after floors, before the cap
+    scored: Scored | None  # None: forced with --tier
+    why: str
 
 
 def plan(
     change: Change,
     analysis: Analysis,
-    file_scores: Mapping[str, float],
+    assessment: Assessment,
     config: Config,
     *,
     force: Tier | None = None,
@@ -107,49 +97,33 @@ def plan(
 ) -> Route:
     stats = {s.path: s for s in analysis.files}
     skipped = [f for f in change.files if stats[f.path].skip_reason is not None]
-    reviewable = [f for f in change.files if stats[f.path].skip_reason is None]
     if force == "skip":
-        skipped, reviewable = list(change.files), []
-
-    by_tier: dict[Tier, list[FileDiff]] = {}
-    for f in reviewable:
-        tier = force or tier_for(file_scores.get(f.path, 0.0), config)
-        by_tier.setdefault(_cap(tier, max_tier), []).append(f)
+        skipped = list(change.files)
+    manifest = len(change.files)
+    room, groups, notes = pack(change, analysis, assessment, config, force=force)
+    drafts = [_draft(group, assessment, config, force, max_tier) for group in groups]
+    drafts = _merge(drafts, room, assessment, config, force, max_tier)
 
     units: list[Unit] = []
-    manifest = len(change.files)
-    for tier in ("opus", "sonnet", "haiku"):
-        for group in _pack(by_tier.get(tier, []), config.routing.unit_max_tokens, manifest):
-            paths = tuple(f.path for f in group)
-            score = max(file_scores.get(p, 0.0) for p in paths)
-            tin, tout = unit_tokens(group, manifest)
-            if force:
-                reason = f"{tier}: forced with --tier"
-            else:
-                why = _why(paths, analysis.signals, tier)
-                if score < analysis.risk_score - 0.01:
-                    # Per-file offsets (tests, examples, config) explain the gap to the change.
-                    why = (
-                        f"below the change's {analysis.risk_score:.2f}: tests, examples,"
-                        f" configuration or comments"
-                        + ("" if why == "routine change" else f"; {why}")
-                    )
-                reason = f"{tier}: risk {score:.2f} ({why})"
-                uncapped = tier_for(score, config)
-                if uncapped != tier:
-                    reason += f"; capped from {uncapped}"
-            units.append(
-                Unit(
-                    id=f"u{len(units) + 1}",
-                    tier=tier,
-                    model=config.model_for(tier),
-                    paths=paths,
-                    risk_score=round(score, 4),
-                    reasons=(reason,),
-                    input_tokens=tin,
-                    output_tokens=tout,
-                )
+    for d in sorted(drafts, key=lambda d: -tier_rank(d.tier)):
+        paths = tuple(f.path for f in d.files)
+        score = d.scored.score if d.scored is not None else 0.0
+        why = d.why
+        if d.uncapped != d.tier:
+            why += f"; capped from {d.uncapped}"
+        tin, tout = unit_tokens(d.files, manifest)
+        units.append(
+            Unit(
+                id=f"u{len(units) + 1}",
+                tier=d.tier,
+                model=config.model_for(d.tier),
+                paths=paths,
+                risk_score=round(score, 4),
+                reasons=(why,),
+                input_tokens=tin,
+                output_tokens=tout,
             )
+        )
     if skipped:
         counts = Counter(stats[f.path].skip_reason or "forced" for f in skipped)
         detail = ", ".join(
@@ -163,12 +137,224 @@ def plan(
                 model=None,
                 paths=tuple(f.path for f in skipped),
                 risk_score=0.0,
-                reasons=(f"skip: nothing for a model to review ({detail})",),
+                reasons=(f"nothing for a model to review ({detail})",),
             )
         )
 
     top: Tier = max((u.tier for u in units), key=tier_rank, default="skip")
-    reasons = [f"{u.id} {paths_label(u.paths)} → {u.reasons[0]}" for u in units]
+    reasons = [
+        f"{u.id} {paths_label(u.paths)} → {u.tier}"
+        + (f" (risk {u.risk_score:.2f})" if u.tier != "skip" else "")
+        + f": {u.reasons[0]}"
+        for u in units
+    ]
     if not change.files:
         reasons = ["nothing to review: the change is empty"]
-    return Route(tier=top, reasons=tuple(reasons), units=tuple(units))
+    return Route(tier=top, reasons=tuple(reasons), units=tuple(units), notes=tuple(notes))
+
+
+# --------------------------------------------------------------------------------------------
+# Packing
+# --------------------------------------------------------------------------------------------
+def pack(
+    change: Change,
+    analysis: Analysis,
+    assessment: Assessment,
+    config: Config,
+    *,
+    force: Tier | None = None,
+) -> tuple[int, list[list[FileDiff]], list[str]]:
+    """The reviewed files packed into candidate units, before any tier: production code apart
+    from the rest, neighbours together.  Returns the diff tokens a unit may hold, the groups and
+    a note when the change is so big that units had to grow."""
+    stats = {s.path: s for s in analysis.files}
+    reviewable = [f for f in change.files if stats[f.path].skip_reason is None]
+    if force == "skip":
+        reviewable = []
+    room, notes = _room(reviewable, config.routing.unit_max_tokens, len(change.files))
+
+    def is_code(f: FileDiff) -> bool:
+        facts = assessment.facts.get(f.path)
+        return facts is not None and facts.role == "code"
+
+    code = [f for f in reviewable if is_code(f)]
+    rest = [f for f in reviewable if not is_code(f)]
+    return room, [*_pack(code, room), *_pack(rest, room)], notes
+
+
+def _room(files: Sequence[FileDiff], unit_max: int, manifest: int) -> tuple[int, list[str]]:
+    """The diff tokens one unit may hold: the budget less what every call pays anyway (the
+    prompt and the manifest, once per call), raised for a change too big for MAX_UNITS units."""
+    fixed = PROMPT_OVERHEAD_TOKENS + manifest_tokens(manifest)
+    room = max(1, unit_max - fixed)
+    total = sum(diff_tokens([f]) for f in files)
+    if total <= room * MAX_UNITS:
+        return room, []
+    # Greedy packing leaves units part-full: aim a little below the bound.
+    grown = min(MAX_UNIT_TOKENS, math.ceil(total / (0.8 * MAX_UNITS)))
+    return grown, [
+        f"route: {len(files)} files to review (about {total:,} tokens of diff): units hold up"
+        f" to {grown + fixed:,} tokens instead of routing.unit_max_tokens ({unit_max:,}),"
+        f" so the review takes about {math.ceil(total / grown)} calls, not one per"
+        f" {unit_max:,} tokens"
+    ]
+
+
+def _pack(files: Sequence[FileDiff], room: int) -> list[list[FileDiff]]:
+    """Greedy packing in directory order, so a unit holds neighbouring files."""
+    units: list[list[FileDiff]] = []
+    current: list[FileDiff] = []
+    used = 0
+    for f in sorted(files, key=lambda f: (posixpath.dirname(f.path), f.path)):
+        cost = diff_tokens([f])
+        if current and used + cost > room:
+            units.append(current)
+            current, used = [], 0
+        current.append(f)
+        used += cost
+    if current:
+        units.append(current)
+    return units
+
+
+def _merge(
+    drafts: list[Draft],
+    room: int,
+    assessment: Assessment,
+    config: Config,
+    force: Tier | None,
+    max_tier: Tier | None,
+) -> list[Draft]:
+    """Units on the same tier share a call when they fit together and the merged unit, scored on
+    its own files, stays on that tier (so its reason still quotes its own numbers)."""
+    out: list[Draft] = []
+    for tier in ("opus", "sonnet", "haiku"):
+        same = sorted((d for d in drafts if d.tier == tier), key=lambda d: -diff_tokens(d.files))
+        bins: list[Draft] = []
+        for d in same:
+            for i, b in enumerate(bins):
+                if diff_tokens(b.files) + diff_tokens(d.files) > room:
+                    continue
+                merged = _draft((*b.files, *d.files), assessment, config, force, max_tier)
+                if merged.tier == tier:
+                    bins[i] = merged
+                    break
+            else:
+                bins.append(d)
+        out.extend(bins)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Tiers and reasons
+# --------------------------------------------------------------------------------------------
+def _draft(
+    files: Sequence[FileDiff],
+    assessment: Assessment,
+    config: Config,
+    force: Tier | None,
+    max_tier: Tier | None,
+) -> Draft:
+    files = _ordered(files, assessment)
+    if force is not None:
+        return Draft(files, _cap(force, max_tier), force, None, "forced with --tier")
+    paths = [f.path for f in files]
+    scored = assessment.unit(paths)
+    facts = [assessment.facts[p] for p in paths if p in assessment.facts]
+    tier, floor = _floors(tier_for(scored.score, config), facts, config.routing.opus_min_lines)
+    why = _why(scored, facts, tier) + (f"; {floor}" if floor else "")
+    return Draft(files, _cap(tier, max_tier), tier, scored, why)
+
+
+def _ordered(files: Sequence[FileDiff], assessment: Assessment) -> tuple[FileDiff, ...]:
+    """Production code first, most lines of code first: the files that name the unit."""
+
+    def key(f: FileDiff) -> tuple[bool, int, str]:
+        x = assessment.facts.get(f.path)
+        code = x is not None and x.role == "code"
+        return (not code, -(x.added + x.removed) if code and x else 0, f.path)
+
+    return tuple(sorted(files, key=key))
+
+
+def _floors(tier: Tier, facts: Sequence[FileFacts], min_lines: int) -> tuple[Tier, str | None]:
+    """The two rules on top of the score, and the reason when one of them decided."""
+    code = [x for x in facts if x.role == "code"]
+    changed = sum(x.added + x.removed for x in code)
+    fixes = sum(x.history.fixes for x in code)
+    if (
+        tier == "opus"
+        and changed < min_lines
+        and fixes < OPUS_HISTORY_FIXES
+        and not any(x.constructs or x.sensitive for x in code)
+    ):
+        return "sonnet", (
+            f"Sonnet, not Opus: {_plural(changed, 'line')} of code changed, no sensitive code,"
+            f" {_plural(fixes, 'prior bug fix', 'prior bug fixes')}"
+        )
+    workflows = [x.path for x in facts if x.workflow]
+    if workflows and tier_rank(tier) < tier_rank("sonnet"):
+        return "sonnet", (
+            f"at least Sonnet: CI workflow changed beyond a version pin ({paths_label(workflows)})"
+        )
+    return tier, None
+
+
+ROLE_WORDS = {
+    "test": ("test file", "test files"),
+    "docs": ("doc file", "doc files"),
+    "example": ("example file", "example files"),
+    "other": ("configuration file", "configuration files"),
+    "comments": ("code file with only routine edits", "code files with only routine edits"),
+}
+
+
+def _why(scored: Scored, facts: Sequence[FileFacts], tier: Tier) -> str:
+    """The signals that decided this unit's tier, in a few words, with the unit's own numbers.
+
+    Signals about other files (and the intercept) explain nothing about a unit; the project's
+    fix rate is named when it weighs on an upper tier."""
+    mine = {x.path for x in facts}
+    own = [s for s in scored.signals if (mine & set(s.paths)) or s.id == "context.change"]
+    raising = sorted((s for s in own if s.weight > 0), key=lambda s: -s.weight)
+    others = Counter(x.role for x in facts if x.role != "code")
+    parts: list[str]
+    if not any(x.role == "code" for x in facts):
+        if set(others) == {"comments"}:
+            bumps = sum(x.routine for x in facts)
+            edits = sum(x.edits for x in facts)
+            small = [_plural(bumps, "version bump")] if bumps else []
+            small += [_plural(edits, "renamed name or reworded message")] if edits else []
+            parts = [
+                "routine edits only: comments, docstrings, pragmas, white space, versions,"
+                " renames or messages" + (f" ({', '.join(small)})" if small else "")
+            ]
+        else:
+            parts = ["no production code: " + _roles(others)]
+        parts += [s.detail for s in raising if s.id != "context.change"][:2]
+        return "; ".join(parts)
+    parts = [s.detail for s in raising[:3]]
+    if tier == "haiku":
+        parts += [s.detail for s in sorted(own, key=lambda s: s.weight) if s.weight < 0][:1]
+    else:
+        parts += [
+            "project: " + s.detail
+            for s in scored.signals
+            if s.id == "project.fix_rate" and s.weight >= 0.5
+        ]
+    if not parts:
+        added = sum(x.added for x in facts if x.role == "code")
+        parts = [f"{_plural(added, 'line')} of code added"]
+    if others:
+        parts.append("with " + _roles(others))
+    return "; ".join(parts)
+
+
+def _roles(counts: Counter[str]) -> str:
+    return ", ".join(
+        _plural(n, *ROLE_WORDS.get(r, (f"{r} file", f"{r} files"))) for r, n in counts.most_common()
+    )
+
+
+def _plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
