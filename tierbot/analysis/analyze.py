@@ -74,8 +74,8 @@ def analyze(change: Change, config: Config) -> tuple[Analysis, risk.Assessment, 
         deltas, left_out = {}, 0
         notes.append("complexity and file history not measured: no local checkout")
     if left_out:
-        large = plural(left_out, "large file")
-        notes.append(f"complexity not measured for {large} {ANALYSIS_BOUND}")
+        # Not "large": the bound measures the largest changes first and leaves the rest.
+        notes.append(f"complexity not measured for {plural(left_out, 'file')} {ANALYSIS_BOUND}")
     stats = [
         FileStat(
             path=f.path,

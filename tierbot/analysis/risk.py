@@ -625,7 +625,10 @@ def group_features(
         )
     )
     out.append(change.fix_rate)
-    out.append(change.weakened)
+    weakened = change.weakened
+    if unit and weakened.value:
+        weakened = weakened._replace(detail=f"in the whole change: {weakened.detail}")
+    out.append(weakened)
     others = tuple(x.path for x in group if x.role != "code")
     out.append(
         Feature(

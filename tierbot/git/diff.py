@@ -206,10 +206,11 @@ def read_change(
         )
     sizes = _new_sizes(repo, entries)
     wanted = [e for e in entries if _needs_patch(e, sizes.get(e.path, 0))]
+    patched = {id(e) for e in wanted}  # a set: thousands of files make a list quadratic
     counted = [
         e
         for e in entries
-        if e not in wanted
+        if id(e) not in patched
         and e.old_sha != e.new_sha
         and not _is_special(e.old_mode)
         and not _is_special(e.new_mode)

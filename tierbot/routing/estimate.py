@@ -17,11 +17,16 @@ from tierbot.routing.pricing import (
 
 # System prompt, instructions and answer format: what every call pays before any diff.
 PROMPT_OVERHEAD_TOKENS = 1500
-# The change manifest (review/prompt.py) lists every file, up to MAX_MANIFEST_FILES, in every call.
-MANIFEST_TOKENS_PER_FILE = 12
+# The change manifest (review/prompt.py) lists every file, up to MAX_MANIFEST_FILES, in every call:
+# path, status, size, tier and language, about 60 characters a line.
+MANIFEST_TOKENS_PER_FILE = 18
 MAX_MANIFEST_FILES = 400
 # Surrounding context sent with each hunk, as a share of the patch itself.
 CONTEXT_FACTOR = 1.25
+# What a unit's prompt adds for each of its files besides the patch: the path in the unit's file
+# list and in the file's header, its status and size (measured: 5,000 two-line files cost about
+# 40 tokens each).
+FILE_TOKENS = 10
 OUTPUT_TOKENS = 600
 
 
@@ -31,7 +36,7 @@ def manifest_tokens(files: int) -> int:
 
 
 def diff_tokens(files: Sequence[FileDiff]) -> int:
-    """Tokens of the files' diffs and surrounding code in a prompt."""
+    """Tokens of the files' diffs, surrounding code and headers in a prompt."""
     # Unparsed files (lockfiles, huge generated files) have no patch text: ~12 tokens a line.
     patch = sum(
         math.ceil(f.patch_chars / CHARS_PER_TOKEN)
@@ -39,7 +44,8 @@ def diff_tokens(files: Sequence[FileDiff]) -> int:
         else 12 * (f.lines_added + f.lines_removed)
         for f in files
     )
-    return int(patch * CONTEXT_FACTOR)
+    named = sum(FILE_TOKENS + 2 * math.ceil(len(f.path) / CHARS_PER_TOKEN) for f in files)
+    return int(patch * CONTEXT_FACTOR) + named
 
 
 def unit_tokens(files: Sequence[FileDiff], manifest_files: int) -> tuple[int, int]:

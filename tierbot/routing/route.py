@@ -57,6 +57,7 @@ _SKIPPED_AS = {
 # can read) instead of multiplying; every call pays the prompt overhead again.
 MAX_UNITS = 40
 MAX_UNIT_TOKENS = 800_000
+MANY_FILES = 500  # a change this big is told how it was packed
 # Opus is for complex work (see docs/routing.md, "A size floor for Opus"): a unit that changes
 # fewer lines of code than `routing.opus_min_lines` (10) reaches Opus only with sensitive code or
 # paths, or when its files needed at least OPUS_HISTORY_FIXES bug fixes before.
@@ -150,6 +151,12 @@ def plan(
     ]
     if not change.files:
         reasons = ["nothing to review: the change is empty"]
+    reviewed = sum(len(u.paths) for u in units if u.tier != "skip")
+    if reviewed >= MANY_FILES:
+        notes.append(
+            f"route: {reviewed:,} files to review in {len(units) - bool(skipped)} units"
+            f" (one call each, never one per file; at most about {MAX_UNITS})"
+        )
     return Route(tier=top, reasons=tuple(reasons), units=tuple(units), notes=tuple(notes))
 
 
@@ -164,8 +171,9 @@ def pack(
     *,
     force: Tier | None = None,
 ) -> tuple[int, list[list[FileDiff]], list[str]]:
-    """The reviewed files packed into candidate units, before any tier: production code apart
-    from the rest, neighbours together.  Returns the diff tokens a unit may hold, the groups and
+    """The reviewed files packed into candidate units, before any tier: production code, then
+    sensitive configuration (CI, containers, infrastructure), then the rest, each apart from the
+    others, neighbours together.  Returns the diff tokens a unit may hold, the groups and
     a note when the change is so big that units had to grow."""
     stats = {s.path: s for s in analysis.files}
     reviewable = [f for f in change.files if stats[f.path].skip_reason is None]
@@ -173,13 +181,16 @@ def pack(
         reviewable = []
     room, notes = _room(reviewable, config.routing.unit_max_tokens, len(change.files))
 
-    def is_code(f: FileDiff) -> bool:
+    def kind(f: FileDiff) -> int:
         facts = assessment.facts.get(f.path)
-        return facts is not None and facts.role == "code"
+        if facts is not None and facts.role == "code":
+            return 0
+        # CI, container and infrastructure definitions apart from tests and docs: they may need
+        # a better reviewer than what sits next to them.
+        return 1 if facts is not None and facts.sensitive else 2
 
-    code = [f for f in reviewable if is_code(f)]
-    rest = [f for f in reviewable if not is_code(f)]
-    return room, [*_pack(code, room), *_pack(rest, room)], notes
+    groups = [_pack([f for f in reviewable if kind(f) == k], room) for k in (0, 1, 2)]
+    return room, [g for packed in groups for g in packed], notes
 
 
 def _room(files: Sequence[FileDiff], unit_max: int, manifest: int) -> tuple[int, list[str]]:
@@ -193,10 +204,9 @@ def _room(files: Sequence[FileDiff], unit_max: int, manifest: int) -> tuple[int,
     # Greedy packing leaves units part-full: aim a little below the bound.
     grown = min(MAX_UNIT_TOKENS, math.ceil(total / (0.8 * MAX_UNITS)))
     return grown, [
-        f"route: {len(files)} files to review (about {total:,} tokens of diff): units hold up"
-        f" to {grown + fixed:,} tokens instead of routing.unit_max_tokens ({unit_max:,}),"
-        f" so the review takes about {math.ceil(total / grown)} calls, not one per"
-        f" {unit_max:,} tokens"
+        f"route: units hold up to {grown + fixed:,} tokens, not routing.unit_max_tokens"
+        f" ({unit_max:,}): {len(files):,} files (about {total:,} tokens of diff) would"
+        f" otherwise take more than {MAX_UNITS} calls"
     ]
 
 
