@@ -8,7 +8,7 @@ import pytest
 from routing_helpers import commit, init_repo
 
 from tierbot import config as config_mod
-from tierbot.analysis.risk import assess, features, file_role, shipped_model
+from tierbot.analysis.risk import CONTEXT_MAX, assess, features, file_role, shipped_model
 from tierbot.config import Weight
 from tierbot.errors import BadInput
 from tierbot.git.history import FileHistory
@@ -150,7 +150,7 @@ def test_context_cannot_lift_a_small_unit_of_a_huge_change_to_the_top_tier() -> 
     assert tiny.score < CFG.routing.thresholds.opus
     by_id = {s.id: s for s in tiny.signals}
     assert "1 line of code added" in by_id["size.lines_added"].detail  # its own numbers
-    assert by_id["context.change"].weight <= 0.1 * 7.0 + 1e-9
+    assert by_id["context.change"].weight <= 0.1 * CONTEXT_MAX + 1e-9
 
 
 def test_history_of_bug_fixes_raises_risk() -> None:

@@ -132,7 +132,7 @@ def _prose_out(string: str) -> str:
         words = _WORDS.findall(line)
         lower = sum(w.islower() for w in words)
         sentence = len(words) >= 3 or (words and line.rstrip().endswith((".", ":", ",")))
-        if sentence and 2 * lower > len(words) and _PROSE.fullmatch(line):
+        if sentence and 2 * lower >= len(words) and _PROSE.fullmatch(line):
             lines[i] = ""
     return "\n".join(lines)
 

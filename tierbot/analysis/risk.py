@@ -275,9 +275,10 @@ WORD_CATEGORIES = frozenset({"auth", "crypto", "security", "payments", "permissi
 TEMPLATE_RE = re.compile(r"(?:^|/)(?:_?templates?|skeletons?|scaffold(?:ing)?)/")
 # CI definitions run with the repository's secrets: more than a pin bump deserves a real review.
 WORKFLOW_RE = re.compile(r"^\.github/workflows/[^/]+\.ya?ml$|(?:^|/)action\.ya?ml$")
-# The rest of a change raises a unit's score by at most weight x this (log1p of ~1,100 lines of
-# code elsewhere), so a large change cannot lift every small unit to the top tier.
-CONTEXT_MAX = 7.0
+# The rest of a change raises a unit's score by at most weight x this (log1p of ~150 lines of
+# code elsewhere, +0.5 on the logit with the shipped weight), so a large change cannot lift every
+# small unit to a higher tier.
+CONTEXT_MAX = 5.0
 NO_HISTORY = FileHistory(0, 0, 0, None, None)
 
 

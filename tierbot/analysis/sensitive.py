@@ -49,7 +49,7 @@ PATH_RULES: tuple[tuple[str, str], ...] = (
             "sso",
             "openid",
             "oidc",
-            "tokens?",
+            "token",  # not "tokens": in most code today that means LLM tokens
         ),
     ),
     (

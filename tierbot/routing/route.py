@@ -189,25 +189,39 @@ def pack(
         # a better reviewer than what sits next to them.
         return 1 if facts is not None and facts.sensitive else 2
 
-    groups = [_pack([f for f in reviewable if kind(f) == k], room) for k in (0, 1, 2)]
-    return room, [g for packed in groups for g in packed], notes
+    while True:
+        groups = [
+            g for k in (0, 1, 2) for g in _pack([f for f in reviewable if kind(f) == k], room)
+        ]
+        if len(groups) <= MAX_UNITS or room >= MAX_UNIT_TOKENS:
+            return room, groups, notes
+        # Files too big to share a unit of this size: let units grow until they fit the bound.
+        room = min(MAX_UNIT_TOKENS, room * 3 // 2 + 1)
+        notes = [_grown(len(reviewable), room, config.routing.unit_max_tokens, len(change.files))]
 
 
 def _room(files: Sequence[FileDiff], unit_max: int, manifest: int) -> tuple[int, list[str]]:
     """The diff tokens one unit may hold: the budget less what every call pays anyway (the
     prompt and the manifest, once per call), raised for a change too big for MAX_UNITS units."""
-    fixed = PROMPT_OVERHEAD_TOKENS + manifest_tokens(manifest)
-    room = max(1, unit_max - fixed)
+    room = max(1, unit_max - _fixed(manifest))
     total = sum(diff_tokens([f]) for f in files)
     if total <= room * MAX_UNITS:
         return room, []
     # Greedy packing leaves units part-full: aim a little below the bound.
     grown = min(MAX_UNIT_TOKENS, math.ceil(total / (0.8 * MAX_UNITS)))
-    return grown, [
-        f"route: units hold up to {grown + fixed:,} tokens, not routing.unit_max_tokens"
-        f" ({unit_max:,}): {len(files):,} files (about {total:,} tokens of diff) would"
-        f" otherwise take more than {MAX_UNITS} calls"
-    ]
+    return grown, [_grown(len(files), grown, unit_max, manifest)]
+
+
+def _fixed(manifest: int) -> int:
+    return PROMPT_OVERHEAD_TOKENS + manifest_tokens(manifest)
+
+
+def _grown(files: int, room: int, unit_max: int, manifest: int) -> str:
+    return (
+        f"route: units hold up to {room + _fixed(manifest):,} tokens, not"
+        f" routing.unit_max_tokens ({unit_max:,}): the {files:,} files to review would otherwise"
+        f" take more than {MAX_UNITS} calls"
+    )
 
 
 def _pack(files: Sequence[FileDiff], room: int) -> list[list[FileDiff]]:
@@ -343,7 +357,9 @@ def _why(scored: Scored, facts: Sequence[FileFacts], tier: Tier) -> str:
             parts = ["no production code: " + _roles(others)]
         parts += [s.detail for s in raising if s.id != "context.change"][:2]
         return "; ".join(parts)
-    parts = [s.detail for s in raising[:3]]
+    # The unit's own numbers first; the rest of the change, when it weighs, after them.
+    parts = [s.detail for s in raising if s.id != "context.change"][:3]
+    parts += [s.detail for s in raising if s.id == "context.change" and s.weight >= 0.25]
     if tier == "haiku":
         parts += [s.detail for s in sorted(own, key=lambda s: s.weight) if s.weight < 0][:1]
     else:
