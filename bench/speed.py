@@ -160,7 +160,7 @@ def stages(repo: Path, spec: str) -> dict[str, float]:
     """Where the time of one review goes, stage by stage, in this process."""
     sys.path.insert(0, str(ROOT))
     from tierbot import config
-    from tierbot.analysis import complexity, risk
+    from tierbot.analysis import complexity, risk, sides
     from tierbot.analysis.analyze import analyze
     from tierbot.git import diff, history, repository
     from tierbot.reporters import render
@@ -182,22 +182,25 @@ def stages(repo: Path, spec: str) -> dict[str, float]:
     change = diff.read_change(str(repo), spec)
     split["read_change (git + parse)"] = time.perf_counter() - t
     t = time.perf_counter()
-    complexity.deltas(change.root, change.range, change.files)
+    texts = sides.read(change.root, change.range, change.files)
+    split["file sides"] = time.perf_counter() - t
+    t = time.perf_counter()
+    complexity.deltas(change.files, texts)
     split["complexity"] = time.perf_counter() - t
     t = time.perf_counter()
     hist = history.file_history(
         change.root, change.range.base, [f.path for f in change.files], cfg.routing.history_commits
     )
     split["history"] = time.perf_counter() - t
-    analysis, scores, _ = analyze(change, cfg)
+    analysis, assessment, _ = analyze(change, cfg)
     t = time.perf_counter()
-    risk.assess(change.files, analysis.files, hist, cfg)
+    risk.assess(change.files, analysis.files, hist, cfg, texts)
     split["risk"] = time.perf_counter() - t
     t = time.perf_counter()
     rules.check(change.files, cfg)
     split["rules"] = time.perf_counter() - t
     t = time.perf_counter()
-    route = plan(change, analysis, scores, cfg)
+    route = plan(change, analysis, assessment, cfg)
     estimate(change, route, cfg)
     split["route + estimate"] = time.perf_counter() - t
     from tierbot.pipeline import Options, run_review

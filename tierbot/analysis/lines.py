@@ -56,7 +56,7 @@ _STR1 = r""""(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'"""
 _SCANNERS = {
     "python": re.compile(
         r"(?P<str>[rRbBuUfF]{0,2}(?:\"\"\"(?:\\.|[^\\])*?(?:\"\"\"|\Z)|'''(?:\\.|[^\\])*?(?:'''|\Z)"
-        rf"|{_STR1}))|(?P<line>#[^\n]*)|(?P<open>[(\[{{])|(?P<close>[)\]}}])",
+        rf"|{_STR1}))|(?P<line>#[^\n]*)",
         re.S,
     ),
     "c": re.compile(rf"(?P<str>{_STR1})|(?P<line>//[^\n]*)|(?P<block>/\*.*?(?:\*/|\Z))", re.S),
@@ -97,21 +97,26 @@ def without_comments(text: str, fam: str | None) -> list[str]:
     if fam is None:
         return text.split("\n")
     out: list[str] = []
-    pos = depth = 0
+    pos = depth = seen = 0  # seen: where the bracket depth was last brought up to date
     for m in _SCANNERS[fam].finditer(text):
-        kind = m.lastgroup
-        if kind == "open":
-            depth += 1
-            continue
-        if kind == "close":
-            depth = max(0, depth - 1)
-            continue
-        if kind == "str" and not (fam == "python" and depth == 0 and _bare(text, m)):
-            if "\n" in m.group():
-                out.append(text[pos : m.start()])
-                out.append(_prose_out(m.group()))
-                pos = m.end()
-            continue
+        if m.lastgroup == "str":
+            if fam == "python":
+                # Brackets outside strings and comments tell a docstring from an argument.
+                code = text[seen : m.start()]
+                depth += sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
+                depth = max(0, depth)
+            seen = m.end()
+            if not (fam == "python" and depth == 0 and _bare(text, m)):
+                if "\n" in m.group():
+                    out.append(text[pos : m.start()])
+                    out.append(_prose_out(m.group()))
+                    pos = m.end()
+                continue
+        elif fam == "python":
+            code = text[seen : m.start()]
+            depth += sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
+            depth = max(0, depth)
+            seen = m.end()
         out.append(text[pos : m.start()])
         out.append("\n" * m.group().count("\n"))
         pos = m.end()
@@ -167,6 +172,9 @@ _REV = re.compile(r"(?i)^(\s*(?:-\s*)?(?:rev|[\w-]*version|tag|ref)\s*:\s*)[\w.\
 _BARE_DOTTED = re.compile(r"(?<![\w.])\d+(?:\.\d+)+(?:[-+_.]?[0-9A-Za-z]+)*")
 _ITEM = re.compile(r"""(?<![\w.])(["']?)#\1(?![\w.])|(?<=[\[,\s])\d+(?=\s*[,\]])""")
 _ALNUM = re.compile(r"[A-Za-z0-9]")
+_VERSIONISH = re.compile(
+    r"\d\.\d|@|\bv\d|\b[0-9a-f]{7}|(?i:image|from|rev|version|tag|ref)\s*[:=\s]"
+)
 _VERSION_LIST = re.compile(r"#(?:\s*,\s*#)+")
 _SHA = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 
@@ -218,6 +226,8 @@ def small_edit(old: str, new: str, keep_indent: bool = False) -> bool:
 def version_key(code: str, config: bool = False) -> str:
     """`code` with every version, pin and tag replaced by a placeholder (in a configuration file,
     where a dotted number is a version, unquoted ones too)."""
+    if not config and not _VERSIONISH.search(code):
+        return code
     text = _IMAGE.sub(r"\1:#", code)
     if config:
         text = _BARE_DOTTED.sub("#", text)
@@ -261,6 +271,7 @@ def count(f: FileDiff, old_text: str | None = None, new_text: str | None = None)
     removed = routine = 0
     added: list[tuple[int, str]] = []
     edited: list[tuple[int, str]] = []
+    refactoring = False
     for hunk in f.hunks:
         # Without a side's whole text, that side of the hunk is scanned on its own.
         own = _hunk_sides(hunk, fam) if old is None or new is None else ({}, {})
@@ -275,16 +286,19 @@ def count(f: FileDiff, old_text: str | None = None, new_text: str | None = None)
                 minus.append((n, _at(old, n) if old is not None else own[0].get(i, "")))
         plus = [(n, t) for n, t in plus if is_code(t, fam)]
         minus = [(n, t) for n, t in minus if is_code(t, fam)]
-        kept, r, v, e = _pairs(plus, minus, keep_indent, config)
+        allowance = MAX_SMALL_EDITS - len(edited) if not refactoring else -1
+        kept, r, v, e = _pairs(plus, minus, keep_indent, config, allowance)
         added.extend(kept)
         removed += r
         routine += v
         edited.extend(e)
-    if len(edited) > MAX_SMALL_EDITS:
-        # Many lines renamed or reworded at once is a refactoring, and refactorings break code.
-        added.extend(edited)
-        removed += len(edited)
-        edited = []
+        if len(edited) > MAX_SMALL_EDITS:
+            # Many lines renamed or reworded at once is a refactoring, and refactorings break
+            # code: they count as code, and the rest of the file is not searched for more.
+            refactoring = True
+            added.extend(edited)
+            removed += len(edited)
+            edited = []
     return LineCount(len(added), removed, routine, len(edited), tuple(sorted(added)))
 
 
@@ -306,33 +320,50 @@ Line = tuple[int, str]  # (line number, code)
 
 
 def _pairs(
-    plus: list[Line], minus: list[Line], keep_indent: bool, config: bool = False
+    plus: list[Line],
+    minus: list[Line],
+    keep_indent: bool,
+    config: bool = False,
+    allowance: int = MAX_SMALL_EDITS,
 ) -> tuple[list[Line], int, int, list[Line]]:
     """The added lines of code left, how many removed ones, how many version bumps and which
     added lines are small edits, once the lines whose code came back unchanged (an edit of a
     comment, a pragma or white space), the version bumps and the small edits (`small_edit`)
-    are paired off."""
+    are paired off.  More than `allowance` small edits stop the search (they all count as code
+    then, see `count`)."""
     bumps = 0
     if config:
         # A matrix entry (`- "3.12"`) added or dropped on its own line.
-        items = [t for t in (*plus, *minus) if not _ALNUM.search(version_key(t[1], True))]
+        items = {t for t in (*plus, *minus) if not _ALNUM.search(version_key(t[1], True))}
         plus = [t for t in plus if t not in items]
         minus = [t for t in minus if t not in items]
         bumps = len(items)
     if not plus or not minus:
         return plus, len(minus), bumps, []
-    plus, minus = _unpaired(plus, minus, lambda t: normalise_whitespace(t, keep_indent))
+    spaced: dict[str, str] = {}
+
+    def same(t: str) -> str:
+        if t not in spaced:
+            spaced[t] = normalise_whitespace(t, keep_indent)
+        return spaced[t]
+
+    plus, minus = _unpaired(plus, minus, same)
     if not plus or not minus:
         return plus, len(minus), bumps, []
     left_plus, left_minus = _unpaired(
-        plus, minus, lambda t: normalise_whitespace(version_key(t, config), keep_indent)
+        plus, minus, lambda t: same(vk) if (vk := version_key(t, config)) != t else same(t)
     )
     bumps += len(plus) - len(left_plus)
-    if left_plus and len(left_plus) == len(left_minus):
+    if allowance >= 0 and left_plus and len(left_plus) == len(left_minus):
         # Line for line, in order: a rename or a reworded message.
-        pairs = list(zip(sorted(left_minus), sorted(left_plus), strict=True))
-        edits = [new for old, new in pairs if small_edit(old[1], new[1], keep_indent)]
-        left_plus = [new for new in left_plus if new not in edits]
+        edits: list[Line] = []
+        for old, new in zip(sorted(left_minus), sorted(left_plus), strict=True):
+            if small_edit(old[1], new[1], keep_indent):
+                edits.append(new)
+                if len(edits) > allowance:
+                    break
+        taken = set(edits)
+        left_plus = [new for new in left_plus if new not in taken]
         return left_plus, len(left_plus), bumps, edits
     return left_plus, len(left_minus), bumps, []
 

@@ -12,12 +12,14 @@ by id in `.tierbot.yml` under `routing.weights`, and $TIERBOT_RISK_MODEL can nam
 file in the same format.
 
 Files are sorted into roles by path: `code` (production source), `test`, `docs`, `example` and
-`other` (configuration, build and data files); a code file whose change touches only comments,
-docstrings or blank lines gets the role `comments`.  Size and history features count code files
-only, because that is where the defects that reviews exist to catch live; a change without code
-files gets the `kind.no_code` contribution instead.  Per-file scores (for per-unit routing) are the
-change's logit plus a role offset, so every code file of a change shares its tier and tests,
-examples and configuration can go to a cheaper model (sensitive files get no discount).
+`other` (configuration, build, data and CI files); a code file whose change holds no line of code
+(lines.py: comments, docstrings, pragmas, white space, version bumps, small renames) gets the
+role `comments`.  Each file's facts are gathered once (`file_facts`); the same features are then
+computed for any group of files: the whole change (`analysis.risk_score`) or one review unit
+(`Assessment.unit`), which adds a bounded context term for the rest of its change.  Size and
+history features count code files only, because that is where the defects that reviews exist to
+catch live; a group without code files gets the `kind.no_code` contribution and its files' role
+offset instead (none for a sensitive path).
 
 The change's own commit or pull-request message is never read here: the author controls it, and it
 must never be able to lower the review tier.

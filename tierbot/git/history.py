@@ -7,8 +7,11 @@ and how old it is.  Only the past of the change's base revision is read, and at 
 by the size of the repository's history): on a 3,000-commit repository this takes well under
 0.1 s whatever the number of paths.
 
-Only *prior* commits are read.  The change's own message is never a feature: the author controls
-it, and it must never be able to lower the review tier.
+Only *prior* commits are read, and only development commits count: bots and dependency updates
+(`is_automated`) say nothing about how often a project fixes bugs.  A shallow clone whose history
+ends inside the window is flagged (`History.truncated`) so the risk model can treat history as
+unknown.  The change's own message is never a feature: the author controls it, and it must never
+be able to lower the review tier.
 """
 
 from __future__ import annotations

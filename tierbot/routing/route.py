@@ -1,7 +1,8 @@
 """Routing: split a change into review units and give each the cheapest tier that fits its risk.
 
-Production code and everything else (tests, docs, examples, configuration, edits of comments only)
-are packed apart, neighbouring files together, under the unit token budget.  Each unit is then
+Production code, sensitive configuration (CI, containers, infrastructure) and everything else
+(tests, docs, examples, configuration, routine-only code edits) are packed apart, neighbouring
+files together, under the unit token budget.  Each unit is then
 scored from its own files plus a bounded context of the rest of the change (`Assessment.unit`),
 so one risky file does not drag a whole pull request to Opus, and its reason quotes its own
 numbers.  Two floors follow: a CI workflow changed beyond a pin bump gets at least Sonnet, and a
@@ -58,7 +59,7 @@ _SKIPPED_AS = {
 MAX_UNITS = 40
 MAX_UNIT_TOKENS = 800_000
 MANY_FILES = 500  # a change this big is told how it was packed
-# Opus is for complex work (see docs/routing.md, "A size floor for Opus"): a unit that changes
+# Opus is for complex work (docs/routing.md, "The Opus size floor"): a unit that changes
 # fewer lines of code than `routing.opus_min_lines` (10) reaches Opus only with sensitive code or
 # paths, or when its files needed at least OPUS_HISTORY_FIXES bug fixes before.
 OPUS_HISTORY_FIXES = 10
