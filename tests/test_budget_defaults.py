@@ -48,7 +48,7 @@ def test_defaults_per_command_and_the_ways_to_set_them() -> None:
     assert [none.for_command(c) for c in config.COMMANDS] == [None, None, None]
     mixed = config.parse("budget:\n  max_usd_per_review: {hook: none, pr: 5}\n").budget
     assert [mixed.for_command(c) for c in config.COMMANDS] == [1.0, None, 5.0]
-    with pytest.raises(BadInput, match=r"'budget.max_usd_per_review.pr' must be a number"):
+    with pytest.raises(BadInput, match=r"'budget.max_usd_per_review.pr' must be a number of USD"):
         config.parse("budget:\n  max_usd_per_review: {pr: -1}\n")
     with pytest.raises(BadInput, match=r"unknown key 'budget.max_usd_per_review.revew'"):
         config.parse("budget:\n  max_usd_per_review: {revew: 1}\n")
@@ -68,7 +68,10 @@ def test_bad_budget_is_one_line_and_exit_2(
 ) -> None:
     assert main(["review", "HEAD~1", "--budget", "lots"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "tierbot: --budget must be a number of USD >= 0 or none, not 'lots'"
+    assert err.strip() == (
+        "tierbot: Invalid value for '--budget': must be a number of USD from 0 to 1e9 or none,"
+        " not 'lots' (see 'tierbot review --help')"
+    )
 
 
 def test_non_interactive_runs_keep_the_budget_without_asking(

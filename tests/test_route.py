@@ -15,7 +15,7 @@ from tierbot.git.diff import read_change
 from tierbot.records import Change, Route, Unit, paths_label
 from tierbot.routing import route
 from tierbot.routing.estimate import estimate, unit_tokens
-from tierbot.routing.pricing import call_cost
+from tierbot.routing.pricing import DEFAULT_CALIBRATION, call_cost
 
 
 def _module(i: int) -> str:
@@ -202,11 +202,17 @@ def test_the_counterfactual_is_the_same_units_at_opus_plus_the_skipped_files(
     plan, change = _plan(root)
     cfg = config.default()
     est = estimate(change, plan, cfg)
-    opus = cfg.price_for(cfg.models["opus"])
+    opus = cfg.price_for(cfg.model_for("opus") or "")
+    cal = DEFAULT_CALIBRATION
+
+    def at_opus(prompt: int) -> float:
+        prompt += cal.prompt_extra
+        return call_cost(opus, prompt, cal.output_for("opus", prompt))
+
     units = [u for u in plan.units if u.tier != "skip"]
-    same = sum(call_cost(opus, u.input_tokens, u.output_tokens) for u in units)
+    same = sum(at_opus(u.input_tokens) for u in units)
     lock = [f for f in change.files if f.path == "poetry.lock"]
-    skipped = call_cost(opus, *unit_tokens(lock, len(change.files)))
+    skipped = at_opus(unit_tokens(lock, len(change.files))[0])
     assert est.all_opus_cost_usd == pytest.approx(same + skipped, abs=1e-6)
     assert est.skipped_opus_cost_usd == pytest.approx(skipped, abs=1e-6)
     assert est.cost_usd < est.all_opus_cost_usd  # never a negative saving from routing itself
