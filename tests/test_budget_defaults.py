@@ -14,13 +14,13 @@ from tierbot import config
 from tierbot.cli import main
 from tierbot.errors import BadInput
 
-CODE = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(30))
-
 
 @pytest.fixture
 def change(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    commit(repo, {"app/core.py": CODE})
-    commit(repo, {"app/core.py": CODE + "def g(items):\n    return items[0]\n"})
+    """One commit that adds a small function to a module: a review of a few cents."""
+    scale = "".join(f"def scale{i}(x):\n    return x * {i}\n\n" for i in range(20))
+    commit(repo, {"lib/scale.py": scale})
+    commit(repo, {"lib/scale.py": scale + "def first(items):\n    return items[0]\n"})
     monkeypatch.chdir(repo)
     return repo
 

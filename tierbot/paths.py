@@ -154,7 +154,7 @@ _DOCS = re.compile(
 )
 _DOCS_CODE = re.compile(r"\.(py|js|ts|go|rs|java|rb|php|c|h|cpp|cs|sh)$")
 # Text files that are dependency pins or build input, not prose: a model reviews them.
-_NOT_DOCS = re.compile(
+NOT_DOCS = re.compile(
     r"(requirements|constraints)(/[^/]*|[^/]*)\.(txt|in)$|(^|/)cmakelists\.txt$", re.IGNORECASE
 )
 # CI definitions are never documentation, whatever their name (`contributors.yml`).
@@ -192,7 +192,7 @@ def skip_reason_for_path(path: str) -> str | None:
     if (
         _DOCS.search(path)
         and not _DOCS_CODE.search(name)
-        and not _NOT_DOCS.search(path)
+        and not NOT_DOCS.search(path)
         and not _CI.search(path)
     ):
         return "docs"

@@ -41,6 +41,7 @@ from tierbot.analysis.sides import Sides
 from tierbot.config import Config, read_data
 from tierbot.errors import BadInput
 from tierbot.git.history import FileHistory
+from tierbot.paths import NOT_DOCS
 from tierbot.records import FileDiff, FileStat, Signal
 from tierbot.words import plural, verb
 
@@ -130,9 +131,6 @@ DOCS_RE = re.compile(
     re.I,
 )
 DOC_DIR_RE = re.compile(r"(?:^|/)(?:doc|man)/")
-NOT_DOCS_RE = re.compile(
-    r"(?:requirements|constraints)(?:/[^/]*|[^/]*)\.(?:txt|in)$|(?:^|/)CMakeLists\.txt$", re.I
-)
 EXAMPLE_RE = re.compile(r"(?:^|/)(?:examples?|samples?|demos?|benchmarks?|bench)/")
 
 ROLES = ("code", "test", "docs", "example", "other")
@@ -156,7 +154,7 @@ def file_role(path: str) -> str:
         return "other"  # CI definitions, whatever their name says
     if TEST_RE.search(path):
         return "test"
-    if DOCS_RE.search(path) and not NOT_DOCS_RE.search(path):
+    if DOCS_RE.search(path) and not NOT_DOCS.search(path):
         return "docs"
     if DOC_DIR_RE.search(path) and ext not in CODE_EXTENSIONS:
         return "docs"  # `doc/` is a code package in some languages (Go)
