@@ -123,7 +123,7 @@ def test_analysis_bounds_only_under_verbose(
     # One file too long for the complexity budget: the review is whole, only a feature is not.
     big = "".join(f"def big{i}(x):\n    return x * {i}\n\n" for i in range(900))
     commit(project, {"src/big.py": big, "src/small.py": CODE})
-    note = "complexity not measured for 1 large file (analysis bound)"
+    note = "complexity not measured for 1 file (analysis bound)"
     code, out, _ = review(capsys, project, monkeypatch, "HEAD~1")
     assert code == 0 and "complexity not measured" not in out
     code, out, _ = review(capsys, project, monkeypatch, "HEAD~1", "-v")

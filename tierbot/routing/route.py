@@ -314,8 +314,8 @@ def _floors(tier: Tier, facts: Sequence[FileFacts], min_lines: int) -> tuple[Tie
         and not any(x.constructs or x.sensitive for x in code)
     ):
         return "sonnet", (
-            f"Sonnet, not Opus: {_plural(changed, 'line')} of code changed, no sensitive code,"
-            f" {_plural(fixes, 'prior bug fix', 'prior bug fixes')}"
+            f"Sonnet, not Opus: {plural(changed, 'line')} of code changed, no sensitive code,"
+            f" {plural(fixes, 'prior bug fix')}"
         )
     workflows = [x.path for x in facts if x.workflow]
     if workflows and tier_rank(tier) < tier_rank("sonnet"):
@@ -351,8 +351,12 @@ def _why(scored: Scored, facts: Sequence[FileFacts], tier: Tier) -> str:
         if set(others) == {"comments"}:
             bumps = sum(x.routine for x in facts)
             edits = sum(x.edits for x in facts)
-            small = [_plural(bumps, "version bump")] if bumps else []
-            small += [_plural(edits, "renamed name or reworded message")] if edits else []
+            small = [plural(bumps, "version bump")] if bumps else []
+            small += (
+                [plural(edits, "rename or reworded message", "renames or reworded messages")]
+                if edits
+                else []
+            )
             parts = [
                 "routine edits only: comments, docstrings, pragmas, white space, versions,"
                 " renames or messages" + (f" ({', '.join(small)})" if small else "")
@@ -374,7 +378,7 @@ def _why(scored: Scored, facts: Sequence[FileFacts], tier: Tier) -> str:
         ]
     if not parts:
         added = sum(x.added for x in facts if x.role == "code")
-        parts = [f"{_plural(added, 'line')} of code added"]
+        parts = [f"{plural(added, 'line')} of code added"]
     if others:
         parts.append("with " + _roles(others))
     return "; ".join(parts)
@@ -382,9 +386,5 @@ def _why(scored: Scored, facts: Sequence[FileFacts], tier: Tier) -> str:
 
 def _roles(counts: Counter[str]) -> str:
     return ", ".join(
-        _plural(n, *ROLE_WORDS.get(r, (f"{r} file", f"{r} files"))) for r, n in counts.most_common()
+        plural(n, *ROLE_WORDS.get(r, (f"{r} file", f"{r} files"))) for r, n in counts.most_common()
     )
-
-
-def _plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
