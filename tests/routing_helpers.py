@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -28,7 +29,7 @@ def init_repo(root: Path) -> Path:
 
 def commit(
     root: Path,
-    files: dict[str, str | None],
+    files: Mapping[str, str | None],
     message: str,
     author: str = "Ann <ann@example.com>",
     when: int = 1_700_000_000,

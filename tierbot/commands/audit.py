@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from tierbot import config as config_mod
+from tierbot.commands.confirm import spend_above
 from tierbot.commands.costs import duration_s
 from tierbot.commands.review import open_output, say, write_report
 from tierbot.config import Config
@@ -107,7 +109,11 @@ def main(args: Args, cwd: str = ".") -> int:
             if status == "offline":
                 result = dataclasses.replace(result, notes=(OFFLINE_NOTE,))
         else:
-            keep = limit if estimate.cost_usd <= limit else _over_budget(estimate, limit, args)
+            keep = (
+                limit
+                if estimate.cost_usd <= limit
+                else spend_above("this audit (at batch prices)", estimate.cost_usd, limit, args.yes)
+            )
             result = _audit(root, rng, planned, cfg, args, fail_on, estimate, keep, wait)
         _emit(result, args, output)
     decision = _decide(result, fail_on, cfg.on_error)
@@ -183,8 +189,14 @@ def _plan(
 
     out = []
     show = sys.stderr.isatty() and not args.quiet
+    # No limit per commit: the audit's own budget covers the whole range (batch.over_budget).
     options = Options(
-        dry_run=True, tier=args.tier, repo_label=root, fail_on=fail_on, command="audit"
+        dry_run=True,
+        tier=args.tier,
+        budget_usd=math.inf,
+        repo_label=root,
+        fail_on=fail_on,
+        command="audit",
     )
     for i, c in enumerate(commits, 1):
         if show:
@@ -220,26 +232,6 @@ def _estimate_line(
         f" {plural(e.requests, 'review unit')}; estimated ${e.cost_usd:.4f} at batch prices"
         f" (one by one ${e.interactive_cost_usd:.4f}); budget ${limit:.2f}"
     )
-
-
-def _over_budget(estimate: AuditEstimate, limit: float, args: Args) -> float | None:
-    """Above the budget: `--yes` spends without asking; a person at a terminal is asked; scripts
-    keep the budget (the least risky units then go a tier down, or are skipped).  Returns the
-    budget to keep (None: no limit).  (One small function: `review`'s own confirmation, issue
-    13, replaces it once it lands.)"""
-    if args.yes:
-        return None
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        return limit
-    print(
-        f"tierbot: this audit is estimated at ${estimate.cost_usd:.2f} (batch prices), above the"
-        f" ${limit:.2f} budget. Spend above it? [y/N] ",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
-    answer = sys.stdin.readline().strip().lower()
-    return None if answer in ("y", "yes") else limit
 
 
 # --- the audit ----------------------------------------------------------------------------

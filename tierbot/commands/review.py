@@ -7,18 +7,19 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import NamedTuple, TextIO
 
 from tierbot import config as config_mod
 from tierbot import outcome
+from tierbot.commands.confirm import spend_above
 from tierbot.errors import BadInput
 from tierbot.git import repository
 from tierbot.git.diff import read_change
 from tierbot.output import guard
 from tierbot.paths import printable
 from tierbot.pipeline import Options, run_review
-from tierbot.records import Change, Estimate, ReviewResult
+from tierbot.records import Change, ReviewResult
 from tierbot.reporters.text import summary_line
 
 
@@ -151,7 +152,9 @@ def main(args: Args, cwd: str = ".") -> int:
             use_cache=not args.no_cache,
             repo_label=root,
             fail_on=fail_on,
-            over_budget=_over_budget(args),
+            over_budget=lambda est, limit: spend_above(
+                "this review", est.cost_usd, limit, args.yes
+            ),
         )
         result = run_review(change, cfg, opts)
         emit(result, args.format, output, args.verbose, args.quiet)
@@ -161,31 +164,3 @@ def main(args: Args, cwd: str = ".") -> int:
     if decision.warning:
         say(f"tierbot: {decision.warning}")
     return decision.code
-
-
-def _over_budget(args: Args) -> Callable[[Estimate, float], float | None] | None:
-    """What to do when the estimate is above the budget: `--yes` spends without asking; a person
-    at a terminal is asked; anything else (scripts, CI, hooks) keeps the budget and never waits."""
-    if args.yes:
-        return lambda _est, _budget: None
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
-        return None
-    return _ask
-
-
-def _ask(est: Estimate, budget: float) -> float | None:
-    """Ask on the terminal; anything but yes keeps the budget (the review then moves lower-risk
-    units to a cheaper tier, or skips them, to fit it)."""
-    print(
-        f"tierbot: this review is estimated at ${est.cost_usd:.2f}, above the ${budget:.2f}"
-        " budget (budget.max_usd_per_review).",
-        file=sys.stderr,
-    )
-    print(
-        f"  y: review it all (no limit this time)   N: stay within ${budget:.2f}"
-        " (lower-risk units go to a cheaper tier or are skipped)",
-        file=sys.stderr,
-    )
-    print("Spend above the budget? [y/N] ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline().strip().lower()
-    return None if answer in ("y", "yes") else budget
