@@ -10,13 +10,13 @@ batch's results are read once, into the ledger.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from tierbot import environment
 from tierbot.config import Config
 from tierbot.review import batchapi, batchlog, claude
 from tierbot.review.ledger import CallRow, Ledger
@@ -192,7 +192,7 @@ class Courier:
         rows = {k: batchlog.get(self.ledger, k) for k in keys}
         live = {k: r for k, r in rows.items() if r is not None and r.batch_id}
         ended: set[str] = {k for k, r in live.items() if r.state == "ended"}
-        interval = _env_float("TIERBOT_BATCH_POLL_S", POLL_FIRST_S)
+        interval = environment.number("TIERBOT_BATCH_POLL_S", POLL_FIRST_S)
         counts: dict[str, dict[str, int]] = {}
         while True:
             for k, r in live.items():
@@ -310,11 +310,3 @@ def _compact(result: dict[str, Any]) -> dict[str, Any]:
         for b in message["content"]
     ]
     return {**result, "message": {**message, "content": content}}
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        value = float(os.environ.get(name, "") or default)
-    except ValueError:
-        return default
-    return value if value >= 0 else default

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from tierbot import environment
 from tierbot.records import Usage
 
 DB_NAME = "ledger.sqlite3"
@@ -133,7 +134,7 @@ def locate(writable: bool = True) -> tuple[Path, str | None]:
 
 
 def _candidates() -> Iterator[tuple[str, Path | None]]:
-    explicit = os.environ.get("TIERBOT_HOME")
+    explicit = environment.text("TIERBOT_HOME")
     if explicit is not None:
         yield "TIERBOT_HOME", _proper(explicit, relative=True)  # a relative one was asked for
     xdg = os.environ.get("XDG_CACHE_HOME")
