@@ -53,3 +53,21 @@ def test_the_pre_commit_files_are_valid() -> None:
             (sys.executable, "-m", "pre_commit", *cmd), cwd=root, capture_output=True, text=True
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_tierbot_variable_is_in_the_one_table_and_the_readme() -> None:
+    import re
+
+    from tierbot.environment import VARIABLES
+
+    used = {
+        name
+        for path in PACKAGE.rglob("*.py")
+        for name in re.findall(r"\bTIERBOT_[A-Z_]+\b", path.read_text(encoding="utf-8"))
+    }
+    assert used <= set(VARIABLES), used - set(VARIABLES)
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    assert all(f"`{name}`" in readme for name in VARIABLES)
+    # ... and only tierbot/environment.py reads them from os.environ.
+    direct = re.compile(r"environ(?:\.get)?\(\s*\"TIERBOT_|environ\[\"TIERBOT_")
+    assert [p.name for p in PACKAGE.rglob("*.py") if direct.search(p.read_text())] == []

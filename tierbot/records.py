@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import posixpath
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 if TYPE_CHECKING:
@@ -239,6 +239,10 @@ class Usage:
     cost_usd: float = 0.0
     all_opus_cost_usd: float = 0.0
     verify_cost_usd: float = 0.0  # of cost_usd: Opus checking cheaper tiers' findings
+
+    def __add__(self, other: Usage) -> Usage:
+        """Two tallies as one (a review's calls add up call by call)."""
+        return Usage(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 # Ends a note that says how far the analysis went (a bound on a risk feature), not that anything

@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from tierbot import environment
 from tierbot.analysis import lines, sensitive
 from tierbot.analysis.sides import Sides
 from tierbot.config import Config, read_data
@@ -231,7 +232,7 @@ class Model(NamedTuple):
 def shipped_model() -> Model:
     """The model in data/risk_model.yml, or in the file $TIERBOT_RISK_MODEL names (a model
     fitted on your own history with bench/routing/fit.py, same format)."""
-    return _load_model(os.environ.get("TIERBOT_RISK_MODEL") or str(MODEL_PATH))
+    return _load_model(environment.text("TIERBOT_RISK_MODEL") or str(MODEL_PATH))
 
 
 @functools.lru_cache(maxsize=4)

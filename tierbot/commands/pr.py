@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from tierbot import config as config_mod
-from tierbot import findings, outcome, reporters
+from tierbot import environment, findings, outcome, reporters
 from tierbot.errors import BadInput, TierbotError, shown
 from tierbot.findings import NEAR_LINES, near_key
 from tierbot.git import repository
@@ -72,7 +72,7 @@ def main(
         # Until the base branch's github.timeout_s is known, its default bounds the run.
         clock = gh.Clock(time.monotonic() + config_mod.GitHub().timeout_s)
         # Tests and Enterprise servers without secondary rate limits may drop PyGithub's pauses.
-        pause = _seconds(env.get("TIERBOT_GITHUB_THROTTLE"))
+        pause = _seconds(environment.text("TIERBOT_GITHUB_THROTTLE"))
         if pause is None:
             client = gh.Client(token, api_url, clock=clock)
         else:

@@ -258,7 +258,7 @@ class _Audit:
     def _collect(self) -> list[_Ask]:
         """Every queued job, prepared (cache hits answered here, at no cost)."""
         asks: list[_Ask] = []
-        spent = sum(r.st.cost for r in self.reviews)
+        spent = sum(r.st.usage.cost_usd for r in self.reviews)
         for r in self.reviews:
             counts: dict[Tier, int] = {}
             for j in r.st.queue:

@@ -11,7 +11,6 @@ a `BatchError` with one line a user can act on.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
 import re
 import time
@@ -19,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
+from tierbot import environment
 from tierbot.review import claude
 
 # The API's limits per batch (requests, bytes of the create request); the environment may set
@@ -61,17 +61,11 @@ class Status(NamedTuple):
 def limits() -> tuple[int, int]:
     """(requests, bytes) one batch may hold."""
     return (
-        _env_int("TIERBOT_BATCH_MAX_REQUESTS", MAX_REQUESTS, MAX_REQUESTS),
-        _env_int("TIERBOT_BATCH_MAX_BYTES", MAX_BYTES, MAX_BYTES),
+        int(
+            environment.number("TIERBOT_BATCH_MAX_REQUESTS", MAX_REQUESTS, low=1, high=MAX_REQUESTS)
+        ),
+        int(environment.number("TIERBOT_BATCH_MAX_BYTES", MAX_BYTES, low=1, high=MAX_BYTES)),
     )
-
-
-def _env_int(name: str, default: int, most: int) -> int:
-    try:
-        value = int(os.environ.get(name, "") or default)
-    except ValueError:
-        return default
-    return max(1, min(value, most))
 
 
 def create(client: Any, requests: Sequence[dict[str, Any]]) -> Status:

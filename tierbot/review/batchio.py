@@ -10,17 +10,16 @@ batch's results are read once, into the ledger.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from tierbot import environment
 from tierbot.config import Config
 from tierbot.review import batchapi, batchlog, claude
 from tierbot.review.ledger import CallRow, Ledger
-from tierbot.routing.pricing import call_cost
 
 # The Batch API bills half of every price.
 PRICE_FACTOR = 0.5
@@ -193,7 +192,7 @@ class Courier:
         rows = {k: batchlog.get(self.ledger, k) for k in keys}
         live = {k: r for k, r in rows.items() if r is not None and r.batch_id}
         ended: set[str] = {k for k, r in live.items() if r.state == "ended"}
-        interval = _env_float("TIERBOT_BATCH_POLL_S", POLL_FIRST_S)
+        interval = environment.number("TIERBOT_BATCH_POLL_S", POLL_FIRST_S)
         counts: dict[str, dict[str, int]] = {}
         while True:
             for k, r in live.items():
@@ -272,35 +271,24 @@ class Courier:
             self._record_unused(b, config)
 
     def _record_unused(self, b: batchlog.BatchRow, config: Config) -> None:
-        opus = config.model_for("opus")
+        from tierbot.review.cascade import priced
+
         for r in batchlog.requests_of(self.ledger, b.key):
             if r.state != "succeeded" or r.result is None:
                 continue
             res = batchapi.call_result(json.loads(r.result))
-            usage = (
-                res.input_tokens,
-                res.output_tokens,
-                res.cache_write_tokens,
-                res.cache_read_tokens,
+            row = CallRow(
+                self.repo,
+                f"{r.commit_sha}^!",
+                r.unit,
+                r.tier,
+                r.model,
+                outcome="unused",
+                command="audit",
+                batch=str(b.batch_id),
+                request=f"{b.batch_id}/{r.custom_id}",
             )
-            cost = call_cost(config.price_for(r.model), *usage) * PRICE_FACTOR
-            all_opus = call_cost(config.price_for(opus), *usage) * PRICE_FACTOR if opus else cost
-            self.ledger.record(
-                CallRow(
-                    self.repo,
-                    f"{r.commit_sha}^!",
-                    r.unit,
-                    r.tier,
-                    r.model,
-                    *usage,
-                    cost_usd=cost,
-                    all_opus_cost_usd=all_opus,
-                    outcome="unused",
-                    command="audit",
-                    batch=str(b.batch_id),
-                    request=f"{b.batch_id}/{r.custom_id}",
-                )
-            )
+            self.ledger.record(row.with_usage(priced(config, r.model, res, PRICE_FACTOR)))
 
     def infos(self) -> tuple[BatchInfo, ...]:
         out = []
@@ -322,11 +310,3 @@ def _compact(result: dict[str, Any]) -> dict[str, Any]:
         for b in message["content"]
     ]
     return {**result, "message": {**message, "content": content}}
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        value = float(os.environ.get(name, "") or default)
-    except ValueError:
-        return default
-    return value if value >= 0 else default

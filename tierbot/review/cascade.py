@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tierbot.config import EFFORTS, Config, Price
-from tierbot.records import TIERS, Change, Finding, Tier, Unit, tier_rank
+from tierbot.config import EFFORTS, Config
+from tierbot.records import TIERS, Change, Finding, Tier, Unit, Usage, tier_rank
 from tierbot.review import prompt as P
 from tierbot.review.answer import Answer, InvalidAnswer, parse_answer
 from tierbot.review.budget import skip
@@ -66,14 +66,7 @@ class Tally:
     attempted: set[str] = field(default_factory=set)
     started: dict[str, float] = field(default_factory=dict)  # unit id -> its first call
     fatal: str | None = None
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write_tokens: int = 0
-    cache_read_tokens: int = 0
-    cost: float = 0.0
-    all_opus: float = 0.0
-    verify_cost: float = 0.0
+    usage: Usage = field(default_factory=Usage)  # what the calls so far used and cost
     cache_hits: int = 0
     reserved: float = 0.0
     not_started: int = 0
@@ -81,6 +74,27 @@ class Tally:
     # verification: the findings Opus must check, as (unit id, finding)
     to_verify: list[tuple[str, Finding]] = field(default_factory=list)
     verify_problem: str | None = None  # why some findings stayed unverified (status partial)
+
+
+def priced(
+    config: Config, model: str, res: CallResult, factor: float = 1.0, *, verify: bool = False
+) -> Usage:
+    """One call's Usage: its tokens, its cost (times `factor`: 0.5 for the Batch API) and what the
+    same tokens would have cost on Opus."""
+    args = (res.input_tokens, res.output_tokens, res.cache_write_tokens, res.cache_read_tokens)
+    cost = call_cost(config.price_for(model), *args) * factor
+    opus_model = config.model_for("opus")
+    opus = call_cost(config.price_for(opus_model), *args) * factor if opus_model else cost
+    return Usage(
+        calls=1,
+        input_tokens=res.input_tokens,
+        output_tokens=res.output_tokens,
+        cache_read_tokens=res.cache_read_tokens,
+        cache_write_tokens=res.cache_write_tokens,
+        cost_usd=cost,
+        all_opus_cost_usd=opus,
+        verify_cost_usd=cost if verify else 0.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -96,7 +110,6 @@ class Context:
     deadline: float | None
     repo_label: str
     range_label: str
-    opus_price: Price | None  # for the all-Opus counterfactual
     fail_on: str = "none"  # what blocks: selects the findings to verify
     probe: Any = None  # claude.Probe: is the API reachable at all?
     prompts: dict[str, P.UnitPrompt] = field(default_factory=dict)  # built as jobs start
@@ -151,12 +164,9 @@ class Context:
             return None
         return self.ledger.cache_get(key)
 
-    def costs(self, model: str, res: CallResult) -> tuple[float, float]:
-        """What the call cost, and what it would have cost on Opus."""
-        args = (res.input_tokens, res.output_tokens, res.cache_write_tokens, res.cache_read_tokens)
-        cost = call_cost(self.config.price_for(model), *args) * self.price_factor
-        opus = call_cost(self.opus_price, *args) * self.price_factor if self.opus_price else cost
-        return cost, opus
+    def usage_of(self, model: str, res: CallResult, *, verify: bool = False) -> Usage:
+        """One call's usage: its tokens, what it cost and what it would have cost on Opus."""
+        return priced(self.config, model, res, self.price_factor, verify=verify)
 
 
 def cache_key(job: Job, text: str, config: Config, static: str, schema: dict[str, Any]) -> str:
@@ -300,7 +310,7 @@ def fail(st: Tally, job: Job, reason: str) -> None:
 def over_budget(st: Tally, job: Job, budget: float, spent: float | None = None) -> None:
     """The guard refused `job` with nothing else running: say what is lost (`spent`: of the
     budget, when it covers more than this review)."""
-    left = max(0.0, budget - (st.cost if spent is None else spent))
+    left = max(0.0, budget - (st.usage.cost_usd if spent is None else spent))
     if job.kind == "verify":
         from tierbot.review import verify
 
@@ -349,16 +359,7 @@ def record(ctx: Context, st: Tally, job: Job, res: CallResult | None, outcome: s
     )
     try:
         if res is not None:
-            cost, opus = ctx.costs(job.model, res)
-            row = dataclasses.replace(
-                row,
-                input_tokens=res.input_tokens,
-                output_tokens=res.output_tokens,
-                cache_write_tokens=res.cache_write_tokens,
-                cache_read_tokens=res.cache_read_tokens,
-                cost_usd=cost,
-                all_opus_cost_usd=opus,
-            )
+            row = row.with_usage(ctx.usage_of(job.model, res))
         ctx.ledger.record(row)
     except Exception as e:
         st.notes.append(f"model: could not write the ledger ({one_line(str(e), 120)})")
@@ -367,16 +368,7 @@ def record(ctx: Context, st: Tally, job: Job, res: CallResult | None, outcome: s
 def count(ctx: Context, st: Tally, model: str, res: CallResult, *, verify: bool = False) -> None:
     if res.usage_note:
         st.notes.append(f"model: {model}: {res.usage_note}")
-    cost, opus = ctx.costs(model, res)
-    st.calls += 1
-    st.input_tokens += res.input_tokens
-    st.output_tokens += res.output_tokens
-    st.cache_write_tokens += res.cache_write_tokens
-    st.cache_read_tokens += res.cache_read_tokens
-    st.cost += cost
-    st.all_opus += opus
-    if verify:
-        st.verify_cost += cost
+    st.usage += ctx.usage_of(model, res, verify=verify)
 
 
 def _count(ctx: Context, st: Tally, job: Job, res: CallResult) -> None:

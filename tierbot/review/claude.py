@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tierbot import environment
 from tierbot.review.ledger import usage_number
 from tierbot.secretscan import mask_url_credentials
 
@@ -229,12 +230,12 @@ def base_url() -> str:
 
 
 def retries() -> int:
-    return int(_env_float("TIERBOT_API_RETRIES", MAX_RETRIES))
+    return int(environment.number("TIERBOT_API_RETRIES", MAX_RETRIES, high=10))
 
 
 def wall_override() -> float | None:
     """TIERBOT_API_TIMEOUT: seconds one unit's calls may take, instead of the sized bound."""
-    value = _env_float("TIERBOT_API_TIMEOUT", 0.0)
+    value = environment.number("TIERBOT_API_TIMEOUT", 0.0)
     return value if value > 0 else None
 
 
@@ -557,10 +558,3 @@ def _api_message(err: Any) -> str:
         if isinstance(inner, dict) and inner.get("message"):
             return one_line(str(inner["message"]), 160)
     return one_line(getattr(err, "message", "") or str(err), 160)
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, "") or default)
-    except ValueError:
-        return default

@@ -10,6 +10,7 @@ batch bookkeeping of `tierbot audit` (`batchlog.py`); a schema-1 file is migrate
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sqlite3
@@ -22,6 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+from tierbot import environment
+from tierbot.records import Usage
 
 DB_NAME = "ledger.sqlite3"
 SCHEMA_VERSION = 2
@@ -130,7 +134,7 @@ def locate(writable: bool = True) -> tuple[Path, str | None]:
 
 
 def _candidates() -> Iterator[tuple[str, Path | None]]:
-    explicit = os.environ.get("TIERBOT_HOME")
+    explicit = environment.text("TIERBOT_HOME")
     if explicit is not None:
         yield "TIERBOT_HOME", _proper(explicit, relative=True)  # a relative one was asked for
     xdg = os.environ.get("XDG_CACHE_HOME")
@@ -222,6 +226,18 @@ class CallRow:
     batch: str = ""  # the Message Batch id of a batch-priced call
     request: str | None = None  # batch id/custom_id: recorded once (see `Ledger.record`)
     row_id: int = 0  # the ledger's own row number (set when read)
+
+    def with_usage(self, usage: Usage) -> CallRow:
+        """This row with one call's tokens and costs."""
+        return dataclasses.replace(
+            self,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cost_usd=usage.cost_usd,
+            all_opus_cost_usd=usage.all_opus_cost_usd,
+        )
 
 
 class Ledger:

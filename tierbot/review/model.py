@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
-from tierbot.config import Config, Price
+from tierbot.config import Config
 from tierbot.records import Analysis, Change, Finding, Route, Tier, Unit, Usage, tier_rank
 from tierbot.review import budget, schedule, verify
 from tierbot.review import prompt as P
@@ -144,7 +144,6 @@ def context(
         rule_findings=rule_findings,
         prefix=P.build_prefix(change, analysis, route, config, intent),
         ledger=ledger,
-        opus_price=_opus_price(config),
         **settings,
     )
     st.redactions += ctx.prefix.redactions
@@ -165,11 +164,6 @@ def _cap_tiers(st: Tally, order: Sequence[str], config: Config, max_tier: Tier) 
         u = st.units[uid]
         if u.tier != "skip" and tier_rank(u.tier) > tier_rank(max_tier):
             st.units[uid] = budget.retier(u, max_tier, config, f"capped at {max_tier} (max tier)")
-
-
-def _opus_price(config: Config) -> Price | None:
-    opus_model = config.model_for("opus")
-    return config.price_for(opus_model) if opus_model else None
 
 
 def _open_ledger(st: Tally) -> Ledger | None:
@@ -242,20 +236,7 @@ def outcome(st: Tally, order: Sequence[str]) -> ModelOutcome:
             u = dataclasses.replace(u, reasons=(*u.reasons, f"review failed: {st.failed[uid]}"))
         units.append(u)
     status, error = _status(st, order)
-    return ModelOutcome(findings, _usage(st), tuple(units), status, tuple(st.notes), error)
-
-
-def _usage(st: Tally) -> Usage:
-    return Usage(
-        calls=st.calls,
-        input_tokens=st.input_tokens,
-        output_tokens=st.output_tokens,
-        cache_read_tokens=st.cache_read_tokens,
-        cache_write_tokens=st.cache_write_tokens,
-        cost_usd=st.cost,
-        all_opus_cost_usd=st.all_opus,
-        verify_cost_usd=st.verify_cost,
-    )
+    return ModelOutcome(findings, st.usage, tuple(units), status, tuple(st.notes), error)
 
 
 def _status(st: Tally, order: Sequence[str]) -> tuple[CallStatus, str | None]:

@@ -188,7 +188,7 @@ class _Calls:
         if ctx.budget is not None:
             text = ctx.system_text(job.tier)
             need = budget.worst_input(ctx.config.price_for(job.model), text)[0]
-            if need > ctx.budget - self.st.cost - self.st.reserved:
+            if need > ctx.budget - self.st.usage.cost_usd - self.st.reserved:
                 return False
             self.reserved_for_priming[job.tier] = need
             self.st.reserved += need
@@ -346,7 +346,7 @@ def _fit(ctx: Context, st: Tally, job: Job, can_wait: bool) -> Job | None:
         top,
         floor_tokens,
         text,
-        ctx.budget - st.cost - st.reserved,
+        ctx.budget - st.usage.cost_usd - st.reserved,
         others,
         can_wait,
     )
