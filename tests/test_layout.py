@@ -71,3 +71,14 @@ def test_every_tierbot_variable_is_in_the_one_table_and_the_readme() -> None:
     # ... and only tierbot/environment.py reads them from os.environ.
     direct = re.compile(r"environ(?:\.get)?\(\s*\"TIERBOT_|environ\[\"TIERBOT_")
     assert [p.name for p in PACKAGE.rglob("*.py") if direct.search(p.read_text())] == []
+
+
+def test_architecture_names_every_module() -> None:
+    """ARCHITECTURE.md is how a newcomer finds a stage: a module it does not name is lost."""
+    text = (PACKAGE.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    unnamed = [
+        str(p.relative_to(PACKAGE))
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if p.name not in ("__init__.py", "__main__.py") and f"`{p.name}`" not in text
+    ]
+    assert unnamed == []
