@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from routing_helpers import commit, init_repo
 
 from tierbot.analysis import lines
@@ -120,3 +123,16 @@ def test_comment_syntax_by_file_kind() -> None:
     # `#` is code in C (a preprocessor line) and in JavaScript (a private field).
     assert lines.without_comments("#include <x.h>\n", "c") == ["#include <x.h>", ""]
     assert lines.without_comments("this.#x = 1 // set\n", "c`") == ["this.#x = 1 ", ""]
+
+
+# The one regex the version test used to be: the split tests must find exactly what it found.
+_ONE_REGEX = re.compile(
+    r"\d\.\d|@|\bv\d|\b[0-9a-f]{7}|(?i:image|from|rev|version|tag|ref)\s*[:=\s]"
+)
+_VERSION_TEXT = st.text(alphabet=st.sampled_from(list("0123456789.abcdefv@ :=-\tIMAGEFromRtgx_")))
+
+
+@given(_VERSION_TEXT)
+@settings(max_examples=600, deadline=None)
+def test_the_version_test_finds_what_the_one_regex_found(code: str) -> None:
+    assert lines._versionish(code) == bool(_ONE_REGEX.search(code))

@@ -172,9 +172,12 @@ _REV = re.compile(r"(?i)^(\s*(?:-\s*)?(?:rev|[\w-]*version|tag|ref)\s*:\s*)[\w.\
 _BARE_DOTTED = re.compile(r"(?<![\w.])\d+(?:\.\d+)+(?:[-+_.]?[0-9A-Za-z]+)*")
 _ITEM = re.compile(r"""(?<![\w.])(["']?)#\1(?![\w.])|(?<=[\[,\s])\d+(?=\s*[,\]])""")
 _ALNUM = re.compile(r"[A-Za-z0-9]")
-_VERSIONISH = re.compile(
-    r"\d\.\d|@|\bv\d|\b[0-9a-f]{7}|(?i:image|from|rev|version|tag|ref)\s*[:=\s]"
-)
+# What may hold a version (`_versionish`): one test per kind, not one alternation of them all,
+# which scanned every position for every kind and was most of the time of counting lines.
+_DIGIT_DOT = re.compile(r"\d\.\d")
+_V_DIGIT = re.compile(r"\bv\d")
+_VERSION_WORD = re.compile(r"(?i:image|from|rev|version|tag|ref)\s*[:=\s]")
+_HEX7 = re.compile(r"\b[0-9a-f]{7}")
 _VERSION_LIST = re.compile(r"#(?:\s*,\s*#)+")
 _SHA = re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b")
 
@@ -205,6 +208,8 @@ def small_edit(old: str, new: str, keep_indent: bool = False) -> bool:
     (where indentation is syntax, at the same indentation)."""
 
     def prose_out(text: str) -> str:
+        if "'" not in text and '"' not in text and "`" not in text:
+            return normalise_whitespace(text, keep_indent)  # no message to reword
         text = _QUOTED.sub(
             lambda m: m.group(1) + ("~" if " " in m.group(2) else m.group(2)) + m.group(1), text
         )
@@ -223,10 +228,25 @@ def small_edit(old: str, new: str, keep_indent: bool = False) -> bool:
     )
 
 
+def _versionish(code: str) -> bool:
+    """Whether `code` may hold a version, a pin, a tag or a sha: the cheapest tests first."""
+    if "@" in code:
+        return True
+    if "." in code and _DIGIT_DOT.search(code):
+        return True
+    if "v" in code and _V_DIGIT.search(code):
+        return True
+    low = code.lower()
+    words = "image" in low or "from" in low or "rev" in low or "tag" in low or "ref" in low
+    if words and _VERSION_WORD.search(code):  # "version" holds "rev"
+        return True
+    return _HEX7.search(code) is not None
+
+
 def version_key(code: str, config: bool = False) -> str:
     """`code` with every version, pin and tag replaced by a placeholder (in a configuration file,
     where a dotted number is a version, unquoted ones too)."""
-    if not config and not _VERSIONISH.search(code):
+    if not config and not _versionish(code):
         return code
     text = _IMAGE.sub(r"\1:#", code)
     if config:
