@@ -40,8 +40,8 @@ from tierbot.records import (
     Status,
     Usage,
 )
-from tierbot.review.batchio import PRICE_FACTOR
 from tierbot.review.claude import has_credentials
+from tierbot.routing.pricing import BATCH_PRICE_FACTOR
 from tierbot.words import plural
 
 if TYPE_CHECKING:
@@ -221,7 +221,9 @@ def _estimate(planned: list[_Planned]) -> AuditEstimate:
     units = sum(1 for p in planned for u in p.change_planned.route.units if u.tier != "skip")
     one_by_one = sum(p.change_planned.estimate.cost_usd for p in planned)
     opus = sum(p.change_planned.estimate.all_opus_cost_usd for p in planned)
-    return AuditEstimate(units, one_by_one * PRICE_FACTOR, one_by_one, opus * PRICE_FACTOR)
+    return AuditEstimate(
+        units, one_by_one * BATCH_PRICE_FACTOR, one_by_one, opus * BATCH_PRICE_FACTOR
+    )
 
 
 def _estimate_line(

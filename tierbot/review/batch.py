@@ -29,10 +29,10 @@ from tierbot.config import Config
 from tierbot.errors import EXIT_INCOMPLETE, TierbotError
 from tierbot.records import Analysis, Change, Finding, Route, Tier
 from tierbot.review import batchapi, batchlog, budget, claude, model, schedule, verify
-from tierbot.review.batchio import PRICE_FACTOR, BatchInfo, Courier, Progress, new_key
+from tierbot.review.batchio import BatchInfo, Courier, Progress, new_key
 from tierbot.review.cascade import Context, Job, Tally, fail, handle, over_budget
 from tierbot.review.ledger import Ledger
-from tierbot.routing.pricing import Calibration, call_cost, estimate_tokens
+from tierbot.routing.pricing import BATCH_PRICE_FACTOR, Calibration, call_cost, estimate_tokens
 
 __all__ = ["BatchInfo", "Progress", "Result", "Settings", "Work", "custom_id", "request_key", "run"]
 
@@ -185,7 +185,7 @@ class _Audit:
             repo_label=self.settings.repo_label,
             range_label=work.change.range.spec,
             fail_on=self.settings.fail_on,
-            price_factor=PRICE_FACTOR,
+            price_factor=BATCH_PRICE_FACTOR,
             command="audit",
         )
         return _Review(work, ctx, st, [u.id for u in work.route.units])
@@ -290,7 +290,9 @@ class _Audit:
         text = r.ctx.system_text(job.tier) + r.ctx.text(job) + (job.previous or "")
         prompt = estimate_tokens(text + (job.problem or ""))
         out = self.settings.calibration.output_for(job.tier, prompt)
-        return call_cost(self.settings.config.price_for(job.model), prompt, out) * PRICE_FACTOR
+        return (
+            call_cost(self.settings.config.price_for(job.model), prompt, out) * BATCH_PRICE_FACTOR
+        )
 
     def _round(self, asks: list[_Ask]) -> None:
         """Answer what is answered, join what is on its way, send the rest, wait, handle."""

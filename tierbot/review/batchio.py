@@ -20,9 +20,8 @@ from tierbot import environment
 from tierbot.config import Config
 from tierbot.review import batchapi, batchlog, claude
 from tierbot.review.ledger import CallRow, Ledger
+from tierbot.routing.pricing import BATCH_PRICE_FACTOR
 
-# The Batch API bills half of every price.
-PRICE_FACTOR = 0.5
 # Polling: the first wait, growing by this factor up to the last (TIERBOT_BATCH_POLL_S sets the
 # first, for impatient tests).
 POLL_FIRST_S = 2.0
@@ -288,7 +287,7 @@ class Courier:
                 batch=str(b.batch_id),
                 request=f"{b.batch_id}/{r.custom_id}",
             )
-            self.ledger.record(row.with_usage(priced(config, r.model, res, PRICE_FACTOR)))
+            self.ledger.record(row.with_usage(priced(config, r.model, res, BATCH_PRICE_FACTOR)))
 
     def infos(self) -> tuple[BatchInfo, ...]:
         out = []

@@ -13,9 +13,9 @@ import time
 from collections.abc import Iterable
 
 from tierbot.config import Config
-from tierbot.review.batchio import PRICE_FACTOR
 from tierbot.review.ledger import DB_NAME, CallRow, Ledger, home
 from tierbot.routing.pricing import (
+    BATCH_PRICE_FACTOR,
     DEFAULT_CALIBRATION,
     DEFAULT_VERIFY_RATE,
     EXPECTED_OUTPUT_TOKENS,
@@ -72,7 +72,7 @@ def from_rows(rows: Iterable[CallRow], config: Config) -> Calibration:
         if r.unit == "verify":
             # A verification sent in a Message Batch was billed at half price: count it at the
             # price an interactive review pays, which is what this calibrates.
-            verify_costs.append(r.cost_usd / PRICE_FACTOR if r.batch else r.cost_usd)
+            verify_costs.append(r.cost_usd / BATCH_PRICE_FACTOR if r.batch else r.cost_usd)
             continue
         if r.unit in _NOT_REVIEWS or r.model != config.model_for(r.tier):  # type: ignore[arg-type]
             continue

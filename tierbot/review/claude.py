@@ -15,7 +15,6 @@ never past the wall bound; timeouts and unreachable hosts are not retried.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import os
 import random
 import threading
@@ -409,6 +408,8 @@ def retry_after(headers: Any) -> float | None:
         return max(0.0, float(value))
     except (TypeError, ValueError):
         pass
+    import email.utils  # only for the rare HTTP-date form; a dry run never needs it
+
     parsed = email.utils.parsedate_tz(value)
     if parsed is None:
         return None

@@ -13,6 +13,8 @@ from tierbot.config import Price
 
 # Offline token estimate for code: the 5.5 tokenizer gives about 1 token per 3.2 characters.
 CHARS_PER_TOKEN = 3.2
+# The Message Batches API bills half of every price (input, output and cache alike).
+BATCH_PRICE_FACTOR = 0.5
 
 
 def estimate_tokens(text: str) -> int:
