@@ -32,7 +32,7 @@ import functools
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -591,16 +591,9 @@ def group_features(
     )
 
     # Sensitivity: every file whose role gives its path a meaning.
-    cats: dict[str, list[str]] = {}
-    for x in group:
-        for cat in x.sensitive:
-            cats.setdefault(cat, []).append(x.path)
     out.append(
-        Feature(
-            "sensitive.paths",
-            float(min(len(cats), 3)),
-            "sensitive paths: " + ", ".join(sorted(cats)) if cats else "no sensitive paths",
-            tuple(sorted({p for ps in cats.values() for p in ps})),
+        _categories(
+            group, lambda x: x.sensitive, "sensitive.paths", "sensitive paths", "no sensitive paths"
         )
     )
     manifests = tuple(x.path for x in group if x.manifest)
@@ -612,18 +605,13 @@ def group_features(
             manifests,
         )
     )
-    code_cats: dict[str, list[str]] = {}
-    for x in group:
-        for cat in x.constructs:
-            code_cats.setdefault(cat, []).append(x.path)
     out.append(
-        Feature(
+        _categories(
+            group,
+            lambda x: x.constructs,
             "sensitive.code",
-            float(min(len(code_cats), 3)),
-            "added code uses: " + ", ".join(sorted(code_cats))
-            if code_cats
-            else "no sensitive constructs added",
-            tuple(sorted({p for ps in code_cats.values() for p in ps})),
+            "added code uses",
+            "no sensitive constructs added",
         )
     )
     out.append(change.fix_rate)
@@ -652,6 +640,26 @@ def group_features(
         )
     )
     return tuple(out)
+
+
+def _categories(
+    group: Sequence[FileFacts],
+    of: Callable[[FileFacts], Sequence[str]],
+    signal: str,
+    label: str,
+    none: str,
+) -> Feature:
+    """The categories `of` the files (at most 3 count), with the files that have them."""
+    cats: dict[str, list[str]] = {}
+    for x in group:
+        for cat in of(x):
+            cats.setdefault(cat, []).append(x.path)
+    return Feature(
+        signal,
+        float(min(len(cats), 3)),
+        f"{label}: " + ", ".join(sorted(cats)) if cats else none,
+        tuple(sorted({p for ps in cats.values() for p in ps})),
+    )
 
 
 def features(
