@@ -319,7 +319,7 @@ def _report(
             base = dataclasses.replace(base, status=single or "complete")
         reviewed = conclude(p.work.change, cfg, base, outcome)
         commits.append(CommitReview(p.commit.sha, p.commit.subject, p.commit.parents, reviewed))
-        usage = _plus(usage, reviewed.usage)
+        usage = usage + reviewed.usage
     batches: tuple[BatchSummary, ...] = ()
     notes: tuple[str, ...] = ()
     overall: AuditStatus = status or "complete"
@@ -340,10 +340,6 @@ def _report(
         budget_usd=limit,
         notes=notes,
     )
-
-
-def _plus(a: Usage, b: Usage) -> Usage:
-    return Usage(*(getattr(a, f.name) + getattr(b, f.name) for f in dataclasses.fields(Usage)))
 
 
 def _status(commits: list[CommitReview], done: batch.Result) -> AuditStatus:
