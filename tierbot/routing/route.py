@@ -287,7 +287,8 @@ def _draft(
     scored = assessment.unit(paths)
     facts = [assessment.facts[p] for p in paths if p in assessment.facts]
     tier, floor = _floors(tier_for(scored.score, config), facts, config.routing.opus_min_lines)
-    why = _why(scored, facts, tier) + (f"; {floor}" if floor else "")
+    # The floor that decided goes first: it is what a reader of a cut-off reason needs.
+    why = f"{floor}; {_why(scored, facts, tier)}" if floor else _why(scored, facts, tier)
     return Draft(files, _cap(tier, max_tier), tier, scored, why)
 
 
