@@ -80,6 +80,12 @@ def logit(p: float) -> float:
         ("docs/conf.py", "docs"),
         ("doc/conf.py", "code"),
         ("doc/guide.html", "docs"),
+        # Code named like a project's prose files is code (werkzeug's security.py, a history.kt).
+        ("src/werkzeug/security.py", "code"),
+        ("app/history.kt", "code"),
+        ("lib/changes.rb", "code"),
+        ("SECURITY.md", "docs"),
+        ("HISTORY", "docs"),
     ],
 )
 def test_file_roles(path: str, role: str) -> None:

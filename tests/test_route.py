@@ -216,3 +216,20 @@ def test_the_counterfactual_is_the_same_units_at_opus_plus_the_skipped_files(
     assert est.all_opus_cost_usd == pytest.approx(same + skipped, abs=1e-6)
     assert est.skipped_opus_cost_usd == pytest.approx(skipped, abs=1e-6)
     assert est.cost_usd < est.all_opus_cost_usd  # never a negative saving from routing itself
+
+
+def test_code_named_like_a_prose_file_is_reviewed_as_code(tmp_path: Path) -> None:
+    # werkzeug a852be7a: security.py lost gen_salt and gained a check; it was routed as "1 doc file".
+    root = init_repo(tmp_path / "r")
+    old = "import secrets\n\n\ndef gen_salt(n):\n    return secrets.token_hex(n)\n"
+    new = (
+        "import secrets\n\n\ndef gen_salt(n):\n    if n <= 0:\n"
+        '        raise ValueError("n must be positive")\n    return secrets.token_urlsafe(n)\n'
+    )
+    commit(root, {"src/pkg/security.py": old, "app/History.kt": "fun a() = 1\n"}, "start")
+    commit(root, {"src/pkg/security.py": new, "app/History.kt": "fun a() = 2\n"}, "salt")
+    plan, _ = _plan(root, "")
+    for path in ("src/pkg/security.py", "app/History.kt"):
+        unit = _unit(plan, path)
+        assert unit.tier != "skip" and "doc file" not in unit.reasons[0], (path, unit.reasons)
+    assert "sensitive paths: security" in _unit(plan, "src/pkg/security.py").reasons[0]

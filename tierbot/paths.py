@@ -146,13 +146,78 @@ _GENERATED = re.compile(
     r"(\.min\.(js|css)$|\.bundle\.js$|[._]pb2(_grpc)?\.pyi?$|\.pb\.go$|\.pb\.(cc|h)$|_generated\."
     r"|\.generated\.|(^|/)(dist|build|gen|generated|__generated__)/|\.snap$|\.map$)"
 )
+# Source files: a name like a prose file's (`security.py`, `history.kt`) does not make them docs.
+CODE_EXTENSIONS = frozenset(
+    {
+        ".py",
+        ".pyx",
+        ".pxd",
+        ".js",
+        ".mjs",
+        ".cjs",
+        ".jsx",
+        ".ts",
+        ".mts",
+        ".cts",
+        ".tsx",
+        ".vue",
+        ".svelte",
+        ".go",
+        ".rs",
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".cxx",
+        ".hpp",
+        ".hh",
+        ".hxx",
+        ".m",
+        ".mm",
+        ".java",
+        ".kt",
+        ".kts",
+        ".scala",
+        ".groovy",
+        ".clj",
+        ".cljs",
+        ".rb",
+        ".php",
+        ".cs",
+        ".fs",
+        ".swift",
+        ".dart",
+        ".lua",
+        ".pl",
+        ".pm",
+        ".r",
+        ".jl",
+        ".ex",
+        ".exs",
+        ".erl",
+        ".hrl",
+        ".hs",
+        ".ml",
+        ".mli",
+        ".elm",
+        ".zig",
+        ".nim",
+        ".sol",
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".ps1",
+        ".sql",
+        ".tf",
+        ".hcl",
+    }
+)
 _DOCS = re.compile(
     r"(\.(md|markdown|rst|adoc|txt)$|(^|/)docs?/|(^|/)(readme|changes|changelog|history|news"
     r"|authors|contributors|license|licence|copying|notice)([.-][^/]*)?$|(^|/)\.readthedocs\.ya?ml$"
     r"|(^|/)mkdocs\.ya?ml$)",
     re.IGNORECASE,
 )
-_DOCS_CODE = re.compile(r"\.(py|js|ts|go|rs|java|rb|php|c|h|cpp|cs|sh)$")
 # Text files that are dependency pins or build input, not prose: a model reviews them.
 NOT_DOCS = re.compile(
     r"(requirements|constraints)(/[^/]*|[^/]*)\.(txt|in)$|(^|/)cmakelists\.txt$", re.IGNORECASE
@@ -191,7 +256,7 @@ def skip_reason_for_path(path: str) -> str | None:
         return "minified" if ".min." in name else "generated"
     if (
         _DOCS.search(path)
-        and not _DOCS_CODE.search(name)
+        and posixpath.splitext(name)[1] not in CODE_EXTENSIONS
         and not NOT_DOCS.search(path)
         and not _CI.search(path)
     ):

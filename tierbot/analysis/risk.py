@@ -42,7 +42,7 @@ from tierbot.analysis.sides import Sides
 from tierbot.config import Config, read_data
 from tierbot.errors import BadInput
 from tierbot.git.history import FileHistory
-from tierbot.paths import NOT_DOCS
+from tierbot.paths import CODE_EXTENSIONS, NOT_DOCS
 from tierbot.records import FileDiff, FileStat, Signal
 from tierbot.words import plural, verb
 
@@ -51,80 +51,15 @@ MODEL_PATH = Path(__file__).parents[1] / "data" / "risk_model.yml"
 # --------------------------------------------------------------------------------------------
 # File roles
 # --------------------------------------------------------------------------------------------
-CODE_EXTENSIONS = frozenset(
-    {
-        ".py",
-        ".pyx",
-        ".pxd",
-        ".js",
-        ".mjs",
-        ".cjs",
-        ".jsx",
-        ".ts",
-        ".mts",
-        ".cts",
-        ".tsx",
-        ".vue",
-        ".svelte",
-        ".go",
-        ".rs",
-        ".c",
-        ".h",
-        ".cc",
-        ".cpp",
-        ".cxx",
-        ".hpp",
-        ".hh",
-        ".hxx",
-        ".m",
-        ".mm",
-        ".java",
-        ".kt",
-        ".kts",
-        ".scala",
-        ".groovy",
-        ".clj",
-        ".cljs",
-        ".rb",
-        ".php",
-        ".cs",
-        ".fs",
-        ".swift",
-        ".dart",
-        ".lua",
-        ".pl",
-        ".pm",
-        ".r",
-        ".jl",
-        ".ex",
-        ".exs",
-        ".erl",
-        ".hrl",
-        ".hs",
-        ".ml",
-        ".mli",
-        ".elm",
-        ".zig",
-        ".nim",
-        ".sol",
-        ".sh",
-        ".bash",
-        ".zsh",
-        ".ps1",
-        ".sql",
-        ".tf",
-        ".hcl",
-    }
-)
 TEST_RE = re.compile(
     r"(?:^|/)(?:tests?|testing|__tests__|__mocks__|specs?|testdata|test[_-]?data|fixtures?"
     r"|test[_-]?utils?|e2e|integration[_-]tests?)/"
     r"|(?:^|/)test_[^/]*$|(?:^|/)[^/]*_tests?\.[a-z]+$|(?:^|/)conftest\.py$"
     r"|\.(?:test|spec)\.[cm]?[jt]sx?$|(?:^|/)[^/]*Tests?\.(?:java|kt|cs|swift|scala)$",
 )
+DOCS_DIR_RE = re.compile(r"(?:^|/)(?:docs|documentation)/")
 DOCS_RE = re.compile(
-    r"(?:^|/)(?:docs|documentation)/"
-    r"|\.(?:md|markdown|rst|txt|adoc|asciidoc|rdoc|textile|pod|[1-9])$"
+    r"\.(?:md|markdown|rst|txt|adoc|asciidoc|rdoc|textile|pod|[1-9])$"
     r"|(?:^|/)(?:readme|license|licence|copying|authors|contributors|contributing|changes"
     r"|changelog|history|news|notice|code_of_conduct|security|support|funding|maintainers"
     r"|credits|thanks)(?:[._-][^/]*)?$"
@@ -155,7 +90,10 @@ def file_role(path: str) -> str:
         return "other"  # CI definitions, whatever their name says
     if TEST_RE.search(path):
         return "test"
-    if DOCS_RE.search(path) and not NOT_DOCS.search(path):
+    if DOCS_DIR_RE.search(path) and not NOT_DOCS.search(path):
+        return "docs"
+    # By name (README, SECURITY, HISTORY, ...) only when not source: `security.py` is code.
+    if DOCS_RE.search(path) and ext not in CODE_EXTENSIONS and not NOT_DOCS.search(path):
         return "docs"
     if DOC_DIR_RE.search(path) and ext not in CODE_EXTENSIONS:
         return "docs"  # `doc/` is a code package in some languages (Go)
