@@ -219,7 +219,7 @@ def test_the_counterfactual_is_the_same_units_at_opus_plus_the_skipped_files(
 
 
 def test_code_named_like_a_prose_file_is_reviewed_as_code(tmp_path: Path) -> None:
-    # werkzeug a852be7a: security.py lost gen_salt and gained a check; it was routed as "1 doc file".
+    # werkzeug a852be7a: security.py lost gen_salt and gained a check; routed as "1 doc file".
     root = init_repo(tmp_path / "r")
     old = "import secrets\n\n\ndef gen_salt(n):\n    return secrets.token_hex(n)\n"
     new = (
